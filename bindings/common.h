@@ -1,0 +1,122 @@
+// Shared glue for the bindings: per-environment state, error mapping, and
+// OpArgs, which turns the one JS object an op receives into raw pointers and
+// scalars, checking every byte length so no kernel can read past a buffer
+// even if lib/ had a bug. The only files that include napi.h are here.
+#pragma once
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../native/core/cpu_stream.h"
+#include "../native/core/errors.h"
+#include "../native/cuda/device.h"
+#include "../native/ops/all.h"
+
+namespace rk::bind {
+
+struct EnvState {
+  Napi::FunctionReference kernelError;   // lib/errors.ts KernelError, set by init()
+  Napi::FunctionReference deviceBuffer;  // the DeviceBuffer class
+  std::shared_ptr<CpuStream> cpu;        // created on first use
+  std::vector<std::shared_ptr<cuda::Context>> cuda;  // by ordinal, on first use
+
+  CpuStream& cpuStream();
+  std::shared_ptr<CpuStream> cpuStreamShared();
+  cuda::Context& cudaContext(int ordinal);  // throws KernelFailure(NoDevice)
+  std::shared_ptr<cuda::Context> cudaShared(int ordinal);
+  ~EnvState();
+};
+
+EnvState& state(Napi::Env env);
+
+Napi::Error kernelError(Napi::Env env, ErrorCode code, const std::string& message);
+// The JS error for what a synchronize found: RangeError for a kernel's report
+// about its inputs, KernelError for a failed stream.
+Napi::Error failureError(Napi::Env env, const StreamFailure& failure);
+// Waits for every op queued on `device` (-1 = cpu) and throws what they found.
+void synchronizeDevice(Napi::Env env, int device);
+
+// Catches every C++ exception at the boundary: nothing may unwind into Node.
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (const KernelFailure& e) {
+    throw kernelError(info.Env(), e.code(), e.what());
+  } catch (const std::bad_alloc&) {
+    throw kernelError(info.Env(), ErrorCode::OutOfMemory, "out of host memory");
+  } catch (const std::exception& e) {
+    throw kernelError(info.Env(), ErrorCode::Internal, e.what());
+  }
+}
+
+// Memory on a cuda device owned by a JS object. Freed by free() or, as a
+// safety net, by the garbage collector; both are stream-ordered, so work
+// already queued on the buffer finishes first.
+class DeviceBuffer : public Napi::ObjectWrap<DeviceBuffer> {
+ public:
+  static Napi::Function define(Napi::Env env);
+  static DeviceBuffer* from(Napi::Env env, const Napi::Value& value);  // null if not one
+  explicit DeviceBuffer(const Napi::CallbackInfo& info);  // new DeviceBuffer(ordinal, bytes)
+  ~DeviceBuffer() override;
+
+  void* data() const { return data_; }
+  size_t bytes() const { return bytes_; }
+  int device() const { return device_; }
+  cuda::Context& context() { return *ctx_; }
+
+ private:
+  Napi::Value free(const Napi::CallbackInfo& info);
+  Napi::Value getBytes(const Napi::CallbackInfo& info);
+  Napi::Value getDevice(const Napi::CallbackInfo& info);
+  void freeNow();
+
+  std::shared_ptr<cuda::Context> ctx_;
+  void* data_ = nullptr;
+  size_t bytes_ = 0;
+  int device_ = 0;
+};
+
+// The arguments of one op call: info[0] is { device, <tensors>, <scalars> }.
+class OpArgs {
+ public:
+  OpArgs(const Napi::CallbackInfo& info, OpId op);
+
+  Napi::Env env;
+  int device;  // -1 = cpu, else the cuda ordinal
+  OpId op;
+
+  // The storage of tensor field `name`, holding at least `bytes` bytes: a
+  // TypedArray on cpu, a DeviceBuffer of `device` on cuda. Optional fields
+  // may be missing, undefined or null (then null is returned).
+  void* storage(const char* name, size_t bytes, bool optional = false);
+  template <class T>
+  T* tensor(const char* name, int64_t count, bool optional = false) {
+    return static_cast<T*>(storage(name, static_cast<size_t>(count) * sizeof(T), optional));
+  }
+  double number(const char* name);
+  int64_t integer(const char* name);
+  bool flag(const char* name);
+  // Where the kernel reports bad input values (cpu stream or device slot).
+  ErrorSlot* errorSlot();
+  cuda::Context& cuda();
+
+ private:
+  Napi::Object args_;
+  [[noreturn]] void fail(const std::string& what);
+};
+
+// Runs an op on the device in `args`: enqueued on the cpu stream or launched
+// on the cuda stream. Returns the cpu ticket (0 on cuda). One overload per op.
+#define RK_OP(name, P) uint64_t run(OpArgs& args, const P& params);
+#include "../native/ops.def"
+#undef RK_OP
+
+// Each op family's file registers its functions on the exports object.
+void registerRuntime(Napi::Env env, Napi::Object exports);
+
+}  // namespace rk::bind

@@ -1,0 +1,84 @@
+// OpArgs and the generated per-op dispatch (cpu stream or cuda launch).
+#include "../native/cpu/dispatch.h"
+#include "common.h"
+
+namespace rk::bind {
+
+OpArgs::OpArgs(const Napi::CallbackInfo& info, OpId id) : env(info.Env()), device(-1), op(id) {
+  if (info.Length() < 1 || !info[0].IsObject())
+    throw Napi::TypeError::New(env, std::string(opName(static_cast<int32_t>(op))) +
+                                        ": binding expects one arguments object");
+  args_ = info[0].As<Napi::Object>();
+  device = static_cast<int>(integer("device"));
+}
+
+void OpArgs::fail(const std::string& what) {
+  throw Napi::TypeError::New(env, std::string(opName(static_cast<int32_t>(op))) + ": " + what);
+}
+
+void* OpArgs::storage(const char* name, size_t bytes, bool optional) {
+  Napi::Value v = args_.Get(name);
+  if (v.IsUndefined() || v.IsNull()) {
+    if (optional) return nullptr;
+    fail(std::string("missing tensor '") + name + "'");
+  }
+  if (device < 0) {
+    if (!v.IsTypedArray()) fail(std::string("'") + name + "' must be host memory (a TypedArray) on cpu");
+    Napi::TypedArray a = v.As<Napi::TypedArray>();
+    if (a.ByteLength() < bytes)
+      fail(std::string("'") + name + "' holds " + std::to_string(a.ByteLength()) +
+           " bytes, the op needs " + std::to_string(bytes));
+    Napi::ArrayBuffer buf = a.ArrayBuffer();
+    if (buf.ByteLength() == 0 && bytes > 0) fail(std::string("'") + name + "' is detached");
+    return static_cast<uint8_t*>(buf.Data()) + a.ByteOffset();
+  }
+  DeviceBuffer* b = DeviceBuffer::from(env, v);
+  if (!b) fail(std::string("'") + name + "' must be device memory on cuda:" + std::to_string(device));
+  if (b->device() != device)
+    fail(std::string("'") + name + "' lives on cuda:" + std::to_string(b->device()) +
+         ", the op runs on cuda:" + std::to_string(device));
+  if (!b->data()) fail(std::string("'") + name + "' was disposed");
+  if (b->bytes() < bytes)
+    fail(std::string("'") + name + "' holds " + std::to_string(b->bytes()) + " bytes, the op needs " +
+         std::to_string(bytes));
+  return b->data();
+}
+
+double OpArgs::number(const char* name) {
+  Napi::Value v = args_.Get(name);
+  if (!v.IsNumber()) fail(std::string("'") + name + "' must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+int64_t OpArgs::integer(const char* name) {
+  double d = number(name);
+  if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+    fail(std::string("'") + name + "' must be an integer");
+  return static_cast<int64_t>(d);
+}
+
+bool OpArgs::flag(const char* name) {
+  Napi::Value v = args_.Get(name);
+  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
+}
+
+cuda::Context& OpArgs::cuda() { return state(env).cudaContext(device); }
+
+ErrorSlot* OpArgs::errorSlot() {
+  return device < 0 ? state(env).cpuStream().errorSlot() : cuda().slot();
+}
+
+#define RK_OP(name, P)                                                          \
+  uint64_t run(OpArgs& args, const P& params) {                                 \
+    if (args.device < 0) {                                                      \
+      auto fn = cpu::ops().name;                                                \
+      return state(args.env).cpuStream().enqueue([fn, params] { fn(params); }); \
+    }                                                                           \
+    cuda::Context& ctx = args.cuda();                                           \
+    ctx.check(cudaops::name(params, ctx.launch()), #name);                      \
+    return 0;                                                                   \
+  }
+#include "../native/ops.def"
+#undef RK_OP
+
+}  // namespace rk::bind

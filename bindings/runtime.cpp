@@ -1,0 +1,310 @@
+// Runtime functions: info, threads, device memory, copies, synchronize.
+#include "../native/core/isa.h"
+#include "../native/core/thread_pool.h"
+#include "common.h"
+
+#ifndef RK_VERSION
+#define RK_VERSION "0.0.0"
+#endif
+
+namespace rk::bind {
+
+// ---------------------------------------------------------------- DeviceBuffer
+
+Napi::Function DeviceBuffer::define(Napi::Env env) {
+  return DefineClass(env, "DeviceBuffer",
+                     {InstanceMethod<&DeviceBuffer::free>("free"),
+                      InstanceAccessor<&DeviceBuffer::getBytes>("bytes"),
+                      InstanceAccessor<&DeviceBuffer::getDevice>("device")});
+}
+
+DeviceBuffer* DeviceBuffer::from(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
+  EnvState& s = state(env);
+  if (!value.As<Napi::Object>().InstanceOf(s.deviceBuffer.Value())) return nullptr;
+  return DeviceBuffer::Unwrap(value.As<Napi::Object>());
+}
+
+DeviceBuffer::DeviceBuffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceBuffer>(info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber())
+    throw Napi::TypeError::New(env, "DeviceBuffer: expected (device, bytes)");
+  device_ = info[0].As<Napi::Number>().Int32Value();
+  double bytes = info[1].As<Napi::Number>().DoubleValue();
+  if (!(bytes >= 0) || bytes > 9.0e15) throw Napi::RangeError::New(env, "DeviceBuffer: bad byte count");
+  try {
+    ctx_ = state(env).cudaShared(device_);
+    bytes_ = static_cast<size_t>(bytes);
+    data_ = ctx_->alloc(bytes_);
+  } catch (const KernelFailure& e) {
+    throw kernelError(env, e.code(), e.what());
+  }
+}
+
+DeviceBuffer::~DeviceBuffer() { freeNow(); }
+
+void DeviceBuffer::freeNow() {
+  if (data_ && ctx_) ctx_->free(data_, bytes_);
+  data_ = nullptr;
+}
+
+Napi::Value DeviceBuffer::free(const Napi::CallbackInfo& info) {
+  freeNow();
+  return info.Env().Undefined();
+}
+
+Napi::Value DeviceBuffer::getBytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(bytes_));
+}
+
+Napi::Value DeviceBuffer::getDevice(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), device_);
+}
+
+// -------------------------------------------------------------------- helpers
+
+namespace {
+
+int deviceArg(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "device must be a number");
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+DeviceBuffer* bufferArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  DeviceBuffer* b = DeviceBuffer::from(info.Env(), info[i]);
+  if (!b) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a DeviceBuffer");
+  if (!b->data()) throw Napi::Error::New(info.Env(), std::string(what) + " was disposed");
+  return b;
+}
+
+Napi::TypedArray hostArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (!info[i].IsTypedArray()) throw Napi::TypeError::New(info.Env(), std::string(what) + " must be a TypedArray");
+  return info[i].As<Napi::TypedArray>();
+}
+
+void* hostData(Napi::TypedArray a) {
+  return static_cast<uint8_t*>(a.ArrayBuffer().Data()) + a.ByteOffset();
+}
+
+// ------------------------------------------------------------------ functions
+
+Napi::Value info(const Napi::CallbackInfo& cb) {
+  Napi::Env env = cb.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("version", RK_VERSION);
+
+  Napi::Object cpu = Napi::Object::New(env);
+  cpu.Set("threads", ThreadPool::global().threads());
+  cpu.Set("isa", isaName(activeIsa()));
+  Napi::Array isas = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (Isa i : supportedIsas()) isas.Set(k++, isaName(i));
+  cpu.Set("supportedIsas", isas);
+  if (!isaNote().empty()) cpu.Set("note", isaNote());
+  out.Set("cpu", cpu);
+
+  const cuda::Availability& a = cuda::probe();
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("compiled", a.compiled);
+  c.Set("available", a.available);
+  if (!a.available) c.Set("reason", a.reason);
+  c.Set("driverVersion", a.driverVersion);
+  c.Set("runtimeVersion", a.runtimeVersion);
+  c.Set("archs", a.archs);
+  Napi::Array devs = Napi::Array::New(env);
+  for (size_t i = 0; i < a.devices.size(); ++i) {
+    const cuda::DeviceInfo& d = a.devices[i];
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("ordinal", d.ordinal);
+    o.Set("name", d.name);
+    o.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    o.Set("totalMemory", static_cast<double>(d.totalMemory));
+    o.Set("multiprocessors", d.multiprocessors);
+    devs.Set(static_cast<uint32_t>(i), o);
+  }
+  c.Set("devices", devs);
+  out.Set("cuda", c);
+  return out;
+}
+
+Napi::Value setThreads(const Napi::CallbackInfo& cb) {
+  Napi::Env env = cb.Env();
+  if (!cb[0].IsNumber()) throw Napi::TypeError::New(env, "setNumThreads: expected a number");
+  state(env).cpuStream().synchronize();
+  ThreadPool::global().setThreads(cb[0].As<Napi::Number>().Int32Value());
+  return env.Undefined();
+}
+
+// memory(): [{ device, inUse, pooled }] for every cuda device used here.
+Napi::Value memory(const Napi::CallbackInfo& cb) {
+  Napi::Env env = cb.Env();
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (auto& c : state(env).cuda) {
+    if (!c) continue;
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("device", c->ordinal());
+    o.Set("inUse", static_cast<double>(c->bytesInUse()));
+    o.Set("pooled", static_cast<double>(c->bytesPooled()));
+    out.Set(k++, o);
+  }
+  return out;
+}
+
+Napi::Value synchronize(const Napi::CallbackInfo& cb) {
+  synchronizeDevice(cb.Env(), deviceArg(cb, 0));
+  return cb.Env().Undefined();
+}
+
+// Highest cpu ticket finished: lib/ releases the inputs of older ops.
+Napi::Value completed(const Napi::CallbackInfo& cb) {
+  return Napi::Number::New(cb.Env(), static_cast<double>(state(cb.Env()).cpuStream().completed()));
+}
+
+// Waits off the JS thread (on libuv's pool); optionally copies a device
+// buffer into host memory first, in stream order.
+class SyncWorker : public Napi::AsyncWorker {
+ public:
+  SyncWorker(Napi::Env env, int device) : Napi::AsyncWorker(env, "rlhf-kernels:sync"), deferred_(env), device_(device) {
+    EnvState& s = state(env);
+    if (device < 0)
+      cpu_ = s.cpuStreamShared();
+    else
+      cuda_ = s.cudaShared(device);
+  }
+  // Snapshots `src` now, in stream order (so later ops, even in-place ones,
+  // cannot change what is read); the worker copies the snapshot to `dst`.
+  void copyFrom(DeviceBuffer* src, Napi::TypedArray dst) {
+    bytes_ = dst.ByteLength() < src->bytes() ? dst.ByteLength() : src->bytes();
+    snapshot_ = cuda_->alloc(bytes_);
+    cuda_->copyOnDevice(snapshot_, src->data(), bytes_);
+    dstRef_ = Napi::Persistent(dst.As<Napi::Object>());
+    dst_ = hostData(dst);
+  }
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      if (cpu_) {
+        cpu_->synchronize();
+        failure_ = cpu_->takeFailure();
+      } else {
+        if (snapshot_) {
+          cuda_->copyToHost(dst_, snapshot_, bytes_);
+          cuda_->free(snapshot_, bytes_);
+          snapshot_ = nullptr;
+        }
+        cuda_->synchronize();
+        failure_.slot = cuda_->takeSlot();
+      }
+    } catch (const KernelFailure& e) {
+      failure_.failed = true;
+      failure_.code = e.code();
+      failure_.message = e.what();
+    } catch (const std::exception& e) {
+      failure_.failed = true;
+      failure_.code = ErrorCode::Internal;
+      failure_.message = e.what();
+    }
+  }
+  void OnOK() override {
+    if (failure_.failed || failure_.slot.code != kSlotClear)
+      deferred_.Reject(failureError(Env(), failure_).Value());
+    else
+      deferred_.Resolve(Env().Undefined());
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  ~SyncWorker() override {
+    if (snapshot_) cuda_->free(snapshot_, bytes_);
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  int device_;
+  std::shared_ptr<CpuStream> cpu_;
+  std::shared_ptr<cuda::Context> cuda_;
+  void* snapshot_ = nullptr;
+  Napi::ObjectReference dstRef_;
+  void* dst_ = nullptr;
+  size_t bytes_ = 0;
+  StreamFailure failure_;
+};
+
+Napi::Value synchronizeAsync(const Napi::CallbackInfo& cb) {
+  auto* w = new SyncWorker(cb.Env(), deviceArg(cb, 0));
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// copyToDevice(dst: DeviceBuffer, src: TypedArray)
+Napi::Value copyToDevice(const Napi::CallbackInfo& cb) {
+  DeviceBuffer* dst = bufferArg(cb, 0, "destination");
+  Napi::TypedArray src = hostArg(cb, 1, "source");
+  if (src.ByteLength() > dst->bytes()) throw Napi::RangeError::New(cb.Env(), "copyToDevice: source larger than destination");
+  dst->context().copyToDevice(dst->data(), hostData(src), src.ByteLength());
+  return cb.Env().Undefined();
+}
+
+// copyToHost(src: DeviceBuffer, dst: TypedArray): blocks; throws what the
+// queued work found, like synchronize.
+Napi::Value copyToHost(const Napi::CallbackInfo& cb) {
+  DeviceBuffer* src = bufferArg(cb, 0, "source");
+  Napi::TypedArray dst = hostArg(cb, 1, "destination");
+  size_t bytes = dst.ByteLength() < src->bytes() ? dst.ByteLength() : src->bytes();
+  src->context().copyToHost(hostData(dst), src->data(), bytes);
+  synchronizeDevice(cb.Env(), src->device());
+  return cb.Env().Undefined();
+}
+
+Napi::Value copyToHostAsync(const Napi::CallbackInfo& cb) {
+  DeviceBuffer* src = bufferArg(cb, 0, "source");
+  Napi::TypedArray dst = hostArg(cb, 1, "destination");
+  auto* w = new SyncWorker(cb.Env(), src->device());
+  w->copyFrom(src, dst);
+  Napi::Promise p = w->promise();
+  w->Queue();
+  return p;
+}
+
+// copyOnDevice(src: DeviceBuffer, dst: DeviceBuffer, bytes)
+Napi::Value copyOnDevice(const Napi::CallbackInfo& cb) {
+  DeviceBuffer* src = bufferArg(cb, 0, "source");
+  DeviceBuffer* dst = bufferArg(cb, 1, "destination");
+  double bytes = cb[2].IsNumber() ? cb[2].As<Napi::Number>().DoubleValue() : static_cast<double>(src->bytes());
+  if (src->device() != dst->device()) throw Napi::RangeError::New(cb.Env(), "copyOnDevice: buffers on different devices");
+  if (!(bytes >= 0) || bytes > src->bytes() || bytes > dst->bytes())
+    throw Napi::RangeError::New(cb.Env(), "copyOnDevice: byte count exceeds a buffer");
+  src->context().copyOnDevice(dst->data(), src->data(), static_cast<size_t>(bytes));
+  return cb.Env().Undefined();
+}
+
+// fillDevice(dst: DeviceBuffer, byte): every byte set (tests poison outputs).
+Napi::Value fillDevice(const Napi::CallbackInfo& cb) {
+  DeviceBuffer* dst = bufferArg(cb, 0, "destination");
+  int byte = cb[1].IsNumber() ? cb[1].As<Napi::Number>().Int32Value() : 0;
+  dst->context().fill(dst->data(), byte & 0xff, dst->bytes());
+  return cb.Env().Undefined();
+}
+
+}  // namespace
+
+void registerRuntime(Napi::Env env, Napi::Object exports) {
+  Napi::Function ctor = DeviceBuffer::define(env);
+  state(env).deviceBuffer = Napi::Persistent(ctor);
+  exports.Set("DeviceBuffer", ctor);
+  exports.Set("info", Napi::Function::New(env, guarded<info>, "info"));
+  exports.Set("setThreads", Napi::Function::New(env, guarded<setThreads>, "setThreads"));
+  exports.Set("memory", Napi::Function::New(env, guarded<memory>, "memory"));
+  exports.Set("synchronize", Napi::Function::New(env, guarded<synchronize>, "synchronize"));
+  exports.Set("synchronizeAsync", Napi::Function::New(env, guarded<synchronizeAsync>, "synchronizeAsync"));
+  exports.Set("completed", Napi::Function::New(env, guarded<completed>, "completed"));
+  exports.Set("copyToDevice", Napi::Function::New(env, guarded<copyToDevice>, "copyToDevice"));
+  exports.Set("copyToHost", Napi::Function::New(env, guarded<copyToHost>, "copyToHost"));
+  exports.Set("copyToHostAsync", Napi::Function::New(env, guarded<copyToHostAsync>, "copyToHostAsync"));
+  exports.Set("copyOnDevice", Napi::Function::New(env, guarded<copyOnDevice>, "copyOnDevice"));
+  exports.Set("fillDevice", Napi::Function::New(env, guarded<fillDevice>, "fillDevice"));
+}
+
+}  // namespace rk::bind

@@ -1,0 +1,47 @@
+/**
+ * Errors thrown by rlhf-kernels.
+ *
+ * - `TypeError`: an argument of the wrong type or dtype.
+ * - `RangeError`: a wrong shape, or a value or option out of range (also a
+ *   target id outside the vocabulary, found while running on cuda).
+ * - {@link KernelError}: the backend failed; `code` says how.
+ *
+ * Every message starts with the op or function name, names the argument,
+ * what was expected and what came.
+ */
+
+/** Codes carried by {@link KernelError}. */
+export type KernelErrorCode =
+  | 'ENODEVICE' // the device asked for is unavailable (why is in the message and in info())
+  | 'EOOM' // out of device memory
+  | 'ECUDA' // a CUDA runtime call or kernel failed
+  | 'EDISPOSED' // a tensor was used after dispose()
+  | 'ELOAD' // the native addon could not be loaded
+  | 'EINTERNAL'; // a bug in rlhf-kernels: please report it
+
+/** A backend failure: no device, out of memory, a driver error. */
+export class KernelError extends Error {
+  readonly code: KernelErrorCode;
+  constructor(message: string, code: KernelErrorCode) {
+    super(message);
+    this.name = 'KernelError';
+    this.code = code;
+  }
+}
+
+/** Formats a value for an error message: short, and says its kind. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'boolean') return String(value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
+  if (typeof value === 'function') return 'a function';
+  const name = (value as object).constructor?.name;
+  const text = (value as { toString?: () => string }).toString?.();
+  if (text && text !== '[object Object]') return text;
+  return name && name !== 'Object' ? `a ${name}` : 'an object';
+}

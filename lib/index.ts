@@ -1,0 +1,13 @@
+/**
+ * rlhf-kernels: fused CUDA and SIMD CPU kernels for RLHF in Node.js.
+ * See README.md for the op table and ../shared DESIGN for the contract.
+ */
+export { KernelError, type KernelErrorCode } from './errors.js';
+export {
+  type DType, type HostArray, toBFloat16, fromBFloat16, toFloat16, fromFloat16,
+} from './dtype.js';
+export { type Device, defaultDevice, setDefaultDevice } from './device.js';
+export { Tensor, tensor, type TensorOptions, type TypedArray } from './tensor.js';
+export {
+  info, memory, synchronize, synchronizeSync, setNumThreads, type Info, type MemoryUse, type Backend,
+} from './runtime.js';

@@ -1,0 +1,97 @@
+/** Runtime: what is here, memory, synchronize, threads. */
+import { addon, loadedFrom } from './addon.js';
+import { type Device, ordinalOf, parseDevice } from './device.js';
+import { describe } from './errors.js';
+import { hostBytesInUse, releaseAll } from './tensor.js';
+
+export type Backend = 'cpu' | 'cuda';
+
+export interface Info {
+  version: string;
+  /** Backends that can run ops here: always 'cpu', plus 'cuda' when available. */
+  backends: Backend[];
+  /** Where the native addon was loaded from. */
+  binary: string | undefined;
+  cpu: {
+    threads: number;
+    /** The instruction set the CPU kernels run with (baseline, avx2, avx512, neon). */
+    isa: string;
+    supportedIsas: string[];
+    note?: string;
+  };
+  cuda: {
+    /** Built with the CUDA backend. */
+    compiled: boolean;
+    available: boolean;
+    /** Why cuda is unavailable: not compiled in, no driver, driver too old, no device, hidden by CUDA_VISIBLE_DEVICES, no kernel image. */
+    reason?: string;
+    driverVersion: number;
+    runtimeVersion: number;
+    archs: string;
+    devices: { ordinal: number; name: string; computeCapability: string; totalMemory: number; multiprocessors: number }[];
+  };
+}
+
+/** What this build and host can do. Probes CUDA on first call (silently). */
+export function info(): Info {
+  const native = addon().info();
+  return {
+    version: native.version,
+    backends: native.cuda.available ? ['cpu', 'cuda'] : ['cpu'],
+    binary: loadedFrom(),
+    cpu: native.cpu,
+    cuda: native.cuda,
+  };
+}
+
+export interface MemoryUse {
+  device: Device;
+  /** Bytes held by live tensors. */
+  inUse: number;
+  /** Bytes the device's pool has reserved (cuda; 0 for cpu). */
+  pooled: number;
+}
+
+/** Memory held by tensors on every device used in this thread. */
+export function memory(): MemoryUse[] {
+  const out: MemoryUse[] = [{ device: 'cpu', inUse: hostBytesInUse(), pooled: 0 }];
+  for (const m of addon().memory()) out.push({ device: `cuda:${m.device}`, inUse: m.inUse, pooled: m.pooled });
+  return out;
+}
+
+function devicesToSync(device: Device | undefined): number[] {
+  if (device !== undefined) return [ordinalOf(parseDevice(device, 'synchronize'))];
+  return [-1, ...addon().memory().map((m) => m.device)];
+}
+
+/**
+ * Waits, without blocking the event loop, until the work queued on `device`
+ * (every device used, when omitted) has run. Rejects with what that work
+ * found: a KernelError, or a RangeError for a bad input found on the device.
+ */
+export async function synchronize(device?: Device): Promise<void> {
+  const native = addon();
+  for (const d of devicesToSync(device)) {
+    await native.synchronizeAsync(d);
+    if (d < 0) releaseAll();
+  }
+}
+
+/** Like synchronize(), blocking the thread. */
+export function synchronizeSync(device?: Device): void {
+  const native = addon();
+  for (const d of devicesToSync(device)) {
+    native.synchronize(d);
+    if (d < 0) releaseAll();
+  }
+}
+
+/**
+ * Sets the CPU threads (the pool is shared by the process and its workers).
+ * Default: $RLHF_KERNELS_NUM_THREADS, else the machine's hardware threads.
+ */
+export function setNumThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1 || n > 1024)
+    throw new RangeError(`setNumThreads: n expected an integer in [1, 1024], got ${describe(n)}`);
+  addon().setThreads(n);
+}

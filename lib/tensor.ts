@@ -1,0 +1,305 @@
+/**
+ * Tensor: a dense, row-major array on one device.
+ *
+ * cpu tensors keep their elements in a JS-owned ArrayBuffer, so no native
+ * view can outlive its memory; cuda tensors own a DeviceBuffer from the
+ * device's stream-ordered pool. Ops return tensors at once and fill them in
+ * stream order; `read()` waits without blocking the event loop, `toArray()`
+ * and `item()` block.
+ */
+import { inspect } from 'node:util';
+import { addon, type DeviceBuffer } from './addon.js';
+import { type Device, defaultDevice, deviceOf, ordinalOf, parseDevice } from './device.js';
+import {
+  DTYPES, DTYPE_BYTES, type DType, type HostArray, bfloat16Bits, bfloat16Value, dtypeOfArray, float16Bits,
+  float16Value, hostArray,
+} from './dtype.js';
+import { KernelError, describe } from './errors.js';
+
+export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
+
+export interface TensorOptions {
+  dtype?: DType;
+  device?: Device;
+  /** false: use `data` itself as the storage of a cpu tensor (no copy). */
+  copy?: boolean;
+}
+
+// ---------------------------------------------------------------- keep-alive
+// Work queued on the cpu stream holds raw pointers into JS memory: until the
+// stream has passed an op's ticket, its arrays stay referenced here.
+const pending: { ticket: number; arrays: unknown[] }[] = [];
+
+function releaseFinished(): void {
+  if (pending.length === 0) return;
+  const done = addon().completed();
+  let n = 0;
+  while (n < pending.length && pending[n]!.ticket <= done) n++;
+  if (n) pending.splice(0, n);
+}
+
+/** Runs native op `name` on `device`; arrays in `args` stay alive until it ran. */
+export function runOp(name: string, ordinal: number, args: Record<string, unknown>): void {
+  const native = addon();
+  const fn = native[name] as ((a: Record<string, unknown>) => number) | undefined;
+  if (typeof fn !== 'function') throw new KernelError(`${name}: not in this build of the addon`, 'EINTERNAL');
+  const ticket = fn({ ...args, device: ordinal });
+  if (ordinal < 0) {
+    releaseFinished();
+    pending.push({ ticket, arrays: Object.values(args).filter((v) => ArrayBuffer.isView(v)) });
+  }
+}
+
+/** @internal Called after a full synchronize of the cpu stream. */
+export function releaseAll(): void {
+  pending.length = 0;
+}
+
+// ----------------------------------------------------------- host accounting
+let hostBytes = 0;
+const hostRegistry = new FinalizationRegistry<number>((bytes) => {
+  hostBytes -= bytes;
+});
+
+/** @internal Bytes held by live cpu tensors. */
+export function hostBytesInUse(): number {
+  return hostBytes;
+}
+
+function shapeSize(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+function checkShape(where: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`${where}: shape expected an array of integers, got ${describe(shape)}`);
+  for (const d of shape)
+    if (!Number.isInteger(d) || d < 0)
+      throw new RangeError(`${where}: shape expected non-negative integers, got [${shape.join(', ')}]`);
+  return [...shape];
+}
+
+function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export class Tensor {
+  readonly shape: readonly number[];
+  readonly dtype: DType;
+  readonly device: Device;
+  /** Element count. */
+  readonly size: number;
+  /** @internal cpu storage, null once disposed */
+  _host: HostArray | null;
+  /** @internal cuda storage, null once disposed */
+  _buffer: DeviceBuffer | null;
+  readonly #hostToken: object | undefined;
+
+  /** @internal Use tensor() or an op to make tensors. */
+  constructor(shape: readonly number[], dtype: DType, device: Device, host: HostArray | null, buffer: DeviceBuffer | null) {
+    this.shape = Object.freeze([...shape]);
+    this.dtype = dtype;
+    this.device = device;
+    this.size = shapeSize(shape);
+    this._host = host;
+    this._buffer = buffer;
+    if (host) {
+      hostBytes += host.byteLength;
+      this.#hostToken = {};
+      hostRegistry.register(this, host.byteLength, this.#hostToken);
+    }
+  }
+
+  /** @internal An uninitialised tensor (zeros on cpu). */
+  static empty(shape: readonly number[], dtype: DType, device: Device): Tensor {
+    const size = shapeSize(shape);
+    const ordinal = ordinalOf(device);
+    if (ordinal < 0) return new Tensor(shape, dtype, 'cpu', hostArray(dtype, size), null);
+    const native = addon();
+    return new Tensor(shape, dtype, device, null, new native.DeviceBuffer(ordinal, size * DTYPE_BYTES[dtype]));
+  }
+
+  /** The native ordinal: -1 for cpu. */
+  get ordinal(): number {
+    return ordinalOf(this.device);
+  }
+
+  get disposed(): boolean {
+    return this._host === null && this._buffer === null;
+  }
+
+  /** @internal The storage handed to the addon; throws if disposed. */
+  _storage(what = 'tensor'): HostArray | DeviceBuffer {
+    const s = this._host ?? this._buffer;
+    if (!s) throw new KernelError(`${what}: the tensor ${this} was disposed`, 'EDISPOSED');
+    return s;
+  }
+
+  /** A copy on `device` (also when it is this tensor's device). */
+  to(device: Device): Tensor {
+    const target = parseDevice(device, 'Tensor.to');
+    const src = this._storage('Tensor.to');
+    const native = addon();
+    if (target === 'cpu') {
+      const out = hostArray(this.dtype, this.size);
+      if (this._host) {
+        native.synchronize(-1);
+        releaseAll();
+        out.set(this._host as never);
+      } else {
+        native.copyToHost(src as DeviceBuffer, out);
+      }
+      return new Tensor(this.shape, this.dtype, 'cpu', out, null);
+    }
+    const out = Tensor.empty(this.shape, this.dtype, target);
+    if (this._host) {
+      native.synchronize(-1);
+      releaseAll();
+      native.copyToDevice(out._buffer!, this._host);
+    } else if ((src as DeviceBuffer).device === out._buffer!.device) {
+      native.copyOnDevice(src as DeviceBuffer, out._buffer!, this.size * DTYPE_BYTES[this.dtype]);
+    } else {
+      const staged = this.toArray();
+      native.copyToDevice(out._buffer!, staged);
+    }
+    return out;
+  }
+
+  /**
+   * The elements on the host; blocks until the work that writes them ran.
+   * For a cpu tensor this is its storage itself (a view), not a copy.
+   * float16/bfloat16 come as Uint16Array bit patterns.
+   */
+  toArray(): HostArray {
+    const src = this._storage('Tensor.toArray');
+    const native = addon();
+    if (this._host) {
+      native.synchronize(-1);
+      releaseAll();
+      return this._host;
+    }
+    const out = hostArray(this.dtype, this.size);
+    native.copyToHost(src as DeviceBuffer, out);
+    return out;
+  }
+
+  /** Like toArray(), without blocking the event loop. */
+  async read(): Promise<HostArray> {
+    const src = this._storage('Tensor.read');
+    const native = addon();
+    if (this._host) {
+      const host = this._host;
+      await native.synchronizeAsync(-1);
+      return host;
+    }
+    const out = hostArray(this.dtype, this.size);
+    await native.copyToHostAsync(src as DeviceBuffer, out);
+    return out;
+  }
+
+  /** The value of a one-element tensor, as a number (half types decoded). */
+  item(): number {
+    this._storage('Tensor.item');
+    if (this.size !== 1) throw new RangeError(`Tensor.item: expected a tensor of one element, got shape ${formatShape(this.shape)}`);
+    const v = this.toArray()[0]!;
+    if (this.dtype === 'bfloat16') return bfloat16Value(v);
+    if (this.dtype === 'float16') return float16Value(v);
+    return v;
+  }
+
+  /** Gives the memory back (device memory to the pool, in stream order). Idempotent. */
+  dispose(): void {
+    if (this._host) {
+      hostBytes -= this._host.byteLength;
+      hostRegistry.unregister(this.#hostToken!);
+    }
+    this._host = null;
+    this._buffer?.free();
+    this._buffer = null;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype} ${formatShape(this.shape)} ${this.device}${this.disposed ? ', disposed' : ''})`;
+  }
+
+  [inspect.custom](): string {
+    return this.toString();
+  }
+}
+
+function convert(where: string, data: ArrayLike<number>, dtype: DType): HostArray {
+  const out = hostArray(dtype, data.length);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (typeof v !== 'number') throw new TypeError(`${where}: data[${i}] expected a number, got ${describe(v)}`);
+    switch (dtype) {
+      case 'float32': out[i] = v; break;
+      case 'bfloat16': out[i] = bfloat16Bits(v); break;
+      case 'float16': out[i] = float16Bits(v); break;
+      case 'int32':
+        if (!Number.isInteger(v) || v < -2147483648 || v > 2147483647)
+          throw new RangeError(`${where}: data[${i}] expected an int32, got ${describe(v)}`);
+        out[i] = v;
+        break;
+      case 'uint8':
+        if (!Number.isInteger(v) || v < 0 || v > 255) throw new RangeError(`${where}: data[${i}] expected a uint8, got ${describe(v)}`);
+        out[i] = v;
+        break;
+    }
+  }
+  return out;
+}
+
+/**
+ * Makes a tensor from host data. dtype defaults from the data:
+ * Float32Array / number[] -> float32, Int32Array -> int32, Uint8Array -> uint8;
+ * a Uint16Array holds float16/bfloat16 bits and needs that dtype. Numbers are
+ * converted to another dtype when asked (half types round to nearest even).
+ * The data are copied unless `copy: false` (cpu only, data already in dtype).
+ */
+export function tensor(data: TypedArray | number[], shape?: readonly number[], opts: TensorOptions = {}): Tensor {
+  const where = 'tensor';
+  if (!Array.isArray(data) && !ArrayBuffer.isView(data))
+    throw new TypeError(`${where}: data expected a TypedArray or number[], got ${describe(data)}`);
+  if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: opts expected an object, got ${describe(opts)}`);
+  const length = (data as ArrayLike<number>).length;
+  const dims = shape === undefined ? [length] : checkShape(where, shape);
+  if (shapeSize(dims) !== length)
+    throw new RangeError(`${where}: shape ${formatShape(dims)} holds ${shapeSize(dims)} elements, data has ${length}`);
+  const device = opts.device === undefined ? defaultDevice() : parseDevice(opts.device, `${where}: device`);
+  if (opts.dtype !== undefined && !DTYPES.includes(opts.dtype))
+    throw new TypeError(`${where}: dtype expected one of ${DTYPES.join(', ')}, got ${describe(opts.dtype)}`);
+
+  const natural = Array.isArray(data) ? 'float32' : dtypeOfArray(data as ArrayBufferView);
+  let dtype: DType;
+  if (data instanceof Uint16Array) {
+    if (opts.dtype !== 'bfloat16' && opts.dtype !== 'float16')
+      throw new TypeError(`${where}: a Uint16Array holds float16 or bfloat16 bits: dtype expected 'bfloat16' or 'float16', got ${describe(opts.dtype)}`);
+    dtype = opts.dtype;
+  } else {
+    dtype = opts.dtype ?? natural ?? 'float32';
+  }
+  const exact = data instanceof Uint16Array || (!Array.isArray(data) && natural === dtype);
+  if (opts.copy === false && (!exact || device !== 'cpu'))
+    throw new TypeError(`${where}: copy: false needs a cpu tensor and data already in ${dtype} (a ${dtypeArrayName(dtype)}), got ${describe(data)} for ${device}`);
+  const host: HostArray = exact
+    ? opts.copy === false
+      ? (data as HostArray)
+      : (data as HostArray).slice()
+    : convert(where, data as ArrayLike<number>, dtype);
+  if (device === 'cpu') return new Tensor(dims, dtype, 'cpu', host, null);
+  const out = Tensor.empty(dims, dtype, device);
+  addon().copyToDevice(out._buffer!, host);
+  return out;
+}
+
+function dtypeArrayName(dtype: DType): string {
+  return { float32: 'Float32Array', float16: 'Uint16Array', bfloat16: 'Uint16Array', int32: 'Int32Array', uint8: 'Uint8Array' }[dtype];
+}
+
+export { deviceOf };

@@ -1,0 +1,126 @@
+/**
+ * Argument checks shared by the op wrappers. Every message reads
+ * "<op>: <argument> expected <what>, got <what came>".
+ */
+import type { Device } from './device.js';
+import { type DType, DTYPES } from './dtype.js';
+import { describe } from './errors.js';
+import { Tensor, tensor } from './tensor.js';
+
+function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/** An argument that must be a live Tensor of one of `dtypes`. */
+export function expectTensor(op: string, name: string, value: unknown, dtypes: readonly DType[]): Tensor {
+  if (!(value instanceof Tensor)) {
+    const kinds = dtypes.join(' or ');
+    throw new TypeError(`${op}: ${name} expected a ${kinds} Tensor, got ${describe(value)}`);
+  }
+  if (!dtypes.includes(value.dtype))
+    throw new TypeError(`${op}: ${name} expected dtype ${dtypes.join(' or ')}, got ${value.dtype}`);
+  value._storage(`${op}: ${name}`);
+  return value;
+}
+
+/**
+ * A 1-D input: a Tensor, or a plain typed array / number[] that is copied to
+ * `device` (the device of the op's other inputs).
+ */
+export function expectVector(op: string, name: string, value: unknown, dtype: DType, device: Device): Tensor {
+  if (value instanceof Tensor) {
+    const t = expectTensor(op, name, value, [dtype]);
+    if (t.shape.length !== 1) throw new RangeError(`${op}: ${name} expected a 1-D tensor, got shape ${shapeText(t.shape)}`);
+    return t;
+  }
+  if (Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView)))
+    return tensor(value as Float32Array, undefined, { dtype, device });
+  throw new TypeError(`${op}: ${name} expected a ${dtype} Tensor or a typed array, got ${describe(value)}`);
+}
+
+export function expectShape(op: string, name: string, t: Tensor, shape: readonly number[]): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
+    throw new RangeError(`${op}: ${name} expected shape ${shapeText(shape)}, got ${shapeText(t.shape)}`);
+}
+
+export function expectRank(op: string, name: string, t: Tensor, rank: number): void {
+  if (t.shape.length !== rank)
+    throw new RangeError(`${op}: ${name} expected a ${rank}-D tensor, got shape ${shapeText(t.shape)}`);
+}
+
+/** All tensors on one device; returns it. */
+export function sameDevice(op: string, named: Record<string, Tensor | undefined>): Device {
+  let first: [string, Tensor] | undefined;
+  for (const [name, t] of Object.entries(named)) {
+    if (!t) continue;
+    if (!first) first = [name, t];
+    else if (t.device !== first[1].device)
+      throw new RangeError(`${op}: ${name} expected to be on ${first[1].device} like ${first[0]}, got ${t.device}`);
+  }
+  return first ? first[1].device : 'cpu';
+}
+
+export interface NumberRule {
+  min?: number;
+  max?: number;
+  /** Exclusive bounds. */
+  above?: number;
+  below?: number;
+  integer?: boolean;
+}
+
+function ruleText(rule: NumberRule): string {
+  const parts: string[] = [];
+  if (rule.integer) parts.push('an integer');
+  else parts.push('a finite number');
+  if (rule.min !== undefined) parts.push(`>= ${rule.min}`);
+  if (rule.above !== undefined) parts.push(`> ${rule.above}`);
+  if (rule.max !== undefined) parts.push(`<= ${rule.max}`);
+  if (rule.below !== undefined) parts.push(`< ${rule.below}`);
+  return parts.join(' ');
+}
+
+/** An optional number option: `fallback` when undefined; TypeError / RangeError otherwise. */
+export function expectNumber(op: string, name: string, value: unknown, fallback: number, rule: NumberRule = {}): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw new TypeError(`${op}: ${name} expected ${ruleText(rule)}, got ${describe(value)}`);
+  const bad =
+    !Number.isFinite(value) ||
+    (rule.integer && !Number.isInteger(value)) ||
+    (rule.min !== undefined && value < rule.min) ||
+    (rule.max !== undefined && value > rule.max) ||
+    (rule.above !== undefined && value <= rule.above) ||
+    (rule.below !== undefined && value >= rule.below);
+  if (bad) throw new RangeError(`${op}: ${name} expected ${ruleText(rule)}, got ${describe(value)}`);
+  return value;
+}
+
+/** A required number. */
+export function requireNumber(op: string, name: string, value: unknown, rule: NumberRule = {}): number {
+  if (value === undefined) throw new TypeError(`${op}: ${name} expected ${ruleText(rule)}, got undefined`);
+  return expectNumber(op, name, value, 0, rule);
+}
+
+/** An optional string option among `choices`. */
+export function expectChoice<T extends string>(op: string, name: string, value: unknown, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string' || !choices.includes(value as T))
+    throw new RangeError(`${op}: ${name} expected one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${describe(value)}`);
+  return value as T;
+}
+
+export function expectBoolean(op: string, name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`${op}: ${name} expected a boolean, got ${describe(value)}`);
+  return value;
+}
+
+/** The options object (undefined = {}). */
+export function expectOptions<T extends object>(op: string, value: unknown): Partial<T> {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new TypeError(`${op}: options expected an object, got ${describe(value)}`);
+  return value as Partial<T>;
+}
+
+export { DTYPES };

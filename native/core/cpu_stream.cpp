@@ -1,0 +1,88 @@
+#include "cpu_stream.h"
+
+namespace rk {
+
+CpuStream::CpuStream() : thread_([this] { loop(); }) {}
+
+CpuStream::~CpuStream() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  thread_.join();
+}
+
+uint64_t CpuStream::enqueue(std::function<void()> task) {
+  uint64_t ticket;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(task));
+    ticket = ++submitted_;
+  }
+  wake_.notify_one();
+  return ticket;
+}
+
+void CpuStream::loop() {
+  for (;;) {
+    std::function<void()> task;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      // Drain before stopping: pending tasks reference JS memory that the
+      // environment frees only after this destructor returns.
+      if (queue_.empty()) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    try {
+      task();
+    } catch (const KernelFailure& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!failure_.failed) failure_ = {true, e.code(), e.what(), {}};
+    } catch (const std::exception& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!failure_.failed) failure_ = {true, ErrorCode::Internal, e.what(), {}};
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!failure_.failed) failure_ = {true, ErrorCode::Internal, "unknown exception in a cpu task", {}};
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      ++completed_;
+    }
+    idle_.notify_all();
+  }
+}
+
+void CpuStream::synchronize() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  uint64_t target = submitted_;
+  idle_.wait(lock, [&] { return completed_ >= target; });
+}
+
+uint64_t CpuStream::completed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return completed_;
+}
+
+uint64_t CpuStream::submitted() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return submitted_;
+}
+
+StreamFailure CpuStream::takeFailure() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  StreamFailure out = std::move(failure_);
+  failure_ = {};
+  // Kernels write the slot with a compare-and-swap from worker threads; by
+  // now (after synchronize) every writer is done.
+  if (slot_.code != kSlotClear) {
+    out.slot = slot_;
+    slot_ = {};
+  }
+  return out;
+}
+
+}  // namespace rk

@@ -1,0 +1,56 @@
+// The cpu device's ordered stream: one per Node.js environment (main thread
+// or worker). Ops enqueue tasks that run, in call order, on a thread of their
+// own, each task free to use the shared ThreadPool. Tickets count tasks, so
+// JS can tell which inputs are still referenced by pending work.
+//
+// A task that throws does not stop the stream: the first failure is kept and
+// reported at the next synchronize (and cleared then), as CUDA would.
+#pragma once
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "errors.h"
+
+namespace rk {
+
+struct StreamFailure {
+  bool failed = false;
+  ErrorCode code = ErrorCode::Internal;
+  std::string message;
+  ErrorSlot slot{};  // a kernel's report about its inputs
+};
+
+class CpuStream {
+ public:
+  CpuStream();
+  ~CpuStream();  // drains the queue, then joins
+  CpuStream(const CpuStream&) = delete;
+  CpuStream& operator=(const CpuStream&) = delete;
+
+  uint64_t enqueue(std::function<void()> task);  // returns the task's ticket
+  void synchronize();                 // blocks until every enqueued task ran
+  uint64_t completed() const;         // highest ticket finished
+  uint64_t submitted() const;
+  // Moves out the failure recorded since the last call (after synchronize).
+  StreamFailure takeFailure();
+  ErrorSlot* errorSlot() { return &slot_; }
+
+ private:
+  void loop();
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_, idle_;
+  std::deque<std::function<void()>> queue_;
+  uint64_t submitted_ = 0, completed_ = 0;
+  bool stopping_ = false;
+  StreamFailure failure_;
+  ErrorSlot slot_{};
+  std::thread thread_;
+};
+
+}  // namespace rk

@@ -1,0 +1,58 @@
+// Failures that cross from the native core to JavaScript.
+//
+// KernelFailure is thrown by host code (allocation, driver calls, CPU tasks);
+// the bindings turn it into a JS KernelError carrying `code`.
+// ErrorSlot is how a running kernel (CPU task or CUDA thread) reports a bad
+// input value it found: the first report wins (compare-and-swap on `code`),
+// and the next synchronize of that device turns it into a JS error.
+#pragma once
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace rk {
+
+// Codes seen by JS as KernelError.code.
+enum class ErrorCode : int32_t {
+  NoDevice,   // ENODEVICE: cuda asked for where it is unavailable
+  OutOfMemory,  // EOOM
+  Cuda,       // ECUDA: a CUDA runtime call failed
+  Internal,   // EINTERNAL: a bug or unexpected state in this library
+};
+
+inline const char* errorCodeName(ErrorCode c) {
+  switch (c) {
+    case ErrorCode::NoDevice: return "ENODEVICE";
+    case ErrorCode::OutOfMemory: return "EOOM";
+    case ErrorCode::Cuda: return "ECUDA";
+    case ErrorCode::Internal: return "EINTERNAL";
+  }
+  return "EINTERNAL";
+}
+
+class KernelFailure : public std::runtime_error {
+ public:
+  KernelFailure(ErrorCode code, const std::string& message)
+      : std::runtime_error(message), code_(code) {}
+  ErrorCode code() const { return code_; }
+
+ private:
+  ErrorCode code_;
+};
+
+// What a kernel can report about its inputs while running.
+enum SlotCode : int32_t {
+  kSlotClear = 0,
+  kSlotBadTarget = 1,  // index = row, value = target id, bound = V
+};
+
+// Plain struct, written by CPU threads and CUDA threads alike (32 bytes).
+struct ErrorSlot {
+  int32_t code;  // SlotCode; 0 while nothing was reported
+  int32_t op;    // OpId of the reporting op
+  int64_t index; // row / element the report is about
+  int64_t value; // the offending value
+  int64_t bound; // the bound it broke
+};
+
+}  // namespace rk

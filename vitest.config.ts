@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    // Native addons and worker threads: one process per file.
+    pool: 'forks',
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    setupFiles: ['tests/helpers/setup.ts'],
+  },
+});
