@@ -71,7 +71,6 @@ __global__ void __launch_bounds__(kLossThreads)
   __shared__ bool lastBlock;
   const float invCount = 1.0f / static_cast<float>(p.count);
   const float halfInvBeta = 0.5f / p.beta;
-  const bool centered = p.centerCoef > 0.0f;
   const float centerScale = 2.0f * p.centerCoef * invCount;
 
   LossPartial acc = {0.0, 0.0, 0.0, 0ull};
@@ -87,12 +86,13 @@ __global__ void __launch_bounds__(kLossThreads)
     preference::PairTerms t = preference::pairTerms(Kind, d, m, p.beta, halfInvBeta, p.labelSmoothing);
     float g = t.slope * invCount;
     float sum = c + r;
-    float center = centered ? centerScale * sum : 0.0f;
+    float centerRaw = centerScale * sum;  // as on cpu: 0 * inf stays out when there is no centering
+    float center = centerRaw == centerRaw ? centerRaw : 0.0f;
     p.gradChosen[i] = g + center;
     p.gradRejected[i] = center - g;
     acc.loss += t.loss;
     acc.margin += d;
-    acc.center += centered ? static_cast<double>(sum) * sum : 0.0;
+    acc.center += static_cast<double>(sum) * sum;  // used only when centerCoef > 0
     acc.correct += d > 0.0f ? 1ull : 0ull;
   }
 

@@ -136,6 +136,33 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
     expect(Array.from(out.gradChosen, (v) => v + 0)).toEqual([0, -0.5]); // + 0 makes -0 plain 0
   });
 
+  it('is accurate over a sweep of x in [-120, 120] (every exp interval, both signs, underflow)', () => {
+    // Gradients: 48001 pairs in one batch, each checked. Losses: one pair per call every
+    // 0.1, since a batch mean would hide a bad element.
+    const n = 48_001;
+    const c = new Float32Array(n).map((_, i) => -120 + (240 * i) / (n - 1));
+    const r = new Float32Array(n);
+    for (const kind of KINDS)
+      for (const labelSmoothing of [0, 0.3]) {
+        const o = { kind, labelSmoothing };
+        const out = read(pairwiseLoss(tensor(c, undefined, { device }), r, o));
+        expectMatchesReference(out, c, r, o, `sweep ${kind} s=${labelSmoothing}`);
+        const loss: number[] = [], exact: number[] = [], naive: number[] = [];
+        for (let i = 0; i < n; i += 20) {
+          const one = [c[i]!];
+          loss.push(pairwiseLoss(tensor(one, undefined, { device }), [0], o).loss.item());
+          exact.push(preferenceLossRef(one, [0], o).loss);
+          naive.push(preferenceLossRef(one, [0], o, f32).loss);
+        }
+        // Each pair on its own scale: 4x the naive run's error + 4 ulps, plus 2^-126 for the
+        // documented flush of exp(-|x|) below the normal range (|x| > 87.3).
+        for (let j = 0; j < loss.length; j++) {
+          const tol = 4 * Math.abs(naive[j]! - exact[j]!) + 4 * EPS.float32 * Math.abs(exact[j]!) + 2 ** -126;
+          expect(Math.abs(loss[j]! - exact[j]!), `${kind} s=${labelSmoothing} x=${c[j * 20]}`).toBeLessThanOrEqual(tol);
+        }
+      }
+  });
+
   it('has the gradients of its own loss (finite differences of the kernel)', () => {
     const rng = new Rng();
     const n = 5;

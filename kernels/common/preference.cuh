@@ -6,8 +6,14 @@
 //   hinge:   l = relu(1 - x)
 //   ipo:     l = (d - margin - 1 / (2 beta))^2   (d itself, not beta * d)
 // Each returns l and dl/dd; the caller scales by 1/B for the batch mean.
+//
+// Everything here is branch-free float arithmetic (selects, no calls), so
+// that GCC vectorizes the CPU loop over pairs; exp and log1p are therefore
+// written out below instead of calling libm.
 #pragma once
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 
 #include "../../native/ops/preference.h"
 #include "hd.cuh"
@@ -27,31 +33,89 @@ RK_HD float pairDifference(float chosen, float rejected, float refChosen, float 
   return (chosen - refChosen) - (rejected - refRejected);
 }
 
+// 2^k for an integer k in [-126, 127], from its bits.
+RK_HD float pow2i(int32_t k) {
+  const int32_t bits = (k + 127) << 23;
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(bits);
+#else
+  float f;
+  std::memcpy(&f, &bits, sizeof f);
+  return f;
+#endif
+}
+
+// exp(y) for y <= 0 (not NaN). z = k ln2 + r with |r| <= ln2 / 2
+// (Cody–Waite: k * C1 is exact, C1 having 9 significant bits); exp(r) by the
+// Cephes expf polynomial (about 1 ulp). Below the normal range (y < -87.34,
+// exp < 2^-126) the result is 0 rather than a subnormal: subnormal arithmetic
+// costs x86 ~100 cycles a lane, and what it would add to a loss of at least
+// 87 or to a gradient is below 1.2e-38.
+RK_HD float expNonPositive(float y) {
+  const float z = y > -87.33654f ? y : -87.33654f;
+  const float v = z * 1.44269504088896341f;          // z / ln2, in [-126, 0]
+  const int32_t k = static_cast<int32_t>(v - 0.5f);  // truncation of a value <= 0: k = nearest integer to v
+  const float kf = static_cast<float>(k);
+  const float r = (z - kf * 0.693359375f) - kf * -2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const float normal = static_cast<float>(y >= -87.33654f);  // 1 or 0: a factor, not a branch
+  return p * pow2i(k) * normal;
+}
+
+// log1p(e) for e in [0, 1]: 2 atanh(s) with s = e / (2 + e) in [0, 1/3].
+// atanh(s) / s = sum_j z^j / (2j + 1) in z = s^2 <= 1/9, cut after z^7 (the
+// rest is below 9^-8 / 17, far under float32 rounding): no cancellation
+// anywhere, about 2 ulp, and exact at e = 0.
+RK_HD float log1pUnit(float e) {
+  const float s = e / (2.0f + e);
+  const float z = s * s;
+  float p = 1.0f / 15.0f;
+  p = p * z + 1.0f / 13.0f;
+  p = p * z + 1.0f / 11.0f;
+  p = p * z + 1.0f / 9.0f;
+  p = p * z + 1.0f / 7.0f;
+  p = p * z + 1.0f / 5.0f;
+  p = p * z + 1.0f / 3.0f;
+  p = p * z + 1.0f;
+  return 2.0f * s * p;
+}
+
+RK_HD float positivePart(float x) { return x > 0.0f ? x : 0.0f; }  // NaN -> 0, like fmaxf
+
 // Softplus form: with e = exp(-|x|) in [0, 1],
 //   softplus(x) = -log sigmoid(-x) = max(x, 0) + log1p(e),
 //   sigmoid(|x|) = 1 / (1 + e),  sigmoid(-|x|) = e / (1 + e).
-// No term overflows for any finite x (at |x| = 1e4, e = 0 and l is exact),
-// and the gradient s sigmoid(x) - (1 - s) sigmoid(-x) is formed from the two
+// No term overflows for any x (at |x| = 1e4, e = 0 and l is exact), and the
+// gradient s sigmoid(x) - (1 - s) sigmoid(-x) is formed from the two
 // sigmoids directly, never as the cancelling sigmoid(x) - 1 + s.
 RK_HD PairTerms sigmoidTerms(float x, float beta, float s) {
-  float e = expf(-fabsf(x));
-  float tail = log1pf(e);  // <= log 2
-  // s * max(x, 0) is written as a select so that s = 0 at x = +inf gives 0, not 0 * inf.
-  float hi = s > 0.0f ? s * fmaxf(x, 0.0f) : 0.0f;
-  float lo = (1.0f - s) * fmaxf(-x, 0.0f);
-  float inv = 1.0f / (1.0f + e);
-  bool up = x >= 0.0f;
-  float sigPos = up ? inv : e * inv;  // sigmoid(x)
-  float sigNeg = up ? e * inv : inv;  // sigmoid(-x)
+  const float e = expNonPositive(-fabsf(x));  // a NaN x gives 0 here; it is put back below
+  const float tail = log1pUnit(e);            // <= log 2
+  // s * max(x, 0), except that s = 0 at x = +inf gives 0, not 0 * inf (the
+  // only NaN this product can be; the test is per element, so it vectorizes).
+  const float hiRaw = s * positivePart(x);
+  const float hi = hiRaw == hiRaw ? hiRaw : 0.0f;
+  const float lo = (1.0f - s) * positivePart(-x);
+  const float inv = 1.0f / (1.0f + e);
+  const bool up = x >= 0.0f;
+  const float sigPos = up ? inv : e * inv;  // sigmoid(x)
+  const float sigNeg = up ? e * inv : inv;  // sigmoid(-x)
+  const bool nan = x != x;
   PairTerms t;
-  t.loss = lo + hi + tail;  // a NaN x reaches both through e
-  t.slope = beta * (s * sigPos - (1.0f - s) * sigNeg);
+  t.loss = nan ? x : lo + hi + tail;
+  t.slope = nan ? x : beta * (s * sigPos - (1.0f - s) * sigNeg);
   return t;
 }
 
 RK_HD PairTerms hingeTerms(float x, float beta) {
   PairTerms t;
-  float gap = 1.0f - x;
+  const float gap = 1.0f - x;
   // relu(gap), keeping NaN (fmaxf would drop it). At x = 1 the subgradient 0 is used.
   t.loss = gap > 0.0f ? gap : (gap != gap ? gap : 0.0f);
   t.slope = gap > 0.0f ? -beta : (gap != gap ? gap : 0.0f);
@@ -60,7 +124,7 @@ RK_HD PairTerms hingeTerms(float x, float beta) {
 
 // 1 / (2 beta) is the IPO target gap (tau = beta in Azar et al., eq. 17).
 RK_HD PairTerms ipoTerms(float d, float margin, float halfInvBeta) {
-  float u = (d - margin) - halfInvBeta;
+  const float u = (d - margin) - halfInvBeta;
   PairTerms t;
   t.loss = u * u;
   t.slope = 2.0f * u;

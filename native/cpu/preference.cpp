@@ -13,6 +13,8 @@ using preference::PairTerms;
 // count only, and blocks combine in order, so the statistics are the same
 // bits for any thread count.
 constexpr int64_t kPairBlock = 4096;
+// Pairs per chunk inside a block: the per-pair values wait in L1 for the sums.
+constexpr int64_t kPairChunk = 256;
 
 struct LossPartial {
   double loss = 0;    // sum of l
@@ -21,38 +23,107 @@ struct LossPartial {
   int64_t correct = 0;
 };
 
-// Gradients of pairs [lo, hi) and their partial sums. The gradient of a mean
-// over B pairs needs no reduction: it is dl/dd / B.
-template <PreferenceKind Kind>
-LossPartial lossBlock(const PreferenceLossParams& p, int64_t lo, int64_t hi) {
-  const float invCount = 1.0f / static_cast<float>(p.count);
-  const float halfInvBeta = 0.5f / p.beta;
-  const bool centered = p.centerCoef > 0.0f;
-  const float centerScale = 2.0f * p.centerCoef * invCount;  // d/dc of coef * mean((c + r)^2) is this * (c + r)
-  LossPartial acc;
-  for (int64_t i = lo; i < hi; ++i) {
-    float c = p.chosen[i], r = p.rejected[i];
-    float d = p.refChosen ? preference::pairDifference(c, r, p.refChosen[i], p.refRejected[i])
-                          : preference::pairDifference(c, r);
-    float m = p.margin ? p.margin[i] : 0.0f;
-    PairTerms t = preference::pairTerms(Kind, d, m, p.beta, halfInvBeta, p.labelSmoothing);
-    float g = t.slope * invCount;
-    float sum = c + r;
-    float center = centered ? centerScale * sum : 0.0f;
-    p.gradChosen[i] = g + center;
-    p.gradRejected[i] = center - g;
-    acc.loss += t.loss;
-    acc.margin += d;
-    acc.center += centered ? static_cast<double>(sum) * sum : 0.0;
-    acc.correct += d > 0.0f;
+struct LossScalars {
+  float beta, halfInvBeta, labelSmoothing;
+  float invCount;     // 1 / B: the gradient of a mean over B pairs is dl/dd / B, no reduction needed
+  float centerScale;  // 2 coef / B: d/dc of coef * mean((c + r)^2) is this * (c + r)
+};
+
+// Per pair: both gradients, and l, d and c + r for the sums. Restrict
+// pointers, no calls and selects instead of branches: GCC vectorizes this
+// loop at the ISA's width (the templates take the option branches out).
+template <PreferenceKind Kind, bool Dpo, bool HasMargin>
+__attribute__((noinline)) void pairChunk(int64_t n, const float* __restrict chosen, const float* __restrict rejected,
+               const float* __restrict refChosen, const float* __restrict refRejected,
+               const float* __restrict margin, float* __restrict gradChosen, float* __restrict gradRejected,
+               float* __restrict loss, float* __restrict diff, float* __restrict pairSum, LossScalars k) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float c = chosen[i], r = rejected[i];
+    const float d = Dpo ? preference::pairDifference(c, r, refChosen[i], refRejected[i])
+                        : preference::pairDifference(c, r);
+    const float m = HasMargin ? margin[i] : 0.0f;
+    const PairTerms t = preference::pairTerms(Kind, d, m, k.beta, k.halfInvBeta, k.labelSmoothing);
+    const float g = t.slope * k.invCount;
+    const float sum = c + r;
+    // With no centering centerScale is 0, and 0 * inf must stay out of the
+    // gradients (a per-element test: a loop-invariant one stops GCC vectorizing).
+    const float centerRaw = k.centerScale * sum;
+    const float center = centerRaw == centerRaw ? centerRaw : 0.0f;
+    gradChosen[i] = g + center;
+    gradRejected[i] = center - g;
+    loss[i] = t.loss;
+    diff[i] = d;
+    pairSum[i] = sum;
   }
-  return acc;
 }
 
-template <PreferenceKind Kind>
+// The sums of a block in 8 double lanes (GCC vector extensions: the same
+// lanes and order on every ISA), pair j going to lane j % 8.
+typedef float F8 __attribute__((vector_size(32)));
+typedef double D8 __attribute__((vector_size(64)));
+typedef int64_t L8 __attribute__((vector_size(64)));
+
+struct LossLanes {
+  D8 loss = {}, margin = {}, center = {};
+  L8 correct = {};
+
+  void add(const float* l, const float* d, const float* sum, int64_t n) {
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+      F8 lv, dv, sv;
+      std::memcpy(&lv, l + j, sizeof lv);
+      std::memcpy(&dv, d + j, sizeof dv);
+      std::memcpy(&sv, sum + j, sizeof sv);
+      const D8 s = __builtin_convertvector(sv, D8);
+      loss += __builtin_convertvector(lv, D8);
+      margin += __builtin_convertvector(dv, D8);
+      center += s * s;
+      correct -= __builtin_convertvector(dv > 0.0f, L8);  // true is -1
+    }
+    for (int lane = 0; j < n; ++j, ++lane) {
+      loss[lane] += l[j];
+      margin[lane] += d[j];
+      center[lane] += static_cast<double>(sum[j]) * sum[j];
+      correct[lane] += d[j] > 0.0f;
+    }
+  }
+
+  LossPartial total() const {
+    LossPartial out;
+    for (int lane = 0; lane < 8; ++lane) {
+      out.loss += loss[lane];
+      out.margin += margin[lane];
+      out.center += center[lane];
+      out.correct += correct[lane];
+    }
+    return out;
+  }
+};
+
+template <PreferenceKind Kind, bool Dpo, bool HasMargin>
+LossPartial lossBlock(const PreferenceLossParams& p, int64_t lo, int64_t hi, const LossScalars& k) {
+  alignas(64) float loss[kPairChunk], diff[kPairChunk], pairSum[kPairChunk];
+  LossLanes lanes;
+  for (int64_t a = lo; a < hi; a += kPairChunk) {
+    const int64_t n = std::min(kPairChunk, hi - a);
+    pairChunk<Kind, Dpo, HasMargin>(n, p.chosen + a, p.rejected + a, Dpo ? p.refChosen + a : nullptr,
+                                    Dpo ? p.refRejected + a : nullptr, HasMargin ? p.margin + a : nullptr,
+                                    p.gradChosen + a, p.gradRejected + a, loss, diff, pairSum, k);
+    lanes.add(loss, diff, pairSum, n);
+  }
+  return lanes.total();
+}
+
+template <PreferenceKind Kind, bool Dpo, bool HasMargin>
 void lossAll(const PreferenceLossParams& p) {
+  LossScalars k;
+  k.beta = p.beta;
+  k.halfInvBeta = 0.5f / p.beta;
+  k.labelSmoothing = p.labelSmoothing;
+  k.invCount = 1.0f / static_cast<float>(p.count);
+  k.centerScale = 2.0f * p.centerCoef * k.invCount;
   std::vector<LossPartial> parts = blockPartials<LossPartial>(
-      p.count, kPairBlock, [&](int64_t lo, int64_t hi) { return lossBlock<Kind>(p, lo, hi); });
+      p.count, kPairBlock, [&](int64_t lo, int64_t hi) { return lossBlock<Kind, Dpo, HasMargin>(p, lo, hi, k); });
   LossPartial total;
   for (const LossPartial& part : parts) {
     total.loss += part.loss;
@@ -68,31 +139,42 @@ void lossAll(const PreferenceLossParams& p) {
   *p.meanMargin = static_cast<float>(total.margin / n);
 }
 
-// Row sums in kLanes float lanes, combined pairwise at the end: the same
-// order of additions on every ISA (the lane loop vectorizes to whatever
-// width is there), so each row's sum is the same bits on any CPU and does
+template <PreferenceKind Kind>
+void lossForKind(const PreferenceLossParams& p) {
+  if (p.refChosen) lossAll<Kind, true, false>(p);  // dpoLoss has no margin
+  else if (p.margin) lossAll<Kind, false, true>(p);
+  else lossAll<Kind, false, false>(p);
+}
+
+// Row sums in 16 float lanes (vector extensions: position t goes to lane
+// t % 16 on every ISA, at whatever width it has), the lanes combined
+// pairwise at the end: each row's sum is the same bits on any CPU and does
 // not depend on the other rows.
-constexpr int kLanes = 16;
+typedef float F16 __attribute__((vector_size(64)));
+typedef int32_t I16 __attribute__((vector_size(64)));
+typedef uint8_t U16 __attribute__((vector_size(16)));
 
 float maskedRowSum(const float* x, const uint8_t* m, int64_t n, int64_t* count) {
-  float acc[kLanes] = {};
-  int32_t cnt[kLanes] = {};
+  F16 acc = {};
+  I16 valid = {};
   int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) {
-      bool valid = m[i + j] != 0;
-      acc[j] += valid ? x[i + j] : 0.0f;  // a select: NaN in masked-out positions stays out
-      cnt[j] += valid;
-    }
-  for (int j = 0; i + j < n; ++j) {
-    bool valid = m[i + j] != 0;
-    acc[j] += valid ? x[i + j] : 0.0f;
-    cnt[j] += valid;
+  for (; i + 16 <= n; i += 16) {
+    F16 v;
+    U16 bytes;
+    std::memcpy(&v, x + i, sizeof v);
+    std::memcpy(&bytes, m + i, sizeof bytes);
+    const I16 on = __builtin_convertvector(bytes, I16) != 0;  // -1 where valid
+    acc += (F16)((I16)v & on);  // masked-out lanes add +0: a NaN there stays out
+    valid -= on;
+  }
+  for (int lane = 0; i < n; ++i, ++lane) {
+    acc[lane] += m[i] != 0 ? x[i] : 0.0f;
+    valid[lane] += m[i] != 0;
   }
   int64_t total = 0;
-  for (int j = 0; j < kLanes; ++j) total += cnt[j];
-  for (int width = kLanes / 2; width > 0; width /= 2)
-    for (int j = 0; j < width; ++j) acc[j] += acc[j + width];
+  for (int lane = 0; lane < 16; ++lane) total += valid[lane];
+  for (int width = 8; width > 0; width /= 2)
+    for (int lane = 0; lane < width; ++lane) acc[lane] += acc[lane + width];
   *count = total;
   return acc[0];
 }
@@ -110,9 +192,9 @@ int64_t rowGrain(int64_t steps) { return std::max<int64_t>(1, (int64_t{1} << 15)
 
 void preferenceLoss(const PreferenceLossParams& p) {
   switch (p.kind) {
-    case PreferenceKind::Hinge: lossAll<PreferenceKind::Hinge>(p); break;
-    case PreferenceKind::Ipo: lossAll<PreferenceKind::Ipo>(p); break;
-    default: lossAll<PreferenceKind::Sigmoid>(p); break;
+    case PreferenceKind::Hinge: lossForKind<PreferenceKind::Hinge>(p); break;
+    case PreferenceKind::Ipo: lossForKind<PreferenceKind::Ipo>(p); break;
+    default: lossForKind<PreferenceKind::Sigmoid>(p); break;
   }
 }
 
