@@ -31,12 +31,15 @@ struct LossScalars {
 
 // Per pair: both gradients, and l, d and c + r for the sums. Restrict
 // pointers, no calls and selects instead of branches: GCC vectorizes this
-// loop at the ISA's width (the templates take the option branches out).
+// loop at the ISA's width (the templates take the option branches out). Out
+// of line because GCC 12 stopped vectorizing it once inlined into lossBlock.
 template <PreferenceKind Kind, bool Dpo, bool HasMargin>
-__attribute__((noinline)) void pairChunk(int64_t n, const float* __restrict chosen, const float* __restrict rejected,
-               const float* __restrict refChosen, const float* __restrict refRejected,
-               const float* __restrict margin, float* __restrict gradChosen, float* __restrict gradRejected,
-               float* __restrict loss, float* __restrict diff, float* __restrict pairSum, LossScalars k) {
+__attribute__((noinline)) void pairChunk(int64_t n, const float* __restrict chosen,
+                                         const float* __restrict rejected, const float* __restrict refChosen,
+                                         const float* __restrict refRejected, const float* __restrict margin,
+                                         float* __restrict gradChosen, float* __restrict gradRejected,
+                                         float* __restrict loss, float* __restrict diff,
+                                         float* __restrict pairSum, LossScalars k) {
   for (int64_t i = 0; i < n; ++i) {
     const float c = chosen[i], r = rejected[i];
     const float d = Dpo ? preference::pairDifference(c, r, refChosen[i], refRejected[i])
@@ -146,33 +149,43 @@ void lossForKind(const PreferenceLossParams& p) {
   else lossAll<Kind, false, false>(p);
 }
 
-// Row sums in 16 float lanes (vector extensions: position t goes to lane
-// t % 16 on every ISA, at whatever width it has), the lanes combined
+// Row sums in 16 float lanes (GCC vector extensions: position t goes to
+// lane t % 16 on every ISA, at whatever width it has), the lanes combined
 // pairwise at the end: each row's sum is the same bits on any CPU and does
-// not depend on the other rows.
+// not depend on the other rows. The row is first masked chunk by chunk into
+// an L1 buffer by a plain elementwise loop, which GCC vectorizes well (a
+// byte-to-lane widening inside the vector loop it does not).
 typedef float F16 __attribute__((vector_size(64)));
-typedef int32_t I16 __attribute__((vector_size(64)));
-typedef uint8_t U16 __attribute__((vector_size(16)));
+constexpr int64_t kRowChunk = 1024;  // a multiple of 16, so lanes line up across chunks
+
+// out[j] = m[j] != 0 ? x[j] : 0 (a select: a NaN in a masked-out position
+// stays out); returns the count of valid positions.
+int64_t maskedCopy(const float* __restrict x, const uint8_t* __restrict m, int64_t n, float* __restrict out) {
+  int32_t count = 0;
+  for (int64_t j = 0; j < n; ++j) {
+    const float v = x[j];
+    const bool on = m[j] != 0;
+    out[j] = on ? v : 0.0f;
+    count += on;
+  }
+  return count;
+}
 
 float maskedRowSum(const float* x, const uint8_t* m, int64_t n, int64_t* count) {
+  alignas(64) float buf[kRowChunk];
   F16 acc = {};
-  I16 valid = {};
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    F16 v;
-    U16 bytes;
-    std::memcpy(&v, x + i, sizeof v);
-    std::memcpy(&bytes, m + i, sizeof bytes);
-    const I16 on = __builtin_convertvector(bytes, I16) != 0;  // -1 where valid
-    acc += (F16)((I16)v & on);  // masked-out lanes add +0: a NaN there stays out
-    valid -= on;
-  }
-  for (int lane = 0; i < n; ++i, ++lane) {
-    acc[lane] += m[i] != 0 ? x[i] : 0.0f;
-    valid[lane] += m[i] != 0;
-  }
   int64_t total = 0;
-  for (int lane = 0; lane < 16; ++lane) total += valid[lane];
+  for (int64_t a = 0; a < n; a += kRowChunk) {
+    const int64_t len = std::min(kRowChunk, n - a);
+    total += maskedCopy(x + a, m + a, len, buf);
+    const int64_t full = len & ~int64_t{15};
+    for (int64_t j = 0; j < full; j += 16) {
+      F16 v;
+      std::memcpy(&v, buf + j, sizeof v);
+      acc += v;
+    }
+    for (int64_t j = full; j < len; ++j) acc[j & 15] += buf[j];
+  }
   for (int width = 8; width > 0; width /= 2)
     for (int lane = 0; lane < width; ++lane) acc[lane] += acc[lane + width];
   *count = total;
