@@ -48,12 +48,24 @@ function sameBits(a: Float32Array, b: Float32Array, what: string): void {
 
 type LossArgs = { c: Float32Array; r: Float32Array; o: LossRefOptions };
 
+/**
+ * Fills `sizes` blocks of the device's memory pool with NaN and frees them:
+ * outputs allocated next likely reuse them, so an element a kernel fails to
+ * write shows up as NaN.
+ */
+function poisonPool(device: Device, sizes: number[]): void {
+  for (const n of sizes) tensor(new Float32Array(n).fill(NaN), undefined, { device }).dispose();
+}
+
 function runLoss(device: Device, { c, r, o }: LossArgs) {
   const t = (a: Float32Array) => tensor(a, undefined, { device });
+  const inputs = o.refChosen
+    ? [t(c), t(r), t(o.refChosen as Float32Array), t(o.refRejected as Float32Array)]
+    : [t(c), t(r), ...(o.margin ? [t(o.margin as Float32Array)] : [])];
+  poisonPool(device, [c.length, c.length, 1, 1, 1]);
   const res = o.refChosen
-    ? dpoLoss(t(c), t(r), t(o.refChosen as Float32Array), t(o.refRejected as Float32Array),
-      { kind: o.kind, beta: o.beta, labelSmoothing: o.labelSmoothing })
-    : pairwiseLoss(t(c), t(r), { ...o, margin: o.margin ? t(o.margin as Float32Array) : undefined });
+    ? dpoLoss(inputs[0]!, inputs[1]!, inputs[2]!, inputs[3]!, { kind: o.kind, beta: o.beta, labelSmoothing: o.labelSmoothing })
+    : pairwiseLoss(inputs[0]!, inputs[1]!, { ...o, margin: inputs[2] });
   return {
     loss: res.loss.item(), accuracy: res.accuracy.item(), meanMargin: res.meanMargin.item(),
     gradChosen: res.gradChosen.toArray() as Float32Array, gradRejected: res.gradRejected.toArray() as Float32Array,
@@ -152,12 +164,12 @@ describe('sequenceLogProbs / sequenceLogProbsBackward on cuda', { skip }, () => 
         for (const device of ['cpu', GPU] as Device[]) {
           const what = `seed ${rng.seed} ${reduce} [${rows}, ${steps}] on ${device}`;
           const m = tensor(mask, [rows, steps], { device });
-          assertClose(sequenceLogProbs(tensor(lp, [rows, steps], { device }), m, { reduce }).toArray(), exact, naive, what);
-          // Poison the pool: the output likely reuses this freed block, so any element
-          // the kernel fails to write shows up as NaN.
-          const poison = tensor(new Float32Array(rows * steps).fill(NaN), [rows, steps], { device });
-          poison.dispose();
-          sameBits(sequenceLogProbsBackward(tensor(g, undefined, { device }), m, { reduce }).toArray() as Float32Array, gradRef, `${what} backward`);
+          const lpT = tensor(lp, [rows, steps], { device });
+          const gT = tensor(g, undefined, { device });
+          poisonPool(device, [rows]);
+          assertClose(sequenceLogProbs(lpT, m, { reduce }).toArray(), exact, naive, what);
+          poisonPool(device, [rows * steps]);
+          sameBits(sequenceLogProbsBackward(gT, m, { reduce }).toArray() as Float32Array, gradRef, `${what} backward`);
         }
       }
   });
