@@ -2,7 +2,9 @@
  * The preference family's suite: pairwiseLoss and dpoLoss (loss, gradients
  * and statistics in one call) over B pairs, and sequenceLogProbs with its
  * backward over [B, T]. Ours on each device against a plain TS loop of the
- * same math (no JS library expresses these ops as one call).
+ * same math (no JS library expresses these ops as one call). The losses run
+ * kind 'sigmoid' (the costliest: an exp and a log1p per pair), the sequence
+ * ops reduce 'mean'; shape labels are shapeLabel()'s "B=16384", "B=512 T=4096".
  */
 import {
   type Device, type Tensor, dpoLoss, pairwiseLoss, sequenceLogProbs, sequenceLogProbsBackward, synchronize, tensor,
@@ -63,27 +65,32 @@ function tsSigmoidLoss(c: Float32Array, r: Float32Array, rc: Float32Array | null
 }
 
 function lossCases(devices: Device[], n: number): BenchCase[] {
-  const data = (rng: Rng) => ({
-    c: rng.normals(n, 20, -120), r: rng.normals(n, 20, -120), rc: rng.normals(n, 20, -120), rr: rng.normals(n, 20, -120),
-  });
+  // Reward scores for pairwiseLoss; for dpoLoss, sequence log-probs of a policy near its reference.
+  const data = (rng: Rng) => {
+    const rc = rng.normals(n, 20, -120), rr = rng.normals(n, 20, -120);
+    return {
+      scoreC: rng.normals(n, 3), scoreR: rng.normals(n, 3),
+      c: rc.map((v) => v + rng.normal()), r: rr.map((v) => v + rng.normal()), rc, rr,
+    };
+  };
   const pairwise: BenchCase = {
-    op: 'pairwiseLoss', direction: 'forward+backward', shape: `B=${n} sigmoid`, elements: n, bytes: 16 * n + 12,
+    op: 'pairwiseLoss', direction: 'forward+backward', shape: `B=${n}`, elements: n, bytes: 16 * n + 12,
     providers: [
       ...devices.map((device) => ours(device, (rng) => {
         const x = data(rng);
-        const c = tensor(x.c, undefined, { device });
-        const r = tensor(x.r, undefined, { device });
+        const c = tensor(x.scoreC, undefined, { device });
+        const r = tensor(x.scoreR, undefined, { device });
         return { run: () => Object.values(pairwiseLoss(c, r)), inputs: [c, r] };
       })),
       tsLoop(() => {
         const x = data(new Rng(1));
         const gc = new Float32Array(n), gr = new Float32Array(n);
-        return () => tsSigmoidLoss(x.c, x.r, null, null, 1, gc, gr);
+        return () => tsSigmoidLoss(x.scoreC, x.scoreR, null, null, 1, gc, gr);
       }),
     ],
   };
   const dpo: BenchCase = {
-    op: 'dpoLoss', direction: 'forward+backward', shape: `B=${n} sigmoid`, elements: n, bytes: 24 * n + 12,
+    op: 'dpoLoss', direction: 'forward+backward', shape: `B=${n}`, elements: n, bytes: 24 * n + 12,
     providers: [
       ...devices.map((device) => ours(device, (rng) => {
         const x = data(rng);
@@ -104,7 +111,7 @@ function sequenceCases(devices: Device[], rows: number, steps: number): BenchCas
   const n = rows * steps;
   const data = (rng: Rng) => ({ lp: rng.uniforms(n, -12, 0), mask: rng.mask(n, 0.8), g: rng.normals(rows) });
   const forward: BenchCase = {
-    op: 'sequenceLogProbs', direction: 'forward', shape: `B=${rows} T=${steps} mean`, elements: n, bytes: 5 * n + 4 * rows,
+    op: 'sequenceLogProbs', direction: 'forward', shape: `B=${rows} T=${steps}`, elements: n, bytes: 5 * n + 4 * rows,
     providers: [
       ...devices.map((device) => ours(device, (rng) => {
         const x = data(rng);
@@ -131,7 +138,7 @@ function sequenceCases(devices: Device[], rows: number, steps: number): BenchCas
     ],
   };
   const backward: BenchCase = {
-    op: 'sequenceLogProbsBackward', direction: 'backward', shape: `B=${rows} T=${steps} mean`, elements: n, bytes: 5 * n + 4 * rows,
+    op: 'sequenceLogProbsBackward', direction: 'backward', shape: `B=${rows} T=${steps}`, elements: n, bytes: 5 * n + 4 * rows,
     providers: [
       ...devices.map((device) => ours(device, (rng) => {
         const x = data(rng);

@@ -136,6 +136,21 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
     expect(Array.from(out.gradChosen, (v) => v + 0)).toEqual([0, -0.5]); // + 0 makes -0 plain 0
   });
 
+  it('propagates a NaN to its own pair and to the loss only', () => {
+    const c = new Float32Array([0.5, NaN, 2, -1]);
+    const r = new Float32Array([0.25, 1, -2, -3]);
+    for (const kind of KINDS) {
+      const out = read(pairwiseLoss(tensor(c, undefined, { device }), tensor(r, undefined, { device }), { kind }));
+      expect(out.loss).toBeNaN();
+      expect(out.meanMargin).toBeNaN();
+      expect(out.accuracy).toBe(Math.fround(3 / 4)); // NaN > 0 is false
+      for (const g of [out.gradChosen, out.gradRejected]) {
+        expect(g[1]).toBeNaN();
+        for (const i of [0, 2, 3]) expect(Number.isFinite(g[i]!)).toBe(true);
+      }
+    }
+  });
+
   it('is accurate over a sweep of x in [-120, 120] (every exp interval, both signs, underflow)', () => {
     // Gradients: 48001 pairs in one batch, each checked. Losses: one pair per call every
     // 0.1, since a batch mean would hide a bad element.

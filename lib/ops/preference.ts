@@ -177,7 +177,8 @@ export function pairwiseLoss(chosen: VectorInput, rejected: VectorInput, opts?: 
  * DPO loss over B pairs of sequence log-probs (see sequenceLogProbs), with
  * d = (policyChosen - refChosen) - (policyRejected - refRejected) and the
  * per-pair losses of pairwiseLoss (no margin, no centering). The gradients
- * are wrt policyChosen and policyRejected.
+ * are wrt policyChosen and policyRejected (the refs' are their negatives).
+ * The same statistics; B = 0 is a RangeError.
  *
  * beta defaults to 0.1, as in the DPO paper and TRL's DPOConfig (pairwiseLoss
  * keeps 1, the plain Bradley–Terry model). 'ipo' is (d - 1 / (2 beta))^2 as in

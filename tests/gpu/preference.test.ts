@@ -120,6 +120,20 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
       for (const labelSmoothing of [0, 0.1]) assertLoss({ c, r, o: { kind, labelSmoothing } }, `huge ${kind} s=${labelSmoothing}`);
   });
 
+  it('propagate a NaN to its own pair and to the loss only', () => {
+    const c = new Float32Array([0.5, NaN, 2, -1]);
+    const r = new Float32Array([0.25, 1, -2, -3]);
+    for (const kind of KINDS) {
+      const out = runLoss(GPU, { c, r, o: { kind } });
+      assert.ok(Number.isNaN(out.loss) && Number.isNaN(out.meanMargin), `${kind} loss`);
+      assert.equal(out.accuracy, Math.fround(3 / 4));
+      for (const g of [out.gradChosen, out.gradRejected]) {
+        assert.ok(Number.isNaN(g[1]!), `${kind} NaN pair`);
+        for (const i of [0, 2, 3]) assert.ok(Number.isFinite(g[i]!), `${kind} pair ${i}`);
+      }
+    }
+  });
+
   it('give the same bits on every run (last-block combine)', () => {
     const rng = new Rng();
     const args = { c: rng.normals(300_001, 3), r: rng.normals(300_001, 3), o: { labelSmoothing: 0.1, centerCoef: 0.01 } };
