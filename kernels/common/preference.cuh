@@ -140,6 +140,8 @@ RK_HD PairTerms hingeTerms(float x, float beta) {
 }
 
 // 1 / (2 beta) is the IPO target gap (tau = beta in Azar et al., eq. 17).
+// TRL's dpo_trainer agrees: (d - 1 / (2 beta))^2 on d itself, not beta * d;
+// it feeds per-token mean log-probs there (sequenceLogProbs reduce 'mean').
 RK_HD PairTerms ipoTerms(float d, float margin, float halfInvBeta) {
   const float u = (d - margin) - halfInvBeta;
   PairTerms t;
