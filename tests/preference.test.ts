@@ -131,7 +131,7 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
         expectMatchesReference(out, c, r, o, `${kind} s=${labelSmoothing}`);
       }
     // The saturated sigmoid: l(1e4) = 0 with slope 0, l(-1e4) = 1e4 with slope -1.
-    const out = read(pairwiseLoss(new Float32Array([1e4, -1e4]), new Float32Array([0, 0]), {}));
+    const out = read(pairwiseLoss(tensor([1e4, -1e4], undefined, { device }), [0, 0]));
     expect(out.loss).toBe(1e4 / 2);
     expect(Array.from(out.gradChosen, (v) => v + 0)).toEqual([0, -0.5]); // + 0 makes -0 plain 0
   });
