@@ -11,3 +11,8 @@ export { Tensor, tensor, type TensorOptions, type TypedArray } from './tensor.js
 export {
   info, memory, synchronize, synchronizeSync, setNumThreads, type Info, type MemoryUse, type Backend,
 } from './runtime.js';
+export {
+  pairwiseLoss, dpoLoss, sequenceLogProbs, sequenceLogProbsBackward, type PreferenceKind, type SequenceReduce,
+  type PairwiseLossOptions, type DpoLossOptions, type PreferenceLossResult, type SequenceLogProbsOptions,
+  type VectorInput,
+} from './ops/preference.js';
