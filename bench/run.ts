@@ -1,5 +1,249 @@
-/** `rlhf-kernels bench`: the benchmark runner (suites register in bench/suites.ts). */
-export async function runBench(args: string[]): Promise<number> {
-  console.log('bench: no suite is registered yet');
-  return 0;
+/**
+ * `rlhf-kernels bench`: the benchmark runner. It finds the suites
+ * (bench/suites.ts), measures each device's memory bandwidth once
+ * (lib/ops/calibration.ts), times every provider of every case side by side
+ * (bench/measure.ts), and prints a table or one JSON document; in a source
+ * checkout it also appends CSV rows to bench/results/bench.csv.
+ */
+import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { packageRoot } from '../lib/addon.js';
+import { type Device, type Info, info } from '../lib/index.js';
+import { parseDevice } from '../lib/device.js';
+import { measureBandwidth } from '../lib/ops/calibration.js';
+import { type BenchArgs, USAGE, parseArgs } from './args.js';
+import { gitCommit, isSourceCheckout, machineNames } from './machine.js';
+import { DEFAULT_TIME, measure } from './measure.js';
+import { CSV_COLUMNS, addSpeedups, csvLines, formatCalibration, formatTable } from './report.js';
+import { shapesOf } from './shapes.js';
+import { firstLine, loadSuites } from './suites.js';
+import type { BenchCalibration, BenchCase, BenchReport, BenchResult, BenchSkip, BenchSuite } from './types.js';
+
+/** Where the runner writes; tests pass their own. */
+export interface BenchIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  /** Live progress on stderr (a terminal). */
+  progress: boolean;
+  /** The folder to discover suites in (default: beside this file). */
+  suitesDir?: string;
+}
+
+const defaultIo = (): BenchIo => ({
+  stdout: (t) => process.stdout.write(t + '\n'),
+  stderr: (t) => process.stderr.write(t + '\n'),
+  progress: process.stderr.isTTY === true,
+});
+
+/** The devices to run on, and a line for each one asked for that cannot run here. */
+function resolveDevices(asked: string[], rt: Info): { devices: Device[]; problems: string[] } {
+  const available: Device[] = ['cpu', ...(rt.cuda.available ? (['cuda:0'] as Device[]) : [])];
+  if (asked.length === 0 || asked.includes('all')) return { devices: available, problems: [] };
+  const devices: Device[] = [];
+  const problems: string[] = [];
+  for (const name of asked) {
+    let d: Device;
+    try {
+      d = parseDevice(name, 'bench: --device');
+    } catch (e) {
+      problems.push(firstLine(e));
+      continue;
+    }
+    if (d !== 'cpu' && !rt.cuda.available) problems.push(`${d} is unavailable: ${rt.cuda.reason ?? 'no CUDA device'}`);
+    else if (d !== 'cpu' && Number(d.slice(5)) >= rt.cuda.devices.length)
+      problems.push(`${d} does not exist: this host has ${rt.cuda.devices.length} CUDA device(s)`);
+    else if (!devices.includes(d)) devices.push(d);
+  }
+  return { devices, problems };
+}
+
+/** A provider's device in canonical form ('cuda' -> 'cuda:0'); an invalid one matches nothing. */
+function canonical(device: string): string {
+  try {
+    return parseDevice(device);
+  } catch {
+    return `invalid device ${JSON.stringify(device)}`;
+  }
+}
+
+interface PlannedCase {
+  suite: BenchSuite;
+  case: BenchCase;
+}
+
+/** Cases of every suite for these devices, filtered by --op (op or family name). */
+function planCases(suites: BenchSuite[], args: BenchArgs, devices: Device[], problems: string[]): PlannedCase[] {
+  const wanted = args.ops.map((o) => o.toLowerCase());
+  const out: PlannedCase[] = [];
+  for (const suite of suites) {
+    let cases: BenchCase[];
+    try {
+      cases = suite.cases(args.size, devices);
+    } catch (e) {
+      problems.push(`${suite.family}: cases() threw: ${firstLine(e)}`);
+      continue;
+    }
+    for (const c of cases) {
+      if (wanted.length > 0 && !wanted.includes(c.op.toLowerCase()) && !wanted.includes(suite.family.toLowerCase())) continue;
+      // Our kernels run only on the devices asked for; peers stay beside them.
+      const providers = c.providers.filter((p) => !p.ours || (devices as string[]).includes(canonical(p.device)));
+      const hadOurs = c.providers.some((p) => p.ours);
+      if (providers.length > 0 && (!hadOurs || providers.some((p) => p.ours))) out.push({ suite, case: { ...c, providers } });
+    }
+  }
+  return out;
+}
+
+async function calibrate(devices: Device[], note: (t: string) => void): Promise<BenchCalibration[]> {
+  const out: BenchCalibration[] = [];
+  for (const device of devices) {
+    note(`calibrating ${device} memory bandwidth`);
+    try {
+      const b = await measureBandwidth(device);
+      out.push({ device, method: b.method, bytes: b.bytes, gbPerS: b.gbPerSecond });
+    } catch (e) {
+      out.push({ device, error: firstLine(e) });
+    }
+  }
+  return out;
+}
+
+/** Times every provider of one case; returns its rows and the providers that did not run. */
+async function runCase(
+  planned: PlannedCase, args: BenchArgs, calibration: BenchCalibration[], note: (t: string) => void,
+): Promise<{ rows: BenchResult[]; skips: BenchSkip[] }> {
+  const { suite, case: c } = planned;
+  const rows: BenchResult[] = [];
+  const skips: BenchSkip[] = [];
+  for (const p of c.providers) {
+    const device = canonical(p.device) as Device;
+    const base = { family: suite.family, op: c.op, direction: c.direction, shape: c.shape, provider: p.name, device, ours: p.ours === true };
+    note(`${c.op} ${c.direction} ${c.shape} · ${p.name} (${device})`);
+    let prepared;
+    try {
+      prepared = await p.prepare();
+    } catch (e) {
+      skips.push({ ...base, reason: firstLine(e), failed: true });
+      continue;
+    }
+    if (typeof prepared === 'string') {
+      skips.push({ ...base, reason: prepared.split('\n')[0]!, failed: false });
+      continue;
+    }
+    try {
+      const t = await measure(prepared, c.time ?? DEFAULT_TIME[args.size]);
+      const seconds = t.medianMs / 1000;
+      const gbPerS = c.bytes / seconds / 1e9;
+      const bandwidth = calibration.find((k) => k.device === device)?.gbPerS;
+      rows.push({
+        ...base, elements: c.elements, bytes: c.bytes, ...t,
+        gelemPerS: c.elements / seconds / 1e9, gbPerS,
+        bandwidthFraction: bandwidth ? gbPerS / bandwidth : null, speedup: {},
+      });
+    } catch (e) {
+      skips.push({ ...base, reason: firstLine(e), failed: true });
+    } finally {
+      try {
+        await prepared.dispose?.();
+      } catch (e) {
+        skips.push({ ...base, reason: `dispose failed: ${firstLine(e)}`, failed: true });
+      }
+    }
+  }
+  addSpeedups(rows);
+  return { rows, skips };
+}
+
+function writeCsv(path: string, report: BenchReport): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const fresh = !existsSync(path) || statSync(path).size === 0;
+  const lines = csvLines(report);
+  if (fresh) lines.unshift(CSV_COLUMNS.join(','));
+  if (lines.length) appendFileSync(path, lines.join('\n') + '\n');
+}
+
+/** Runs the benchmark; returns the exit code (0 ok, 1 something of ours failed, 2 bad usage). */
+export async function runBench(argv: string[], io: BenchIo = defaultIo()): Promise<number> {
+  const args = parseArgs(argv);
+  if ('error' in args) {
+    io.stderr(`${args.error}\n${USAGE}`);
+    return 2;
+  }
+  if (args.help) {
+    io.stdout(USAGE);
+    return 0;
+  }
+  if (args.listShapes) {
+    const shapes = shapesOf(args.size);
+    if (args.json) io.stdout(JSON.stringify({ size: args.size, shapes }, null, 2));
+    else for (const [kind, list] of Object.entries(shapes)) io.stdout(`${kind.padEnd(16)} ${list.map((s) => s.label).join(' | ')}`);
+    return 0;
+  }
+
+  const started = performance.now();
+  const note = io.progress ? (t: string) => process.stderr.write(`\r\x1b[K${t.slice(0, (process.stderr.columns ?? 100) - 1)}`) : () => {};
+  const rt = info();
+  const { devices, problems } = resolveDevices(args.devices, rt);
+  const loaded = await loadSuites(io.suitesDir);
+  problems.push(...loaded.problems);
+  const plan = planCases(loaded.suites, args, devices, problems);
+  if (args.ops.length > 0 && plan.length === 0 && devices.length > 0) {
+    const names = new Set(loaded.suites.flatMap((s) => [s.family, ...safeOps(s, args, devices)]));
+    io.stderr(`bench: no case matches --op ${args.ops.join(',')}; known: ${[...names].sort().join(', ') || 'none'}`);
+    return 2;
+  }
+
+  const root = packageRoot();
+  const report: BenchReport = {
+    tool: 'rlhf-kernels bench', version: rt.version, date: new Date().toISOString(), commit: gitCommit(root),
+    size: args.size, devices, machine: machineNames(rt), threads: rt.cpu.threads, isa: rt.cpu.isa,
+    calibration: [], results: [], skipped: [], problems,
+  };
+  report.calibration = await calibrate(devices, note);
+  for (let i = 0; i < plan.length; i++) {
+    const planned = plan[i]!;
+    const prefix = `[${i + 1}/${plan.length}] `;
+    if ((performance.now() - started) / 1000 > args.budgetS) {
+      for (const p of planned.case.providers)
+        report.skipped.push({
+          family: planned.suite.family, op: planned.case.op, direction: planned.case.direction, shape: planned.case.shape,
+          provider: p.name, device: canonical(p.device) as Device, ours: p.ours === true, reason: `time budget of ${args.budgetS} s spent`, failed: false,
+        });
+      continue;
+    }
+    const { rows, skips } = await runCase(planned, args, report.calibration, (t) => note(prefix + t));
+    report.results.push(...rows);
+    report.skipped.push(...skips);
+  }
+  if (io.progress) process.stderr.write('\r\x1b[K');
+
+  const csvPath = args.csv ?? (isSourceCheckout(root) ? join(root, 'bench', 'results', 'bench.csv') : undefined);
+  if (csvPath && report.results.length > 0) {
+    try {
+      writeCsv(csvPath, report);
+    } catch (e) {
+      report.problems.push(`could not append to ${csvPath}: ${firstLine(e)}`);
+    }
+  }
+  if (args.json) {
+    io.stdout(JSON.stringify(report, null, 2));
+    for (const s of report.skipped) io.stderr(`bench: ${s.provider} (${s.device}) ${s.op} ${s.shape}: ${s.failed ? 'FAILED' : 'skipped'}: ${s.reason}`);
+  } else {
+    io.stdout(`rlhf-kernels ${report.version} bench · size ${args.size} · ${devices.join(', ') || 'no device'} · ` +
+      `${report.threads} cpu threads, ${report.isa} · ${report.machine.cpu}${report.machine.gpus.length ? ' · ' + report.machine.gpus.join(', ') : ''}`);
+    io.stdout(formatCalibration(report));
+    if (report.results.length || report.skipped.length) io.stdout(formatTable(report) + '\n\n  * = rlhf-kernels (ours); speedup = peer median / our median');
+    if (csvPath && report.results.length > 0) io.stdout(`results appended to ${relative(process.cwd(), csvPath) || csvPath}`);
+  }
+  for (const p of report.problems) io.stderr(`bench: ${p}`);
+  const oursFailed = report.skipped.some((s) => s.ours && s.failed);
+  return oursFailed || problems.length > 0 || devices.length === 0 ? 1 : 0;
+}
+
+function safeOps(suite: BenchSuite, args: BenchArgs, devices: Device[]): string[] {
+  try {
+    return suite.cases(args.size, devices).map((c) => c.op);
+  } catch {
+    return [];
+  }
 }

@@ -4,6 +4,7 @@
  * fraction of this). A benchmarking tool, not part of the package's public
  * API: it is not exported from the package index.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { addon } from '../addon.js';
 import { type Device, ordinalOf, parseDevice, requireCuda } from '../device.js';
 import { KernelError } from '../errors.js';
@@ -39,7 +40,11 @@ export interface Bandwidth {
 }
 
 export interface BandwidthOptions {
-  /** Buffer size: the bytes read (cpu) or copied (cuda). Default 512 MiB on cpu, 2 GiB on cuda (at most 1/8 of its memory). */
+  /**
+   * Buffer size: the bytes read (cpu) or copied (cuda). Default on cpu
+   * 512 MiB or twice the last-level cache if that is larger (at most 2 GiB);
+   * on cuda 2 GiB (at most 1/8 of the device's memory).
+   */
   bytes?: number;
   /** Timed passes; the fastest counts. Default 5. */
   passes?: number;
@@ -59,7 +64,8 @@ export async function measureBandwidth(device: Device, options?: BandwidthOption
   const opts = expectOptions<BandwidthOptions>(op, options);
   const passes = expectNumber(op, 'passes', opts.passes, 5, { integer: true, min: 1, max: 1000 });
   if (target === 'cpu') {
-    const bytes = expectNumber(op, 'bytes', opts.bytes, 512 * MiB, { integer: true, min: 4, max: 2 ** 33 });
+    const fallback = Math.min(2048 * MiB, Math.max(512 * MiB, Math.ceil((2 * lastLevelCache()) / MiB) * MiB));
+    const bytes = expectNumber(op, 'bytes', opts.bytes, fallback, { integer: true, min: 4, max: 2 ** 33 });
     return measureRead(bytes - (bytes % 4), passes);
   }
   const ordinal = ordinalOf(target);
@@ -68,6 +74,24 @@ export async function measureBandwidth(device: Device, options?: BandwidthOption
   const fallback = Math.min(2048 * MiB, Math.floor(total / 8 / MiB) * MiB);
   const bytes = expectNumber(op, 'bytes', opts.bytes, fallback, { integer: true, min: 4, max: 2 ** 40 });
   return measureCopy(target, bytes - (bytes % 4), passes);
+}
+
+/**
+ * Bytes of the largest cache level Linux reports for cpu0 (0 when unknown).
+ * A streaming pass over twice that evicts everything a pass before left.
+ */
+function lastLevelCache(): number {
+  const dir = '/sys/devices/system/cpu/cpu0/cache';
+  let best = 0;
+  try {
+    for (const index of readdirSync(dir).filter((d) => d.startsWith('index'))) {
+      const m = /^(\d+)([KMG]?)/.exec(readFileSync(`${dir}/${index}/size`, 'utf8').trim());
+      if (m) best = Math.max(best, Number(m[1]) * ({ '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30 } as const)[m[2] as '' | 'K' | 'M' | 'G']);
+    }
+  } catch {
+    return best;
+  }
+  return best;
 }
 
 async function timed(work: () => void, device: Device): Promise<number> {
