@@ -4,6 +4,7 @@
  * CASES (one file per family beside this one).
  */
 import { type Device, info } from '../../lib/index.js';
+import { calibrationCases } from './calibration.js';
 
 export interface SelftestResult {
   /** Largest error found, in the unit the case's tolerance uses. */
@@ -19,7 +20,7 @@ export interface SelftestCase {
   run(device: Device): SelftestResult | Promise<SelftestResult>;
 }
 
-export const CASES: SelftestCase[] = [];
+export const CASES: SelftestCase[] = [...calibrationCases];
 
 function devices(requested: string | undefined): Device[] {
   if (requested) return [requested as Device];
