@@ -10,7 +10,7 @@ import { dirname, join, relative } from 'node:path';
 import { packageRoot } from '../lib/addon.js';
 import { type Device, type Info, info } from '../lib/index.js';
 import { parseDevice } from '../lib/device.js';
-import { measureBandwidth } from '../lib/ops/calibration.js';
+import { type BandwidthOptions, measureBandwidth } from '../lib/ops/calibration.js';
 import { type BenchArgs, USAGE, parseArgs } from './args.js';
 import { gitCommit, isSourceCheckout, machineNames } from './machine.js';
 import { DEFAULT_TIME, measure } from './measure.js';
@@ -27,6 +27,8 @@ export interface BenchIo {
   progress: boolean;
   /** The folder to discover suites in (default: beside this file). */
   suitesDir?: string;
+  /** Options of the calibration pass (default: measureBandwidth's). */
+  calibration?: BandwidthOptions;
 }
 
 const defaultIo = (): BenchIo => ({
@@ -94,12 +96,12 @@ function planCases(suites: BenchSuite[], args: BenchArgs, devices: Device[], pro
   return out;
 }
 
-async function calibrate(devices: Device[], note: (t: string) => void): Promise<BenchCalibration[]> {
+async function calibrate(devices: Device[], options: BandwidthOptions | undefined, note: (t: string) => void): Promise<BenchCalibration[]> {
   const out: BenchCalibration[] = [];
   for (const device of devices) {
     note(`calibrating ${device} memory bandwidth`);
     try {
-      const b = await measureBandwidth(device);
+      const b = await measureBandwidth(device, options);
       out.push({ device, method: b.method, bytes: b.bytes, gbPerS: b.gbPerSecond });
     } catch (e) {
       out.push({ device, error: firstLine(e) });
@@ -199,7 +201,7 @@ export async function runBench(argv: string[], io: BenchIo = defaultIo()): Promi
     size: args.size, devices, machine: machineNames(rt), threads: rt.cpu.threads, isa: rt.cpu.isa,
     calibration: [], results: [], skipped: [], problems,
   };
-  report.calibration = await calibrate(devices, note);
+  report.calibration = await calibrate(devices, io.calibration, note);
   for (let i = 0; i < plan.length; i++) {
     const planned = plan[i]!;
     const prefix = `[${i + 1}/${plan.length}] `;
