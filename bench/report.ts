@@ -76,13 +76,19 @@ function cells(r: BenchResult): string[] {
   ];
 }
 
-function caseKey(r: { family: string; op: string; direction: string; shape: string }): string {
+export function caseKey(r: { family: string; op: string; direction: string; shape: string }): string {
   return `${r.family}\u0000${r.op}\u0000${r.direction}\u0000${r.shape}`;
 }
 
-/** The table: one block per case, columns aligned over the whole run. */
-export function formatTable(report: BenchReport): string {
+function rank(order: string[], r: BenchResult | BenchSkip): number {
+  const i = order.indexOf(caseKey(r));
+  return i < 0 ? order.length : i;
+}
+
+/** The table: one block per case (in `order` of caseKey, if given), columns aligned over the whole run. */
+export function formatTable(report: BenchReport, order: string[] = []): string {
   const blocks = new Map<string, { title: string; rows: string[][]; skips: BenchSkip[] }>();
+  const ranked = [...report.results, ...report.skipped].sort((a, b) => rank(order, a) - rank(order, b));
   const block = (r: BenchResult | BenchSkip, elements?: number, bytes?: number) => {
     const key = caseKey(r);
     let b = blocks.get(key);
@@ -94,8 +100,10 @@ export function formatTable(report: BenchReport): string {
       b.title += ` · ${si(elements)} elements, ${si(bytes!)}B minimal`;
     return b;
   };
-  for (const r of report.results) block(r, r.elements, r.bytes).rows.push(cells(r));
-  for (const s of report.skipped) block(s).skips.push(s);
+  for (const r of ranked) {
+    if ('reason' in r) block(r).skips.push(r);
+    else block(r, r.elements, r.bytes).rows.push(cells(r));
+  }
 
   const all = [HEADER, ...[...blocks.values()].flatMap((b) => b.rows)];
   const widths = HEADER.map((_, c) => Math.max(...all.map((row) => row[c]!.length)));

@@ -14,7 +14,7 @@ import { type BandwidthOptions, measureBandwidth } from '../lib/ops/calibration.
 import { type BenchArgs, USAGE, parseArgs } from './args.js';
 import { gitCommit, isSourceCheckout, machineNames } from './machine.js';
 import { DEFAULT_TIME, measure } from './measure.js';
-import { CSV_COLUMNS, addSpeedups, csvLines, formatCalibration, formatTable } from './report.js';
+import { CSV_COLUMNS, addSpeedups, caseKey, csvLines, formatCalibration, formatTable } from './report.js';
 import { shapesOf } from './shapes.js';
 import { firstLine, loadSuites } from './suites.js';
 import type { BenchCalibration, BenchCase, BenchReport, BenchResult, BenchSkip, BenchSuite } from './types.js';
@@ -156,6 +156,15 @@ async function runCase(
   return { rows, skips };
 }
 
+/** Every provider of a case that will not run, with the reason. */
+function skipAll(planned: PlannedCase, reason: string): BenchSkip[] {
+  const { suite, case: c } = planned;
+  return c.providers.map((p) => ({
+    family: suite.family, op: c.op, direction: c.direction, shape: c.shape,
+    provider: p.name, device: canonical(p.device) as Device, ours: p.ours === true, reason, failed: false,
+  }));
+}
+
 function writeCsv(path: string, report: BenchReport): void {
   mkdirSync(dirname(path), { recursive: true });
   const fresh = !existsSync(path) || statSync(path).size === 0;
@@ -201,19 +210,18 @@ export async function runBench(argv: string[], io: BenchIo = defaultIo()): Promi
     size: args.size, devices, machine: machineNames(rt), threads: rt.cpu.threads, isa: rt.cpu.isa,
     calibration: [], results: [], skipped: [], problems,
   };
+  if (!args.json)
+    io.stdout(`rlhf-kernels ${report.version} bench · size ${args.size} · ${devices.join(', ') || 'no device'} · ` +
+      `${report.threads} cpu threads, ${report.isa} · ${[report.machine.cpu, ...report.machine.gpus].join(' · ')}`);
   report.calibration = await calibrate(devices, io.calibration, note);
+  if (!args.json && devices.length) io.stdout(formatCalibration(report));
   for (let i = 0; i < plan.length; i++) {
     const planned = plan[i]!;
-    const prefix = `[${i + 1}/${plan.length}] `;
     if ((performance.now() - started) / 1000 > args.budgetS) {
-      for (const p of planned.case.providers)
-        report.skipped.push({
-          family: planned.suite.family, op: planned.case.op, direction: planned.case.direction, shape: planned.case.shape,
-          provider: p.name, device: canonical(p.device) as Device, ours: p.ours === true, reason: `time budget of ${args.budgetS} s spent`, failed: false,
-        });
+      report.skipped.push(...skipAll(planned, `time budget of ${args.budgetS} s spent`));
       continue;
     }
-    const { rows, skips } = await runCase(planned, args, report.calibration, (t) => note(prefix + t));
+    const { rows, skips } = await runCase(planned, args, report.calibration, (t) => note(`[${i + 1}/${plan.length}] ${t}`));
     report.results.push(...rows);
     report.skipped.push(...skips);
   }
@@ -231,11 +239,10 @@ export async function runBench(argv: string[], io: BenchIo = defaultIo()): Promi
     io.stdout(JSON.stringify(report, null, 2));
     for (const s of report.skipped) io.stderr(`bench: ${s.provider} (${s.device}) ${s.op} ${s.shape}: ${s.failed ? 'FAILED' : 'skipped'}: ${s.reason}`);
   } else {
-    io.stdout(`rlhf-kernels ${report.version} bench · size ${args.size} · ${devices.join(', ') || 'no device'} · ` +
-      `${report.threads} cpu threads, ${report.isa} · ${report.machine.cpu}${report.machine.gpus.length ? ' · ' + report.machine.gpus.join(', ') : ''}`);
-    io.stdout(formatCalibration(report));
-    if (report.results.length || report.skipped.length) io.stdout(formatTable(report) + '\n\n  * = rlhf-kernels (ours); speedup = peer median / our median');
-    if (csvPath && report.results.length > 0) io.stdout(`results appended to ${relative(process.cwd(), csvPath) || csvPath}`);
+    const order = plan.map((p) => caseKey({ family: p.suite.family, ...p.case }));
+    if (report.results.length || report.skipped.length) io.stdout(`${formatTable(report, order)}\n\n  * = rlhf-kernels (ours); speedup = peer median / our median`);
+    const shown = relative(process.cwd(), csvPath ?? '');
+    if (csvPath && report.results.length > 0) io.stdout(`results appended to ${shown.startsWith('..') ? csvPath : shown}`);
   }
   for (const p of report.problems) io.stderr(`bench: ${p}`);
   const oursFailed = report.skipped.some((s) => s.ours && s.failed);
