@@ -19,7 +19,7 @@ function peerName(peer: BenchResult, caseRows: BenchResult[]): string {
   return twins > 1 ? `${peer.provider}@${peer.device}` : peer.provider;
 }
 
-function sig3(x: number): string {
+export function sig3(x: number): string {
   if (!Number.isFinite(x)) return String(x);
   return Math.abs(x) >= 100 ? x.toFixed(0) : x.toPrecision(3);
 }
@@ -35,6 +35,11 @@ function timeUnit(ms: number): string {
   return ms >= 1000 ? 's' : ms >= 1 ? 'ms' : 'µs';
 }
 
+/** 0.0123 -> '12.3 µs', 1234 -> '1.23 s'. */
+export function formatMs(ms: number): string {
+  return `${timeIn(ms, ms)} ${timeUnit(ms)}`;
+}
+
 const SI = [
   [1e12, 'T'],
   [1e9, 'G'],
@@ -48,7 +53,7 @@ export function si(x: number): string {
   return sig3(x);
 }
 
-function percent(f: number | null): string {
+export function percent(f: number | null): string {
   if (f === null || !Number.isFinite(f)) return '-';
   return f < 0.01 ? '<1%' : `${(f * 100).toFixed(0)}%`;
 }
@@ -63,11 +68,10 @@ const HEADER = ['provider', 'device', 'median', 'p20–p80', 'elem/s', 'GB/s', '
 const RIGHT = [false, false, true, true, true, true, true, false];
 
 function cells(r: BenchResult): string[] {
-  const unit = timeUnit(r.medianMs);
   return [
     r.provider + (r.ours ? ' *' : ''),
     r.device,
-    `${timeIn(r.medianMs, r.medianMs)} ${unit}`,
+    formatMs(r.medianMs),
     `${timeIn(r.p20Ms, r.medianMs)}–${timeIn(r.p80Ms, r.medianMs)}`,
     si(r.gelemPerS * 1e9),
     sig3(r.gbPerS),

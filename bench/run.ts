@@ -213,20 +213,38 @@ export async function runBench(argv: string[], io: BenchIo = defaultIo()): Promi
   if (!args.json)
     io.stdout(`rlhf-kernels ${report.version} bench · size ${args.size} · ${devices.join(', ') || 'no device'} · ` +
       `${report.threads} cpu threads, ${report.isa} · ${[report.machine.cpu, ...report.machine.gpus].join(' · ')}`);
-  report.calibration = await calibrate(devices, io.calibration, note);
-  if (!args.json && devices.length) io.stdout(formatCalibration(report));
-  for (let i = 0; i < plan.length; i++) {
-    const planned = plan[i]!;
-    if ((performance.now() - started) / 1000 > args.budgetS) {
-      report.skipped.push(...skipAll(planned, `time budget of ${args.budgetS} s spent`));
-      continue;
+  // A run stopped from outside (the GPU script's timeout) still reports what it measured.
+  const interrupted = () => {
+    report.problems.push('interrupted by SIGTERM: the cases still to run did not');
+    finish(report, args, plan, io);
+    process.exit(143);
+  };
+  process.once('SIGTERM', interrupted);
+  try {
+    report.calibration = await calibrate(devices, io.calibration, note);
+    if (!args.json && devices.length) io.stdout(formatCalibration(report));
+    for (let i = 0; i < plan.length; i++) {
+      const planned = plan[i]!;
+      if ((performance.now() - started) / 1000 > args.budgetS) {
+        report.skipped.push(...skipAll(planned, `time budget of ${args.budgetS} s spent`));
+        continue;
+      }
+      const { rows, skips } = await runCase(planned, args, report.calibration, (t) => note(`[${i + 1}/${plan.length}] ${t}`));
+      report.results.push(...rows);
+      report.skipped.push(...skips);
     }
-    const { rows, skips } = await runCase(planned, args, report.calibration, (t) => note(`[${i + 1}/${plan.length}] ${t}`));
-    report.results.push(...rows);
-    report.skipped.push(...skips);
+  } finally {
+    process.off('SIGTERM', interrupted);
   }
   if (io.progress) process.stderr.write('\r\x1b[K');
+  finish(report, args, plan, io);
+  const oursFailed = report.skipped.some((s) => s.ours && s.failed);
+  return oursFailed || problems.length > 0 || devices.length === 0 ? 1 : 0;
+}
 
+/** Appends the CSV rows and prints the table or the JSON document, and the problems. */
+function finish(report: BenchReport, args: BenchArgs, plan: PlannedCase[], io: BenchIo): void {
+  const root = packageRoot();
   const csvPath = args.csv ?? (isSourceCheckout(root) ? join(root, 'bench', 'results', 'bench.csv') : undefined);
   if (csvPath && report.results.length > 0) {
     try {
@@ -245,8 +263,6 @@ export async function runBench(argv: string[], io: BenchIo = defaultIo()): Promi
     if (csvPath && report.results.length > 0) io.stdout(`results appended to ${shown.startsWith('..') ? csvPath : shown}`);
   }
   for (const p of report.problems) io.stderr(`bench: ${p}`);
-  const oursFailed = report.skipped.some((s) => s.ours && s.failed);
-  return oursFailed || problems.length > 0 || devices.length === 0 ? 1 : 0;
 }
 
 function safeOps(suite: BenchSuite, args: BenchArgs, devices: Device[]): string[] {
