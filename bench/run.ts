@@ -8,16 +8,16 @@
 import { appendFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { packageRoot } from '../lib/addon.js';
-import { type Device, type Info, info } from '../lib/index.js';
-import { parseDevice } from '../lib/device.js';
+import { type Device, info } from '../lib/index.js';
 import { type BandwidthOptions, measureBandwidth } from '../lib/ops/calibration.js';
 import { type BenchArgs, USAGE, parseArgs } from './args.js';
 import { gitCommit, isSourceCheckout, machineNames } from './machine.js';
+import { type PlannedCase, canonical, planCases, resolveDevices } from './plan.js';
 import { DEFAULT_TIME, measure } from './measure.js';
 import { CSV_COLUMNS, addSpeedups, caseKey, csvLines, formatCalibration, formatTable } from './report.js';
 import { shapesOf } from './shapes.js';
 import { firstLine, loadSuites } from './suites.js';
-import type { BenchCalibration, BenchCase, BenchReport, BenchResult, BenchSkip, BenchSuite } from './types.js';
+import type { BenchCalibration, BenchReport, BenchResult, BenchSkip, BenchSuite } from './types.js';
 
 /** Where the runner writes; tests pass their own. */
 export interface BenchIo {
@@ -36,65 +36,6 @@ const defaultIo = (): BenchIo => ({
   stderr: (t) => process.stderr.write(t + '\n'),
   progress: process.stderr.isTTY === true,
 });
-
-/** The devices to run on, and a line for each one asked for that cannot run here. */
-function resolveDevices(asked: string[], rt: Info): { devices: Device[]; problems: string[] } {
-  const available: Device[] = ['cpu', ...(rt.cuda.available ? (['cuda:0'] as Device[]) : [])];
-  if (asked.length === 0 || asked.includes('all')) return { devices: available, problems: [] };
-  const devices: Device[] = [];
-  const problems: string[] = [];
-  for (const name of asked) {
-    let d: Device;
-    try {
-      d = parseDevice(name, 'bench: --device');
-    } catch (e) {
-      problems.push(firstLine(e));
-      continue;
-    }
-    if (d !== 'cpu' && !rt.cuda.available) problems.push(`${d} is unavailable: ${rt.cuda.reason ?? 'no CUDA device'}`);
-    else if (d !== 'cpu' && Number(d.slice(5)) >= rt.cuda.devices.length)
-      problems.push(`${d} does not exist: this host has ${rt.cuda.devices.length} CUDA device(s)`);
-    else if (!devices.includes(d)) devices.push(d);
-  }
-  return { devices, problems };
-}
-
-/** A provider's device in canonical form ('cuda' -> 'cuda:0'); an invalid one matches nothing. */
-function canonical(device: string): string {
-  try {
-    return parseDevice(device);
-  } catch {
-    return `invalid device ${JSON.stringify(device)}`;
-  }
-}
-
-interface PlannedCase {
-  suite: BenchSuite;
-  case: BenchCase;
-}
-
-/** Cases of every suite for these devices, filtered by --op (op or family name). */
-function planCases(suites: BenchSuite[], args: BenchArgs, devices: Device[], problems: string[]): PlannedCase[] {
-  const wanted = args.ops.map((o) => o.toLowerCase());
-  const out: PlannedCase[] = [];
-  for (const suite of suites) {
-    let cases: BenchCase[];
-    try {
-      cases = suite.cases(args.size, devices);
-    } catch (e) {
-      problems.push(`${suite.family}: cases() threw: ${firstLine(e)}`);
-      continue;
-    }
-    for (const c of cases) {
-      if (wanted.length > 0 && !wanted.includes(c.op.toLowerCase()) && !wanted.includes(suite.family.toLowerCase())) continue;
-      // Our kernels run only on the devices asked for; peers stay beside them.
-      const providers = c.providers.filter((p) => !p.ours || (devices as string[]).includes(canonical(p.device)));
-      const hadOurs = c.providers.some((p) => p.ours);
-      if (providers.length > 0 && (!hadOurs || providers.some((p) => p.ours))) out.push({ suite, case: { ...c, providers } });
-    }
-  }
-  return out;
-}
 
 async function calibrate(devices: Device[], options: BandwidthOptions | undefined, note: (t: string) => void): Promise<BenchCalibration[]> {
   const out: BenchCalibration[] = [];
