@@ -40,8 +40,9 @@ if [ -x "$NODE" ] || { [ -f .gpu/node.xz ] && { xz -dc .gpu/node.xz > "$NODE" 2>
 else
   echo "no node: .gpu/node.xz missing or unreadable"; NODE=
 fi
-# The runner's dependency, where Node's resolution looks for it.
+# The runner's dependency, where Node's resolution looks for it; the sm_90 addon.
 [ -e node_modules ] || ln -s .gpu/node_modules node_modules
+[ -f .gpu/rlhf_kernels.node ] && export RLHF_KERNELS_BINARY="$PWD/.gpu/rlhf_kernels.node"
 
 step "environment"
 {
