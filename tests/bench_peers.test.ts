@@ -2,10 +2,11 @@
 // checked on small seeded inputs against a float64 evaluation of the formula,
 // within the tolerance rule (4x the error of the same formula in float32).
 import { describe, expect, it } from 'vitest';
-import { pairData, ppoData, tokenLogProbsData } from '../bench/peers/data.js';
+import { pairData, ppoData, tokenLogProbsData, uniforms } from '../bench/peers/data.js';
 import { onnxTokenLogProbs } from '../bench/peers/onnx.js';
 import { tfjsPairwiseLoss, tfjsPpoPolicyLoss, tfjsTokenLogProbs } from '../bench/peers/tfjs.js';
 import type { BenchProvider, Prepared } from '../bench/types.js';
+import { Rng } from './helpers/random.js';
 import { EPS, type Round, derivedTolerance, errorStats, f32, f64 } from './helpers/tolerance.js';
 
 async function prepared(p: BenchProvider): Promise<Prepared> {
@@ -63,6 +64,17 @@ function pairwise(d: ReturnType<typeof pairData>, beta: number, round: Round) {
   }
   return { loss: round(total / d.B), gradChosen, gradRejected: gradChosen.map((g) => -g) };
 }
+
+describe('benchmark inputs', () => {
+  it('repeat one random block past 4 M values, filling every element', () => {
+    const period = 4_194_301;
+    const n = 2 * period + 1000;
+    const x = uniforms(new Rng(3), n, -4, 4);
+    for (const i of [period, period + 1, 2 * period - 1, n - 1]) expect(x[i]).toBe(x[i % period]);
+    expect(x.subarray(n - 1000).every((v) => v >= -4 && v < 4 && v !== 0)).toBe(true);
+    expect(new Set(x.subarray(0, 1000)).size).toBe(1000);
+  });
+});
 
 describe('tfjs-wasm peers', () => {
   // V = 1000: not a multiple of any SIMD width; V = 32000: a real vocabulary.
