@@ -31,11 +31,27 @@ export interface BenchIo {
   calibration?: BandwidthOptions;
 }
 
-const defaultIo = (): BenchIo => ({
-  stdout: (t) => process.stdout.write(t + '\n'),
-  stderr: (t) => process.stderr.write(t + '\n'),
-  progress: process.stderr.isTTY === true,
-});
+const defaultIo = (): BenchIo => {
+  const write = process.stdout.write.bind(process.stdout);
+  return {
+    stdout: (t) => write(t + '\n'),
+    stderr: (t) => process.stderr.write(t + '\n'),
+    progress: process.stderr.isTTY === true,
+  };
+};
+
+/**
+ * Sends what suites and peers print (tfjs, onnxruntime) to stderr while the
+ * cases run, so that `--json` leaves exactly one document on stdout.
+ * Returns the function that restores stdout.
+ */
+function stdoutToStderr(): () => void {
+  const original = process.stdout.write;
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
+  return () => {
+    process.stdout.write = original;
+  };
+}
 
 async function calibrate(devices: Device[], options: BandwidthOptions | undefined, note: (t: string) => void): Promise<BenchCalibration[]> {
   const out: BenchCalibration[] = [];
@@ -132,6 +148,16 @@ export async function runBench(argv: string[], io: BenchIo = defaultIo()): Promi
     return 0;
   }
 
+  const restoreStdout = args.json ? stdoutToStderr() : () => {};
+  try {
+    return await execute(args, io);
+  } finally {
+    restoreStdout();
+  }
+}
+
+/** The run itself, once the arguments are known. */
+async function execute(args: BenchArgs, io: BenchIo): Promise<number> {
   const started = performance.now();
   const note = io.progress ? (t: string) => process.stderr.write(`\r\x1b[K${t.slice(0, (process.stderr.columns ?? 100) - 1)}`) : () => {};
   const rt = info();
