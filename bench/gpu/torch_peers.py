@@ -325,28 +325,37 @@ def main():
         doc['calibration'] = {'error': str(e).split('\n')[0]}
     save()
     ops = define_ops(torch)
-    has_compile = hasattr(torch, 'compile')
-    if has_compile:
-        torch._dynamo.config.cache_size_limit = 64
-    for case in cases(torch, ops, shapes, args.device):
-        base = {'op': case.op, 'direction': case.direction, 'shape': case.label}
-        for provider in ('torch-eager', 'torch-compile'):
-            reason = why_not(provider, case.op, case.shape, deadline - time.monotonic(), args, torch)
-            if reason:
-                doc['skipped'].append({**base, 'provider': provider, 'reason': reason})
-                continue
-            try:
-                t = run_provider(torch, timer, case, provider, args, deadline)
-                row = {**base, 'provider': provider, 'elements': elements(case.op, case.shape), 'bytes': case.bytes, **t}
-                row['gbPerS'] = row['bytes'] / (t['medianMs'] / 1e3) / 1e9
-                doc['results'].append(row)
-            except Exception as e:
-                doc['skipped'].append({**base, 'provider': provider, 'reason': f'{type(e).__name__}: {first_line(e)}'[:300]})
-                if args.device == 'cuda' and 'out of memory' in str(e).lower():
-                    torch.cuda.empty_cache()
-            save()
+    if hasattr(torch, 'compile'):
+        # Every shape of an op is one more compiled graph of the same function.
+        config = torch._dynamo.config
+        for name in ('recompile_limit', 'cache_size_limit'):  # renamed in torch 2.6
+            if hasattr(config, name):
+                setattr(config, name, 64)
+                break
+    # Eager first for every case (seconds in all), then torch.compile, whose
+    # compiles take tens of seconds each: the first shape of every op before
+    # the second, so the budget covers as many ops as it can.
+    all_cases = cases(torch, ops, shapes, args.device)
+    seen = {}
+    for case in all_cases:
+        case.rank = seen[case.op, case.direction] = seen.get((case.op, case.direction), -1) + 1
+    plan = [(c, 'torch-eager') for c in all_cases] + [(c, 'torch-compile') for c in sorted(all_cases, key=lambda c: c.rank)]
+    for case, provider in plan:
+        base = {'op': case.op, 'direction': case.direction, 'shape': case.label, 'provider': provider}
+        reason = why_not(provider, case.op, case.shape, deadline - time.monotonic(), args, torch)
+        if reason:
+            doc['skipped'].append({**base, 'reason': reason})
+            continue
+        try:
+            t = run_provider(torch, timer, case, provider, args, deadline)
+            row = {**base, 'elements': elements(case.op, case.shape), 'bytes': case.bytes, **t}
+            row['gbPerS'] = row['bytes'] / (t['medianMs'] / 1e3) / 1e9
+            doc['results'].append(row)
+        except Exception as e:
+            doc['skipped'].append({**base, 'reason': f'{type(e).__name__}: {first_line(e)}'[:300]})
         if args.device == 'cuda':
             torch.cuda.empty_cache()
+        save()
     save()
     print(f'torch_peers: {len(doc["results"])} rows, {len(doc["skipped"])} skipped -> {args.out}')
     return 0
