@@ -95,6 +95,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("init", Napi::Function::New(env, guarded<init>, "init"));
   registerRuntime(env, exports);
   registerPreference(env, exports);
+  registerCalibration(env, exports);
   return exports;
 }
 

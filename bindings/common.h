@@ -119,5 +119,6 @@ class OpArgs {
 // Each op family's file registers its functions on the exports object.
 void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerPreference(Napi::Env env, Napi::Object exports);
+void registerCalibration(Napi::Env env, Napi::Object exports);
 
 }  // namespace rk::bind

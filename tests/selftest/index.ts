@@ -5,6 +5,7 @@
  */
 import { type Device, info } from '../../lib/index.js';
 import { PREFERENCE_CASES } from './preference.js';
+import { calibrationCases } from './calibration.js';
 
 export interface SelftestResult {
   /** Largest error found, in the unit the case's tolerance uses. */
@@ -21,6 +22,7 @@ export interface SelftestCase {
 }
 
 export const CASES: SelftestCase[] = [
+  ...calibrationCases,
   ...PREFERENCE_CASES,
 ];
 
