@@ -11,3 +11,7 @@ export { Tensor, tensor, type TensorOptions, type TypedArray } from './tensor.js
 export {
   info, memory, synchronize, synchronizeSync, setNumThreads, type Info, type MemoryUse, type Backend,
 } from './runtime.js';
+export {
+  gae, whiten, groupAdvantages, type GaeOptions, type GaeResult, type WhitenOptions, type GroupEstimator,
+  type GroupAdvantagesOptions,
+} from './ops/advantages.js';
