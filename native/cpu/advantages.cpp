@@ -22,21 +22,44 @@ struct GaeRowGroup {
   GaeCarry carry[kLanes];
 };
 
-// Steps [begin, end) of the group's rows, backward, one lane after another
-// inside each step.
+constexpr int64_t kBlockSteps = 16;  // one 64-byte line of floats per row
+
+// Steps [begin, end) of the group's rows, backward, in blocks of up to 16
+// steps: a block's inputs are copied row by row into local arrays, the
+// recursion runs on them lane by lane, and the outputs go back row by row.
+// Rows are often a multiple of 4 KiB apart, so stepping through all rows at
+// each step would map every access of a step to one cache set and evict
+// lines before their next use; a line at a time per row does not.
 void gaeScalarSteps(GaeRowGroup& g, int64_t begin, int64_t end) {
   const GaeParams& p = g.p;
   const int64_t T = p.steps;
-  for (int64_t t = end - 1; t >= begin; --t) {
+  float r[kLanes][kBlockSteps], v[kLanes][kBlockSteps], tv[kLanes][kBlockSteps];
+  uint32_t flags[kLanes][kBlockSteps];
+  for (int64_t b1 = end; b1 > begin; b1 -= kBlockSteps) {
+    const int64_t b0 = std::max(begin, b1 - kBlockSteps);
+    const int n = static_cast<int>(b1 - b0);
     for (int l = 0; l < g.lanes; ++l) {
-      const int64_t i = (g.row0 + l) * T + t;
-      const uint32_t flags = gaeFlags(p.mask, p.dones, p.truncated, i);
-      const float tv = p.truncatedValues ? p.truncatedValues[i] : 0.0f;
-      const float v = p.values[i];
-      float a;
-      g.carry[l] = gaeStep(g.carry[l], p.rewards[i], v, tv, flags, g.gamma, g.gammaLambda, &a);
-      p.advantages[i] = a;
-      p.returns[i] = (flags & kGaeValid) ? a + v : 0.0f;
+      const int64_t i0 = (g.row0 + l) * T + b0;
+      for (int s = 0; s < n; ++s) {
+        flags[l][s] = gaeFlags(p.mask, p.dones, p.truncated, i0 + s);
+        tv[l][s] = p.truncatedValues ? p.truncatedValues[i0 + s] : 0.0f;
+        r[l][s] = p.rewards[i0 + s];
+        v[l][s] = p.values[i0 + s];
+      }
+    }
+    for (int s = n - 1; s >= 0; --s)
+      for (int l = 0; l < g.lanes; ++l) {
+        float a;
+        g.carry[l] = gaeStep(g.carry[l], r[l][s], v[l][s], tv[l][s], flags[l][s], g.gamma, g.gammaLambda, &a);
+        v[l][s] = (flags[l][s] & kGaeValid) ? a + v[l][s] : 0.0f;
+        r[l][s] = a;
+      }
+    for (int l = 0; l < g.lanes; ++l) {
+      const int64_t i0 = (g.row0 + l) * T + b0;
+      for (int s = 0; s < n; ++s) {
+        p.advantages[i0 + s] = r[l][s];
+        p.returns[i0 + s] = v[l][s];
+      }
     }
   }
 }
@@ -56,8 +79,8 @@ void gaeGroup(const GaeParams& p, int64_t row0, int lanes) {
   for (int l = 0; l < lanes; ++l) g.carry[l] = GaeCarry{p.lastValues ? p.lastValues[row0 + l] : 0.0f, 0.0f};
 #if defined(RK_ISA_AVX2) || defined(RK_ISA_AVX512)
   if (lanes == kLanes) {
-    // The last T % 8 steps one by one, then blocks of 8 steps in vectors.
-    const int64_t vectorEnd = p.steps - p.steps % kLanes;
+    // The last T % 16 steps in scalar code, then blocks of 16 steps in vectors.
+    const int64_t vectorEnd = p.steps - p.steps % kBlockSteps;
     gaeScalarSteps(g, vectorEnd, p.steps);
     gaeSimdSteps(g, vectorEnd);
     return;

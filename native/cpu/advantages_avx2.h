@@ -1,5 +1,5 @@
 // GAE on eight rows at once with AVX2 (included by advantages.cpp in its
-// AVX2 and AVX-512 builds, inside the ISA region). A block of 8 steps of the
+// AVX2 and AVX-512 builds, inside the ISA region). A block of 16 steps of the
 // 8 rows is loaded row by row, transposed so that each vector holds one step
 // of every row, run through gaeStep lane by lane (the same selects and
 // multiply-adds as kernels/common/advantages.cuh), and transposed back.
@@ -32,37 +32,48 @@ inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-// Steps [t0, t0 + 8) of each row of the group, transposed: out[k] = step t0 + k.
-inline void loadSteps(const float* base, int64_t stride, __m256 out[8]) {
-  for (int j = 0; j < 8; ++j) out[j] = _mm256_loadu_ps(base + j * stride);
-  transpose8(out);
-}
-
-inline void storeSteps(float* base, int64_t stride, __m256 in[8]) {
-  transpose8(in);
-  for (int j = 0; j < 8; ++j) _mm256_storeu_ps(base + j * stride, in[j]);
-}
-
-// The kGae* flags of 8 steps of 8 rows, transposed like loadSteps.
-inline void loadFlags(const GaeParams& p, int64_t i0, int64_t stride, __m256 out[8]) {
-  const __m128i zero = _mm_setzero_si128();
+// Steps [t0, t0 + 16) of each row of the group (a 64-byte line per row,
+// read at once), transposed: out[k] = step t0 + k of the 8 rows.
+inline void loadSteps(const float* base, int64_t stride, __m256 out[16]) {
   for (int j = 0; j < 8; ++j) {
-    const int64_t i = i0 + j * stride;
-    // A byte's bit is set where the byte is nonzero (cmpeq gives 0xff at zeros).
-    __m128i f = _mm_set1_epi8(static_cast<char>(p.mask ? 0u : uint32_t{kGaeValid}));
-    if (p.mask)
-      f = _mm_andnot_si128(_mm_cmpeq_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.mask + i)), zero),
-                           _mm_set1_epi8(static_cast<char>(kGaeValid)));
-    if (p.dones)
-      f = _mm_or_si128(f, _mm_andnot_si128(_mm_cmpeq_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.dones + i)), zero),
-                                           _mm_set1_epi8(static_cast<char>(kGaeDone))));
-    if (p.truncated)
-      f = _mm_or_si128(f, _mm_andnot_si128(
-                              _mm_cmpeq_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p.truncated + i)), zero),
-                              _mm_set1_epi8(static_cast<char>(kGaeTruncated))));
-    out[j] = _mm256_castsi256_ps(_mm256_cvtepu8_epi32(f));
+    out[j] = _mm256_loadu_ps(base + j * stride);
+    out[8 + j] = _mm256_loadu_ps(base + j * stride + 8);
   }
   transpose8(out);
+  transpose8(out + 8);
+}
+
+inline void storeSteps(float* base, int64_t stride, __m256 in[16]) {
+  transpose8(in);
+  transpose8(in + 8);
+  for (int j = 0; j < 8; ++j) {
+    _mm256_storeu_ps(base + j * stride, in[j]);
+    _mm256_storeu_ps(base + j * stride + 8, in[8 + j]);
+  }
+}
+
+// One byte per step: kGae* flags where the byte of mask / dones / truncated is nonzero.
+inline __m128i flagBytes(const GaeParams& p, int64_t i) {
+  const __m128i zero = _mm_setzero_si128();
+  const auto nonzero = [&](const uint8_t* a, uint32_t bit) {  // bit where a[i + k] != 0 (cmpeq gives 0xff at zeros)
+    return _mm_andnot_si128(_mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i)), zero),
+                            _mm_set1_epi8(static_cast<char>(bit)));
+  };
+  __m128i f = p.mask ? nonzero(p.mask, kGaeValid) : _mm_set1_epi8(static_cast<char>(kGaeValid));
+  if (p.dones) f = _mm_or_si128(f, nonzero(p.dones, kGaeDone));
+  if (p.truncated) f = _mm_or_si128(f, nonzero(p.truncated, kGaeTruncated));
+  return f;
+}
+
+// The flags of 16 steps of 8 rows, transposed like loadSteps (as int32 lanes).
+inline void loadFlags(const GaeParams& p, int64_t i0, int64_t stride, __m256 out[16]) {
+  for (int j = 0; j < 8; ++j) {
+    const __m128i f = flagBytes(p, i0 + j * stride);
+    out[j] = _mm256_castsi256_ps(_mm256_cvtepu8_epi32(f));
+    out[8 + j] = _mm256_castsi256_ps(_mm256_cvtepu8_epi32(_mm_srli_si128(f, 8)));
+  }
+  transpose8(out);
+  transpose8(out + 8);
 }
 
 inline __m256 hasFlag(__m256 flags, uint32_t bit) {
@@ -70,7 +81,7 @@ inline __m256 hasFlag(__m256 flags, uint32_t bit) {
   return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(_mm256_castps_si256(flags), b), b));
 }
 
-// Steps [0, end) of all 8 rows (end a multiple of 8), backward, in blocks of 8.
+// Steps [0, end) of all 8 rows (end a multiple of 16), backward, in blocks of 16.
 template <bool kFlags>
 void gaeSimdBlocks(GaeRowGroup& g, int64_t end) {
   const GaeParams& p = g.p;
@@ -82,8 +93,8 @@ void gaeSimdBlocks(GaeRowGroup& g, int64_t end) {
     na[l] = g.carry[l].adv;
   }
   __m256 nextValue = _mm256_load_ps(nv), nextAdv = _mm256_load_ps(na);
-  __m256 r[8], v[8], tv[8], f[8];
-  for (int64_t t0 = end - 8; t0 >= 0; t0 -= 8) {
+  __m256 r[16], v[16], tv[16], f[16];
+  for (int64_t t0 = end - 16; t0 >= 0; t0 -= 16) {
     const int64_t i0 = g.row0 * T + t0;
     loadSteps(p.rewards + i0, T, r);
     loadSteps(p.values + i0, T, v);
@@ -91,7 +102,7 @@ void gaeSimdBlocks(GaeRowGroup& g, int64_t end) {
       loadFlags(p, i0, T, f);
       if (p.truncatedValues) loadSteps(p.truncatedValues + i0, T, tv);
     }
-    for (int k = 7; k >= 0; --k) {
+    for (int k = 15; k >= 0; --k) {
       if (!kFlags) {
         // Every step valid, no flag: gaeStep with bootstrap = next value, carry = next adv.
         const __m256 a = _mm256_fmadd_ps(gammaLambda, nextAdv, _mm256_sub_ps(_mm256_fmadd_ps(gamma, nextValue, r[k]), v[k]));
