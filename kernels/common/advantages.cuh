@@ -141,7 +141,10 @@ RK_HD WhitenAffine whitenAffine(Moments m, float eps, bool shiftMean) {
   return WhitenAffine{mean, static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps))), shiftMean ? 0.0f : mean};
 }
 
-RK_HD float whitenValue(float x, bool valid, WhitenAffine a) { return valid ? (x - a.mean) * a.scale + a.shift : 0.0f; }
+RK_HD float whitenValue(float x, bool valid, WhitenAffine a) {
+  const float z = (x - a.mean) * a.scale + a.shift;  // computed unconditionally: the select vectorizes
+  return valid ? z : 0.0f;
+}
 
 // ---------------------------------------------------------- group advantages
 

@@ -91,43 +91,62 @@ void gaeGroup(const GaeParams& p, int64_t row0, int lanes) {
 
 // ------------------------------------------------------------------ whiten
 
+// x where keep is true, else +0, by masking bits: a dropped element (maybe
+// NaN) never enters a floating-point operation, and the loops stay free of
+// branches that the compiler would not turn into vector selects.
+template <class F, class U>
+inline F keepOrZero(F x, bool keep) {
+  U u;
+  std::memcpy(&u, &x, sizeof u);
+  u &= U{0} - static_cast<U>(keep);
+  std::memcpy(&x, &u, sizeof u);
+  return x;
+}
+
 // Two passes over one block (the second from cache): its count, mean and
 // sum of squared deviations in double. Eight partial sums per pass, added
 // in a fixed order, let the compiler vectorize without reassociating.
+template <bool kMask>
 Moments blockMoments(const float* x, const uint8_t* mask, int64_t begin, int64_t end) {
-  double count[8] = {}, sum[8] = {};
-  int64_t i = begin;
-  for (; i + 8 <= end; i += 8)
+  const auto valid = [&](int64_t i) { return !kMask || mask[i] != 0; };
+  const int64_t body = begin + (end - begin) / 8 * 8;
+  int64_t count[8] = {};
+  double sum[8] = {};
+  for (int64_t i = begin; i < body; i += 8)
     for (int l = 0; l < 8; ++l) {
-      const bool valid = !mask || mask[i + l];
-      count[l] += valid ? 1.0 : 0.0;
-      sum[l] += valid ? static_cast<double>(x[i + l]) : 0.0;
+      count[l] += valid(i + l);
+      sum[l] += keepOrZero<float, uint32_t>(x[i + l], valid(i + l));
     }
-  for (int l = 0; i < end; ++i, ++l) {
-    const bool valid = !mask || mask[i];
-    count[l] += valid ? 1.0 : 0.0;
-    sum[l] += valid ? static_cast<double>(x[i]) : 0.0;
+  for (int64_t i = body; i < end; ++i) {
+    count[i - body] += valid(i);
+    sum[i - body] += keepOrZero<float, uint32_t>(x[i], valid(i));
   }
-  double n = 0, s = 0;
+  int64_t n = 0;
+  double s = 0;
   for (int l = 0; l < 8; ++l) {
     n += count[l];
     s += sum[l];
   }
   if (n == 0) return Moments{0, 0, 0};
-  const double mean = s / n;
+  const double mean = s / static_cast<double>(n);
   double m2[8] = {};
-  for (i = begin; i + 8 <= end; i += 8)
+  for (int64_t i = begin; i < body; i += 8)
     for (int l = 0; l < 8; ++l) {
-      const double d = (!mask || mask[i + l]) ? static_cast<double>(x[i + l]) - mean : 0.0;
+      const double d = keepOrZero<double, uint64_t>(keepOrZero<float, uint32_t>(x[i + l], valid(i + l)) - mean, valid(i + l));
       m2[l] += d * d;
     }
-  for (int l = 0; i < end; ++i, ++l) {
-    const double d = (!mask || mask[i]) ? static_cast<double>(x[i]) - mean : 0.0;
-    m2[l] += d * d;
+  for (int64_t i = body; i < end; ++i) {
+    const double d = keepOrZero<double, uint64_t>(keepOrZero<float, uint32_t>(x[i], valid(i)) - mean, valid(i));
+    m2[i - body] += d * d;
   }
   double m = 0;
   for (int l = 0; l < 8; ++l) m += m2[l];
-  return Moments{n, mean, m};
+  return Moments{static_cast<double>(n), mean, m};
+}
+
+template <bool kMask>
+void whitenBlock(const WhitenParams& p, const WhitenAffine& a, int64_t begin, int64_t end) {
+  for (int64_t i = begin; i < end; ++i) p.out[i] = whitenValue(p.x[i], !kMask || p.mask[i] != 0, a);
 }
 
 }  // namespace
@@ -149,13 +168,17 @@ void whiten(const WhitenParams& p) {
   if (p.count <= 0) return;
   // The partition depends on the count only: the same bits on any thread count.
   constexpr int64_t kBlock = int64_t{1} << 14;
-  const std::vector<Moments> parts = blockPartials<Moments>(
-      p.count, kBlock, [&](int64_t b, int64_t e) { return blockMoments(p.x, p.mask, b, e); });
+  const std::vector<Moments> parts = blockPartials<Moments>(p.count, kBlock, [&](int64_t b, int64_t e) {
+    return p.mask ? blockMoments<true>(p.x, p.mask, b, e) : blockMoments<false>(p.x, nullptr, b, e);
+  });
   Moments m{0, 0, 0};
   for (const Moments& part : parts) m = mergeMoments(m, part);
   const WhitenAffine a = whitenAffine(m, p.eps, p.shiftMean);
   ThreadPool::global().parallelFor(p.count, kBlock, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) p.out[i] = whitenValue(p.x[i], !p.mask || p.mask[i], a);
+    if (p.mask)
+      whitenBlock<true>(p, a, b, e);
+    else
+      whitenBlock<false>(p, a, b, e);
   });
 }
 
