@@ -46,6 +46,11 @@ __device__ __forceinline__ void loadFloats(const float* __restrict__ src, int64_
     out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
     return;
   }
+  if (count == kItems) {
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) out[j] = __ldg(src + i + j);
+    return;
+  }
 #pragma unroll
   for (int j = 0; j < kItems; ++j) out[j] = j < count ? __ldg(src + i + j) : 0.0f;
 }
