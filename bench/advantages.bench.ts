@@ -9,6 +9,7 @@
 import {
   type Device, type Tensor, gae, groupAdvantages, synchronizeSync, tensor, whiten,
 } from '../lib/index.js';
+import { runOp } from '../lib/tensor.js';
 import { Rng } from '../tests/helpers/random.js';
 import { type TrajectoryKinds, randomTrajectories } from '../tests/reference/advantages.js';
 import type { BenchCase, BenchProvider, BenchSize, BenchSuite, Prepared } from './types.js';
@@ -125,6 +126,29 @@ function gaeCase({ B, T, kinds }: GaeShape, devices: Device[]): BenchCase {
       };
     }),
   );
+  // The cpu kernel alone, writing into the same outputs every iteration: on
+  // cpu a fresh output is fresh pages from the OS, and faulting in 2 x 4 B
+  // x B x T of them can cost more than the kernel; this row shows how much.
+  if (devices.includes('cpu'))
+    providers.push({
+      name: 'rlhf-kernels (outputs reused)',
+      device: 'cpu',
+      ours: true,
+      async prepare(): Promise<Prepared> {
+        const x = draw();
+        const advantages = new Float32Array(B * T), returns = new Float32Array(B * T);
+        const args = {
+          rewards: x.rewards, values: x.values, mask: x.mask, dones: x.dones, advantages, returns, rows: B, steps: T,
+          gamma: GAMMA, lambda: LAMBDA,
+        };
+        return {
+          run: () => {
+            runOp('gae', -1, args);
+            synchronizeSync('cpu');
+          },
+        };
+      },
+    });
   // verl's loop has no dones: it is the peer for the cases without them.
   if (!kinds.dones)
     providers.push(tsLoop(() => {

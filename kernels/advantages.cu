@@ -291,8 +291,8 @@ __global__ void __launch_bounds__(kGroupThreads) groupAdvantagesKernel(GroupAdva
   const double mean = warpAllSum(sum) / static_cast<double>(k);
   double m2 = 0;
   for (int64_t j = lane; j < k; j += 32) m2 += (s[j] - mean) * (s[j] - mean);
-  m2 = warpAllSum(m2);
-  for (int64_t j = lane; j < k; j += 32) out[j] = groupAdvantage(s[j], mean, m2, k, p.estimator, p.eps);
+  const double factor = groupFactor(warpAllSum(m2), k, p.estimator, p.eps);
+  for (int64_t j = lane; j < k; j += 32) out[j] = groupAdvantage(s[j], mean, factor);
 }
 
 }  // namespace

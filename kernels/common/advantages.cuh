@@ -148,20 +148,27 @@ RK_HD float whitenValue(float x, bool valid, WhitenAffine a) {
 
 // ---------------------------------------------------------- group advantages
 
-// One score's advantage from its group's mean and sum of squared deviations
-// (k members). A group of one has no baseline: its advantage is 0.
-RK_HD float groupAdvantage(double score, double mean, double m2, int64_t k, GroupEstimator estimator, double eps) {
-  if (k < 2) return 0.0f;
-  const double centered = score - mean;
+// The factor f of a group (k members, mean, sum of squared deviations m2)
+// such that each score's advantage is (s - mean) * f:
+//   Grpo:   1 / (std + eps), unbiased std
+//   DrGrpo: 1
+//   Rloo:   k / (k - 1)  (s minus the mean of the others = k / (k - 1) * (s - mean))
+// A group of one has no baseline: f = 0, every advantage is 0.
+RK_HD double groupFactor(double m2, int64_t k, GroupEstimator estimator, double eps) {
+  if (k < 2) return 0.0;
   switch (estimator) {
-    case GroupEstimator::DrGrpo:  // s - mean
-      return static_cast<float>(centered);
-    case GroupEstimator::Rloo:  // s - mean of the others = k / (k - 1) * (s - mean)
-      return static_cast<float>(centered * (static_cast<double>(k) / static_cast<double>(k - 1)));
-    case GroupEstimator::Grpo:  // (s - mean) / (std + eps), unbiased std
+    case GroupEstimator::DrGrpo:
+      return 1.0;
+    case GroupEstimator::Rloo:
+      return static_cast<double>(k) / static_cast<double>(k - 1);
+    case GroupEstimator::Grpo:
       break;
   }
-  return static_cast<float>(centered / (sqrt(m2 / static_cast<double>(k - 1)) + eps));
+  return 1.0 / (sqrt(m2 / static_cast<double>(k - 1)) + eps);
+}
+
+RK_HD float groupAdvantage(float score, double mean, double factor) {
+  return static_cast<float>((static_cast<double>(score) - mean) * factor);
 }
 
 }  // namespace rk

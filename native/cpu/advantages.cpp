@@ -189,13 +189,13 @@ void groupAdvantages(const GroupAdvantagesParams& p) {
   ThreadPool::global().parallelFor(p.groups, grain, [&](int64_t b, int64_t e) {
     for (int64_t g = b; g < e; ++g) {
       const float* s = p.scores + g * k;
-      float* out = p.out + g * k;
-      double sum = 0;
-      for (int64_t j = 0; j < k; ++j) sum += s[j];
-      const double mean = sum / static_cast<double>(k);
-      double m2 = 0;
-      for (int64_t j = 0; j < k; ++j) m2 += (s[j] - mean) * (s[j] - mean);
-      for (int64_t j = 0; j < k; ++j) out[j] = groupAdvantage(s[j], mean, m2, k, p.estimator, p.eps);
+      // Four partial sums (in a fixed order) shorten the chain of dependent adds.
+      double sum[4] = {}, m2[4] = {};
+      for (int64_t j = 0; j < k; ++j) sum[j % 4] += s[j];
+      const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / static_cast<double>(k);
+      for (int64_t j = 0; j < k; ++j) m2[j % 4] += (s[j] - mean) * (s[j] - mean);
+      const double factor = groupFactor((m2[0] + m2[1]) + (m2[2] + m2[3]), k, p.estimator, p.eps);
+      for (int64_t j = 0; j < k; ++j) p.out[g * k + j] = groupAdvantage(s[j], mean, factor);
     }
   });
 }
