@@ -221,6 +221,17 @@ describe.each(DEVICES)('gae on %s', (device) => {
     expect(Array.from(runGae(both, device).advantages)).toEqual(Array.from(runGae(x, device).advantages));
   });
 
+  it('keeps a NaN reward inside its episode (the steps after the next done are finite)', () => {
+    const B = 9, T = 300;
+    const x = randomTrajectories(rng, B, T, { dones: true, truncated: true });
+    for (let b = 0; b < B; b++) (x.rewards as Float32Array)[b * T + 150 + b] = NaN;
+    const ref = gaeReference(x);
+    const out = runGae(x, device);
+    expect(errorStats(out.advantages, ref.advantages).mismatchedNonFinite).toBe(0);
+    expect(out.advantages.filter(Number.isNaN).length).toBeGreaterThan(B);
+    expect(out.advantages.filter(Number.isFinite).length).toBeGreaterThan(B * T / 2);
+  });
+
   it('gives all zeros for an all-masked batch', () => {
     const x = randomTrajectories(rng, 3, 17, { lastValues: true });
     x.mask = new Uint8Array(3 * 17);

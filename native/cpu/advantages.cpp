@@ -1,10 +1,11 @@
 // CPU backend of the advantage family: gae, whiten, groupAdvantages.
 //
 // GAE is a backward recursion along each row. Rows run in parallel over the
-// thread pool, eight at a time per thread: eight independent recursions hide
-// the latency of the loop-carried multiply-add. On x86 with AVX2 the eight
-// rows advance together in one vector (advantages_avx2.h); elsewhere, and for the
-// rows and steps left over, they are interleaved scalar code. Every input is
+// thread pool in groups of eight: eight independent recursions hide the
+// latency of the loop-carried multiply-add. A group moves backward in blocks
+// of 16 steps (a cache line of each row); with AVX2 the eight rows of a
+// block advance together in vectors (advantages_avx2.h), otherwise (and for
+// the steps and rows left over) lane by lane in scalar code. Every input is
 // read once and every output written once.
 #include "../../kernels/common/advantages.cuh"
 #include "isa.h"
