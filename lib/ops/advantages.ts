@@ -128,7 +128,7 @@ export interface WhitenOptions {
   eps?: number;
 }
 
-function input(op: string, name: string, value: unknown, dtype: 'float32' | 'uint8', device: Device): Tensor {
+function tensorOrArray(op: string, name: string, value: unknown, dtype: 'float32' | 'uint8', device: Device): Tensor {
   return value instanceof Tensor ? expectTensor(op, name, value, [dtype]) : expectVector(op, name, value, dtype, device);
 }
 
@@ -144,8 +144,8 @@ function input(op: string, name: string, value: unknown, dtype: 'float32' | 'uin
 export function whiten(x: Tensor | Float32Array | number[], opts?: WhitenOptions): Tensor {
   const op = 'whiten';
   const o = expectOptions<WhitenOptions>(op, opts);
-  const t = input(op, 'x', x, 'float32', defaultDevice());
-  const mask = o.mask === undefined ? undefined : input(op, 'mask', o.mask, 'uint8', t.device);
+  const t = tensorOrArray(op, 'x', x, 'float32', defaultDevice());
+  const mask = o.mask === undefined ? undefined : tensorOrArray(op, 'mask', o.mask, 'uint8', t.device);
   if (mask) expectShape(op, 'mask', mask, t.shape);
   const shiftMean = expectBoolean(op, 'shiftMean', o.shiftMean, true);
   const eps = expectNumber(op, 'eps', o.eps, 1e-8, { above: 0 });
