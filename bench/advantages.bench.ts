@@ -17,45 +17,27 @@ import type { BenchCase, BenchProvider, BenchSize, BenchSuite, Prepared } from '
 const GAMMA = 0.99;
 const LAMBDA = 0.95;
 
-interface GaeShape {
-  B: number;
-  T: number;
-  kinds: TrajectoryKinds;
-}
-
-const GAE_SHAPES: Record<BenchSize, GaeShape[]> = {
-  small: [
-    { B: 64, T: 512, kinds: { mask: true } },
-    { B: 512, T: 4096, kinds: {} },
-    { B: 512, T: 4096, kinds: { mask: true, dones: true } },
-  ],
-  medium: [
-    { B: 64, T: 512, kinds: { mask: true } },
-    { B: 512, T: 4096, kinds: {} },
-    { B: 512, T: 4096, kinds: { mask: true, dones: true } },
-    { B: 2048, T: 4096, kinds: { mask: true } },
-  ],
-  large: [
-    { B: 64, T: 512, kinds: { mask: true } },
-    { B: 512, T: 4096, kinds: {} },
-    { B: 512, T: 4096, kinds: { mask: true, dones: true } },
-    { B: 2048, T: 8192, kinds: {} },
-    { B: 2048, T: 8192, kinds: { mask: true } },
-  ],
+// The shapes of the registry of the bench runner (bench/shapes.ts:
+// SHAPES.gae / whiten / groupAdvantages); labels are its shapeLabel(), so rows
+// join the GPU script's PyTorch peers on (op, direction, label).
+const SEQUENCES: Record<BenchSize, [number, number]> = {
+  small: [64, 512],
+  medium: [512, 4096],
+  large: [2048, 8192],
+};
+const GROUPS: Record<BenchSize, [number, number]> = {
+  small: [1024, 16],
+  medium: [4096, 16],
+  large: [16384, 64],
 };
 
-const WHITEN_SHAPES: Record<BenchSize, [number, number][]> = {
-  small: [[512, 4096]],
-  medium: [[512, 4096], [2048, 4096]],
-  large: [[512, 4096], [2048, 8192]],
-};
-
-/** [groups, groupSize] */
-const GROUP_SHAPES: Record<BenchSize, [number, number][]> = {
-  small: [[1024, 16]],
-  medium: [[1024, 16], [16384, 64]],
-  large: [[1024, 16], [65536, 64]],
-};
+// GAE variants: the labelled case has a mask (like the peers); two more show
+// the cost of no flags at all and of episode flags.
+const GAE_VARIANTS: [suffix: string, kinds: TrajectoryKinds][] = [
+  ['', { mask: true }],
+  [' no-mask', {}],
+  [' dones+truncated', { mask: true, dones: true, truncated: true }],
+];
 
 /**
  * Our op on `device`. `setup` makes the inputs (data are drawn in prepare,
@@ -110,17 +92,19 @@ function verlGae(B: number, T: number, rewards: Float32Array, values: Float32Arr
   return { advantages, returns };
 }
 
-function gaeCase({ B, T, kinds }: GaeShape, devices: Device[]): BenchCase {
+function gaeCase([B, T]: [number, number], [suffix, kinds]: [string, TrajectoryKinds], devices: Device[]): BenchCase {
   const draw = () => randomTrajectories(new Rng(1), B, T, kinds, GAMMA, LAMBDA);
   const providers: BenchProvider[] = devices.map((device) =>
     ours(device, () => {
       const x = draw();
       const on = (a: ArrayLike<number> | undefined) => a && tensor(a as Float32Array, [B, T], { device });
       const r = on(x.rewards)!, v = on(x.values)!, mask = on(x.mask), dones = on(x.dones);
+      const truncated = on(x.truncated), truncatedValues = on(x.truncatedValues);
       return {
-        inputs: [r, v, mask, dones].filter((t): t is Tensor => t !== undefined),
+        inputs: [r, v, mask, dones, truncated, truncatedValues].filter((t): t is Tensor => t !== undefined),
         step: () => {
-          const { advantages, returns } = gae(r, v, { gamma: GAMMA, lambda: LAMBDA, mask, dones });
+          const opts = { gamma: GAMMA, lambda: LAMBDA, mask, dones, truncated, truncatedValues };
+          const { advantages, returns } = gae(r, v, opts);
           return [advantages, returns];
         },
       };
@@ -138,8 +122,8 @@ function gaeCase({ B, T, kinds }: GaeShape, devices: Device[]): BenchCase {
         const x = draw();
         const advantages = new Float32Array(B * T), returns = new Float32Array(B * T);
         const args = {
-          rewards: x.rewards, values: x.values, mask: x.mask, dones: x.dones, advantages, returns, rows: B, steps: T,
-          gamma: GAMMA, lambda: LAMBDA,
+          rewards: x.rewards, values: x.values, mask: x.mask, dones: x.dones, truncated: x.truncated,
+          truncatedValues: x.truncatedValues, advantages, returns, rows: B, steps: T, gamma: GAMMA, lambda: LAMBDA,
         };
         return {
           run: () => {
@@ -149,17 +133,17 @@ function gaeCase({ B, T, kinds }: GaeShape, devices: Device[]): BenchCase {
         };
       },
     });
-  // verl's loop has no dones: it is the peer for the cases without them.
+  // verl's loop has no episode flags: it is the peer for the cases without them.
   if (!kinds.dones)
     providers.push(tsLoop(() => {
       const x = draw();
       return () => verlGae(B, T, x.rewards as Float32Array, x.values as Float32Array, x.mask as Uint8Array | undefined);
     }));
-  const flags = (kinds.mask ? 1 : 0) + (kinds.dones ? 1 : 0);
-  const what = [kinds.mask && 'mask', kinds.dones && 'dones'].filter(Boolean).join('+') || 'no mask';
+  // Bytes: rewards, values in, advantages, returns out; a byte per flag array; truncated values.
+  const flags = (kinds.mask ? 1 : 0) + (kinds.dones ? 1 : 0) + (kinds.truncated ? 5 : 0);
   return {
-    op: 'gae', direction: 'forward', shape: `B=${B} T=${T} ${what}`, elements: B * T,
-    bytes: B * T * (4 + 4 + flags + 4 + 4), providers,
+    op: 'gae', direction: 'forward', shape: `B=${B} T=${T}${suffix}`, elements: B * T,
+    bytes: B * T * (16 + flags), providers,
   };
 }
 
@@ -194,7 +178,7 @@ function whitenCase([B, T]: [number, number], devices: Device[]): BenchCase {
     const { x, mask } = draw();
     return () => verlWhiten(x, mask);
   }));
-  return { op: 'whiten', direction: 'forward', shape: `B=${B} T=${T} mask`, elements: B * T, bytes: B * T * 9, providers };
+  return { op: 'whiten', direction: 'forward', shape: `B=${B} T=${T}`, elements: B * T, bytes: B * T * 9, providers };
 }
 
 // ---------------------------------------------------------- groupAdvantages
@@ -226,18 +210,17 @@ function groupCase([G, K]: [number, number], devices: Device[]): BenchCase {
     const scores = draw();
     return () => grpoLoop(scores, K);
   }));
-  return { op: 'groupAdvantages', direction: 'forward', shape: `G=${G} K=${K} grpo`, elements: G * K, bytes: G * K * 8, providers };
+  return { op: 'groupAdvantages', direction: 'forward', shape: `G=${G} K=${K}`, elements: G * K, bytes: G * K * 8, providers };
 }
 
-export const advantagesSuite: BenchSuite = {
+/** Found by the runner (bench/suites.ts) as this module's `suite`. */
+export const suite: BenchSuite = {
   family: 'advantages',
   cases(size: BenchSize, devices: Device[]): BenchCase[] {
     return [
-      ...GAE_SHAPES[size].map((s) => gaeCase(s, devices)),
-      ...WHITEN_SHAPES[size].map((s) => whitenCase(s, devices)),
-      ...GROUP_SHAPES[size].map((s) => groupCase(s, devices)),
+      ...GAE_VARIANTS.map((variant) => gaeCase(SEQUENCES[size], variant, devices)),
+      whitenCase(SEQUENCES[size], devices),
+      groupCase(GROUPS[size], devices),
     ];
   },
 };
-
-export default advantagesSuite;
