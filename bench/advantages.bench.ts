@@ -4,7 +4,8 @@
  * them (compute_gae_advantage_return: the reversed loop over T carrying
  * lastgaelam, masked steps keeping nextvalues and lastgaelam; masked_whiten;
  * the GRPO group loop), here as loops over rows since there is no torch.
- * Every provider allocates its outputs each iteration, as the API does.
+ * Providers allocate their outputs each iteration, as the API does; one
+ * extra cpu row of ours reuses them, to show the kernel without that cost.
  */
 import {
   type Device, type Tensor, gae, groupAdvantages, synchronizeSync, tensor, whiten,
