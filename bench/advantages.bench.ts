@@ -65,6 +65,12 @@ function ours(device: Device, setup: () => { inputs: Tensor[]; step: () => Tenso
   };
 }
 
+/** Inputs drawn once per case, on first use, shared by its providers (large cases take seconds to draw). */
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
+}
+
 function tsLoop(setup: () => () => unknown): BenchProvider {
   return { name: 'ts-loop', device: 'cpu', prepare: async () => ({ run: setup() }) };
 }
@@ -94,7 +100,7 @@ function verlGae(B: number, T: number, rewards: Float32Array, values: Float32Arr
 }
 
 function gaeCase([B, T]: [number, number], [suffix, kinds]: [string, TrajectoryKinds], devices: Device[]): BenchCase {
-  const draw = () => randomTrajectories(new Rng(1), B, T, kinds, GAMMA, LAMBDA);
+  const draw = once(() => randomTrajectories(new Rng(1), B, T, kinds, GAMMA, LAMBDA));
   const providers: BenchProvider[] = devices.map((device) =>
     ours(device, () => {
       const x = draw();
@@ -164,10 +170,10 @@ function verlWhiten(x: Float32Array, mask: Uint8Array): Float32Array {
 }
 
 function whitenCase([B, T]: [number, number], devices: Device[]): BenchCase {
-  const draw = () => {
+  const draw = once(() => {
     const rng = new Rng(2);
     return { x: rng.normals(B * T, 2, 1), mask: rng.mask(B * T, 0.8) };
-  };
+  });
   const providers: BenchProvider[] = devices.map((device) =>
     ours(device, () => {
       const { x, mask } = draw();
@@ -200,7 +206,7 @@ function grpoLoop(scores: Float32Array, K: number): Float32Array {
 }
 
 function groupCase([G, K]: [number, number], devices: Device[]): BenchCase {
-  const draw = () => new Rng(3).normals(G * K);
+  const draw = once(() => new Rng(3).normals(G * K));
   const providers: BenchProvider[] = devices.map((device) =>
     ours(device, () => {
       const s = tensor(draw(), undefined, { device });
