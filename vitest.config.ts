@@ -3,7 +3,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
-    // tests/gpu/ holds node:test files for the GPU machine (`node --test dist/tests/gpu/`).
+    // tests/gpu/ is node:test, compiled by tsc and run on the GPU machine.
     exclude: [...configDefaults.exclude, 'tests/gpu/**'],
     // Native addons and worker threads: one process per file.
     pool: 'forks',

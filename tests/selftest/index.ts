@@ -5,6 +5,7 @@
  */
 import { type Device, info } from '../../lib/index.js';
 import { ADVANTAGES_CASES } from './advantages.js';
+import { PREFERENCE_CASES } from './preference.js';
 
 export interface SelftestResult {
   /** Largest error found, in the unit the case's tolerance uses. */
@@ -20,8 +21,10 @@ export interface SelftestCase {
   run(device: Device): SelftestResult | Promise<SelftestResult>;
 }
 
-export const CASES: SelftestCase[] = [];
-CASES.push(...ADVANTAGES_CASES);
+export const CASES: SelftestCase[] = [
+  ...PREFERENCE_CASES,
+  ...ADVANTAGES_CASES,
+];
 
 function devices(requested: string | undefined): Device[] {
   if (requested) return [requested as Device];
