@@ -96,6 +96,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerRuntime(env, exports);
   registerPreference(env, exports);
   registerCalibration(env, exports);
+  registerAdvantages(env, exports);
   return exports;
 }
 

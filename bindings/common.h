@@ -120,5 +120,6 @@ class OpArgs {
 void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerPreference(Napi::Env env, Napi::Object exports);
 void registerCalibration(Napi::Env env, Napi::Object exports);
+void registerAdvantages(Napi::Env env, Napi::Object exports);
 
 }  // namespace rk::bind

@@ -16,3 +16,7 @@ export {
   type PairwiseLossOptions, type DpoLossOptions, type PreferenceLossResult, type SequenceLogProbsOptions,
   type VectorInput,
 } from './ops/preference.js';
+export {
+  gae, whiten, groupAdvantages, type GaeOptions, type GaeResult, type WhitenOptions, type GroupEstimator,
+  type GroupAdvantagesOptions,
+} from './ops/advantages.js';

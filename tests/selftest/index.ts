@@ -4,6 +4,7 @@
  * CASES (one file per family beside this one).
  */
 import { type Device, info } from '../../lib/index.js';
+import { ADVANTAGES_CASES } from './advantages.js';
 import { PREFERENCE_CASES } from './preference.js';
 import { calibrationCases } from './calibration.js';
 
@@ -24,6 +25,7 @@ export interface SelftestCase {
 export const CASES: SelftestCase[] = [
   ...calibrationCases,
   ...PREFERENCE_CASES,
+  ...ADVANTAGES_CASES,
 ];
 
 function devices(requested: string | undefined): Device[] {
