@@ -11,3 +11,7 @@ export { Tensor, tensor, type TensorOptions, type TypedArray } from './tensor.js
 export {
   info, memory, synchronize, synchronizeSync, setNumThreads, type Info, type MemoryUse, type Backend,
 } from './runtime.js';
+export {
+  ppoPolicyLoss, ppoValueLoss, type Aggregation, type KlEstimator, type PpoPolicyLossOptions, type PpoPolicyLossResult,
+  type PpoValueLossOptions, type PpoValueLossResult,
+} from './ops/ppo.js';

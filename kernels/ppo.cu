@@ -1,0 +1,411 @@
+// CUDA backend of the PPO family: ppoPolicyLoss and ppoValueLoss, each one
+// cooperative launch that computes loss, gradient and statistics.
+//
+// The gradient of token t is w_t * dL_t, and w_t depends on the
+// aggregation's normalizer: sum(M) (token-mean), B' (the seq-mean modes) or
+// a row's count (seq-mean-token-mean). Those are reductions over the mask
+// alone, so the kernel runs in phases separated by grid-wide barriers
+// (cooperative groups; the grid is sized to be co-resident):
+//   1. (with a mask, unless seq-mean-token-sum-norm) every tile counts its
+//      valid tokens, and for the seq-mean modes its non-empty rows, into
+//      scratch. Integer counts: exact in any order.
+//   2. every block sums those counts (a few thousand integers, from L2),
+//      then computes its tiles' tokens, writes final gradients once and one
+//      statistics partial per tile.
+//   3. block 0 combines the partials in tile order.
+// HBM traffic per token is the minimum (inputs read once, gradients written
+// once) plus a second read of the mask byte, mostly served by L2. The
+// alternatives cost more: rescaling gradients after the fact rereads and
+// rewrites them (+8 or +16 bytes per token), a count kernel before the main
+// one adds a launch (a few microseconds at this size), and float atomics
+// would not be deterministic.
+//
+// Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
+// or row segments), each tile's partial is reduced in a fixed order, and
+// block 0 combines partials in tile order: bit-identical results run to run
+// and whatever the grid size.
+#include <cooperative_groups.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "../native/cuda/device.h"
+#include "common/ppo.cuh"
+
+namespace rk::cudaops {
+namespace {
+
+namespace cg = cooperative_groups;
+
+constexpr int kThreads = 256;
+constexpr int kTile = 2048;  // tokens per tile: kTile / kThreads per thread
+constexpr int kWarps = kThreads / 32;
+constexpr int kMaxDevices = 64;
+
+// How tokens are cut into tiles: whole rows when a row fits in a tile
+// (packed), else row segments of kTile tokens.
+struct Layout {
+  int64_t rows, steps;
+  int64_t tiles;
+  int64_t segments;     // tiles per row (1 when packed)
+  int32_t rowsPerTile;  // whole rows per tile (1 when segmented)
+  bool packed;
+  bool counts;          // phase 1 runs (a mask, and an aggregation that needs a count)
+  Aggregation aggregation;
+};
+
+struct Tile {
+  int64_t begin, end;  // flat token range
+  int64_t row;         // first row
+  int32_t rows;        // rows in the tile (packed), or 1
+};
+
+__device__ Tile tileAt(const Layout& l, int64_t t) {
+  Tile r;
+  if (l.packed) {
+    r.row = t * l.rowsPerTile;
+    const int64_t last = r.row + l.rowsPerTile < l.rows ? r.row + l.rowsPerTile : l.rows;
+    r.rows = static_cast<int32_t>(last - r.row);
+    r.begin = r.row * l.steps;
+    r.end = last * l.steps;
+  } else {
+    r.row = t / l.segments;
+    const int64_t offset = (t % l.segments) * kTile;
+    r.rows = 1;
+    r.begin = r.row * l.steps + offset;
+    r.end = r.row * l.steps + (offset + kTile < l.steps ? offset + kTile : l.steps);
+  }
+  return r;
+}
+
+struct Partial {
+  float loss, approxKl, kl;
+  int32_t valid, clipped, clippedLower;
+};
+
+struct Scratch {
+  int32_t* tileValid;  // [tiles] valid tokens per tile (phase 1)
+  int32_t* tileRows;   // [tiles] non-empty rows per packed tile (phase 1, seq-mean modes)
+  Partial* partials;   // [tiles]
+};
+
+// Sum over the block, the same value in every thread; fixed order.
+template <class T>
+__device__ T blockSum(T v) {
+  __shared__ T warpSums[kWarps];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  __syncthreads();  // the previous call's readers are done with warpSums
+  if (threadIdx.x % 32 == 0) warpSums[threadIdx.x / 32] = v;
+  __syncthreads();
+  T total = 0;
+  for (int w = 0; w < kWarps; ++w) total += warpSums[w];
+  return total;
+}
+
+// Valid tokens per row of a packed tile, into counts[0, tile.rows).
+// Lanes of a warp holding the same row add their votes in one atomic:
+// integer shared-memory atomics, exact in any order.
+__device__ void countRows(const uint8_t* mask, const Layout& l, const Tile& tile, int32_t* counts) {
+  for (int r = threadIdx.x; r < tile.rows; r += kThreads) counts[r] = 0;
+  __syncthreads();
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int k = 0; k < kTile / kThreads; ++k) {
+    const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+    const bool in = i < tile.end;
+    const int r = in ? static_cast<int>(i - tile.begin) / static_cast<int>(l.steps) : -1;  // packed: < kTile
+    const bool valid = in && mask[i] != 0;
+    const unsigned peers = __match_any_sync(0xffffffffu, r);
+    const unsigned votes = __ballot_sync(0xffffffffu, valid);
+    if (in && lane == __ffs(peers) - 1 && (peers & votes)) atomicAdd(&counts[r], __popc(peers & votes));
+  }
+  __syncthreads();
+}
+
+struct Totals {
+  long long valid;     // sum(M)
+  long long nonEmpty;  // B'
+};
+
+// Phase 1: per-tile counts into scratch.
+__device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& s, int32_t* rowCounts) {
+  const bool perRow = l.packed && l.aggregation != Aggregation::TokenMean;
+  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
+    const Tile tile = tileAt(l, t);
+    if (perRow) {
+      countRows(mask, l, tile, rowCounts);
+      int valid = 0, nonEmpty = 0;
+      for (int r = threadIdx.x; r < tile.rows; r += kThreads) {
+        valid += rowCounts[r];
+        nonEmpty += rowCounts[r] > 0;
+      }
+      valid = blockSum(valid);
+      nonEmpty = blockSum(nonEmpty);
+      if (threadIdx.x == 0) {
+        s.tileValid[t] = valid;
+        s.tileRows[t] = nonEmpty;
+      }
+    } else {
+      int valid = 0;
+#pragma unroll
+      for (int k = 0; k < kTile / kThreads; ++k) {
+        const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+        valid += i < tile.end && mask[i] != 0;
+      }
+      valid = blockSum(valid);
+      if (threadIdx.x == 0) s.tileValid[t] = valid;
+    }
+  }
+}
+
+// After phase 1, in every block: sum(M) and B' from the tile counts.
+__device__ Totals totalsFromTiles(const Layout& l, const Scratch& s) {
+  Totals n{0, 0};
+  long long valid = 0, nonEmpty = 0;
+  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) valid += s.tileValid[t];
+  n.valid = blockSum(valid);
+  if (l.aggregation == Aggregation::TokenMean) return n;
+  if (l.packed) {
+    for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) nonEmpty += s.tileRows[t];
+  } else {
+    for (int64_t b = threadIdx.x; b < l.rows; b += kThreads) {
+      int64_t row = 0;
+      for (int64_t g = 0; g < l.segments; ++g) row += s.tileValid[b * l.segments + g];
+      nonEmpty += row > 0;
+    }
+  }
+  n.nonEmpty = blockSum(nonEmpty);
+  return n;
+}
+
+__device__ float inverse(double x) { return x > 0 ? static_cast<float>(1.0 / x) : 0.0f; }
+
+struct Acc {
+  float loss = 0, approxKl = 0, kl = 0;
+  int32_t valid = 0, clipped = 0, clippedLower = 0;
+};
+
+// The three phases; Op computes a token (reads inputs, writes gradients,
+// accumulates) and writes the final statistics.
+template <class Op>
+__global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout l, const Scratch s) {
+  extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
+  float* rowWeight = reinterpret_cast<float*>(rowShared);
+  cg::grid_group grid = cg::this_grid();
+  const uint8_t* mask = op.mask();
+
+  Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
+  if (l.counts) {
+    countTiles(mask, l, s, rowShared);
+    grid.sync();
+    n = totalsFromTiles(l, s);
+  }
+
+  double denominator = 0;
+  switch (l.aggregation) {
+    case Aggregation::TokenMean: denominator = static_cast<double>(n.valid); break;
+    case Aggregation::SeqMeanTokenSum:
+    case Aggregation::SeqMeanTokenMean: denominator = static_cast<double>(n.nonEmpty); break;
+    case Aggregation::SeqMeanTokenSumNorm: denominator = static_cast<double>(l.rows) * static_cast<double>(l.steps); break;
+  }
+  const bool perRowWeight = l.aggregation == Aggregation::SeqMeanTokenMean;
+
+  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
+    const Tile tile = tileAt(l, t);
+    float weight = inverse(denominator);
+    bool sharedWeights = false;
+    if (perRowWeight && !mask) {
+      weight = inverse(static_cast<double>(l.steps) * denominator);
+    } else if (perRowWeight && !l.packed) {
+      long long row = 0;
+      for (int64_t g = threadIdx.x; g < l.segments; g += kThreads) row += s.tileValid[tile.row * l.segments + g];
+      weight = inverse(static_cast<double>(blockSum(row)) * denominator);
+    } else if (perRowWeight) {
+      countRows(mask, l, tile, rowShared);
+      for (int r = threadIdx.x; r < tile.rows; r += kThreads)
+        rowWeight[r] = inverse(static_cast<double>(rowShared[r]) * denominator);
+      __syncthreads();
+      sharedWeights = true;
+    }
+    Acc a;
+#pragma unroll
+    for (int k = 0; k < kTile / kThreads; ++k) {
+      const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+      if (i < tile.end) {
+        const float w = sharedWeights ? rowWeight[static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)] : weight;
+        op.token(i, w, a);
+      }
+    }
+    const Partial p{blockSum(a.loss), blockSum(a.approxKl), blockSum(a.kl),
+                    blockSum(a.valid), blockSum(a.clipped), blockSum(a.clippedLower)};
+    if (threadIdx.x == 0) s.partials[t] = p;
+    __syncthreads();  // rowShared is rewritten by the next tile
+  }
+
+  grid.sync();
+  if (blockIdx.x != 0) return;
+  double loss = 0, approxKl = 0, kl = 0;
+  long long valid = 0, clipped = 0, clippedLower = 0;
+  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) {
+    const Partial& p = s.partials[t];
+    loss += p.loss;
+    approxKl += p.approxKl;
+    kl += p.kl;
+    valid += p.valid;
+    clipped += p.clipped;
+    clippedLower += p.clippedLower;
+  }
+  loss = blockSum(loss);
+  approxKl = blockSum(approxKl);
+  kl = blockSum(kl);
+  valid = blockSum(valid);
+  clipped = blockSum(clipped);
+  clippedLower = blockSum(clippedLower);
+  if (threadIdx.x == 0) {
+    auto mean = [&](double sum) { return valid > 0 ? static_cast<float>(sum / static_cast<double>(valid)) : 0.0f; };
+    op.finish(static_cast<float>(loss), mean(static_cast<double>(clipped)), mean(static_cast<double>(clippedLower)),
+              mean(approxKl), mean(kl));
+  }
+}
+
+template <bool HasMask, int Kl, bool HasEntropy>
+struct PolicyOp {
+  PpoPolicyLossParams p;
+  ppo::PolicyConsts c;
+
+  __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
+
+  __device__ void token(int64_t i, float w, Acc& a) const {
+    const bool valid = !HasMask || __ldg(p.mask + i) != 0;
+    const ppo::PolicyToken<ppo::ScalarLanes> t = ppo::policyToken<Kl, ppo::ScalarLanes>(
+        __ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + i),
+        Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f, c);
+    p.gradLogprobs[i] = valid ? w * t.grad : 0.0f;
+    if (HasEntropy) p.gradEntropy[i] = valid ? -c.entropyCoef * w : 0.0f;
+    if (valid) {
+      a.loss += w * t.loss;
+      a.approxKl += t.approxKl;
+      a.kl += t.kl;
+      a.valid += 1;
+      a.clipped += t.clipped;
+      a.clippedLower += t.clippedLower;
+    }
+  }
+
+  __device__ void finish(float loss, float clipFraction, float clipFractionLower, float approxKl, float kl) const {
+    *p.loss = loss;
+    *p.clipFraction = clipFraction;
+    *p.clipFractionLower = clipFractionLower;
+    *p.approxKl = approxKl;
+    if (p.kl) *p.kl = kl;
+  }
+};
+
+template <bool HasMask, bool Clip>
+struct ValueOp {
+  PpoValueLossParams p;
+
+  __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
+
+  __device__ void token(int64_t i, float w, Acc& a) const {
+    const bool valid = !HasMask || __ldg(p.mask + i) != 0;
+    const ppo::ValueToken<ppo::ScalarLanes> t = ppo::valueToken<Clip, ppo::ScalarLanes>(
+        __ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i), p.clip);
+    p.gradValues[i] = valid ? w * t.grad : 0.0f;
+    if (valid) {
+      a.loss += w * t.loss;
+      a.valid += 1;
+      a.clipped += t.clipped;
+    }
+  }
+
+  __device__ void finish(float loss, float clipFraction, float, float, float) const {
+    *p.loss = loss;
+    *p.clipFraction = clipFraction;
+  }
+};
+
+Layout layoutFor(int64_t rows, int64_t steps, bool hasMask, Aggregation aggregation) {
+  Layout l{};
+  l.rows = rows;
+  l.steps = steps;
+  l.aggregation = aggregation;
+  l.counts = hasMask && aggregation != Aggregation::SeqMeanTokenSumNorm;
+  if (rows == 0 || steps == 0) return l;  // no tiles: the kernel writes zeros
+  l.packed = steps <= kTile;
+  if (l.packed) {
+    l.rowsPerTile = static_cast<int32_t>(kTile / steps);
+    l.segments = 1;
+    l.tiles = (rows + l.rowsPerTile - 1) / l.rowsPerTile;
+  } else {
+    l.rowsPerTile = 1;
+    l.segments = (steps + kTile - 1) / kTile;
+    l.tiles = rows * l.segments;
+  }
+  return l;
+}
+
+// Launches ppoKernel<Op> cooperatively: at most as many blocks as fit on the
+// device at once (the occupancy query is cached per device).
+template <class Op>
+int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& launch) {
+  const bool perRowShared = hasMask && l.packed &&
+                            (l.aggregation == Aggregation::SeqMeanTokenSum || l.aggregation == Aggregation::SeqMeanTokenMean);
+  const size_t smem = perRowShared ? sizeof(int32_t) * static_cast<size_t>(l.rowsPerTile) : 0;
+  static std::atomic<int> blocksPerSm[kMaxDevices];
+  int perSm = launch.device >= 0 && launch.device < kMaxDevices ? blocksPerSm[launch.device].load() : 0;
+  if (perSm == 0) {
+    // Queried with the most shared memory any layout uses, so it holds for all.
+    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, ppoKernel<Op>, kThreads,
+                                                                  sizeof(int32_t) * kTile);
+    if (e != cudaSuccess) return e;
+    if (perSm < 1) return cudaErrorCooperativeLaunchTooLarge;
+    if (launch.device >= 0 && launch.device < kMaxDevices) blocksPerSm[launch.device].store(perSm);
+  }
+  const int64_t capacity = static_cast<int64_t>(perSm) * launch.multiprocessors;
+  const int grid = static_cast<int>(std::max<int64_t>(1, std::min(l.tiles, capacity)));
+
+  const size_t tiles = static_cast<size_t>(l.tiles);
+  const size_t bytes = tiles * (2 * sizeof(int32_t) + sizeof(Partial)) + sizeof(Partial);
+  char* base = static_cast<char*>(launch.scratch(launch.owner, bytes));
+  if (!base) return cudaErrorMemoryAllocation;
+  // Partials first: 4-byte fields, so every array stays aligned.
+  Scratch s{reinterpret_cast<int32_t*>(base + tiles * sizeof(Partial)),
+            reinterpret_cast<int32_t*>(base + tiles * (sizeof(Partial) + sizeof(int32_t))),
+            reinterpret_cast<Partial*>(base)};
+  Op opArg = op;
+  Layout layoutArg = l;
+  void* args[] = {&opArg, &layoutArg, &s};
+  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(ppoKernel<Op>), dim3(grid), dim3(kThreads), args,
+                                     smem, static_cast<cudaStream_t>(launch.stream));
+}
+
+template <bool HasMask, bool HasEntropy>
+int policyWith(const PpoPolicyLossParams& p, const Layout& l, const CudaLaunch& launch) {
+  const ppo::PolicyConsts c{1.0f - p.clipLow, 1.0f + p.clipHigh, p.dualClip, p.klCoef, p.entropyCoef};
+  if (!p.refLogprobs) return launchPpo(PolicyOp<HasMask, -1, HasEntropy>{p, c}, HasMask, l, launch);
+  switch (p.klEstimator) {
+    case KlEstimator::K1: return launchPpo(PolicyOp<HasMask, 0, HasEntropy>{p, c}, HasMask, l, launch);
+    case KlEstimator::K2: return launchPpo(PolicyOp<HasMask, 1, HasEntropy>{p, c}, HasMask, l, launch);
+    case KlEstimator::K3: break;
+  }
+  return launchPpo(PolicyOp<HasMask, 2, HasEntropy>{p, c}, HasMask, l, launch);
+}
+
+}  // namespace
+
+int ppoPolicyLoss(const PpoPolicyLossParams& p, const CudaLaunch& launch) {
+  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation);
+  if (p.mask) return p.entropy ? policyWith<true, true>(p, l, launch) : policyWith<true, false>(p, l, launch);
+  return p.entropy ? policyWith<false, true>(p, l, launch) : policyWith<false, false>(p, l, launch);
+}
+
+int ppoValueLoss(const PpoValueLossParams& p, const CudaLaunch& launch) {
+  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation);
+  const bool clip = p.clip >= 0.0f;
+  if (p.mask) return clip ? launchPpo(ValueOp<true, true>{p}, true, l, launch) : launchPpo(ValueOp<true, false>{p}, true, l, launch);
+  return clip ? launchPpo(ValueOp<false, true>{p}, false, l, launch) : launchPpo(ValueOp<false, false>{p}, false, l, launch);
+}
+
+}  // namespace rk::cudaops
