@@ -7,6 +7,7 @@
  * gradient where lo <= x <= hi, maximum / minimum split it at a tie.
  */
 import type { Aggregation, KlEstimator } from '../../lib/index.js';
+import type { Rng } from '../helpers/random.js';
 import { type Round, f64 } from '../helpers/tolerance.js';
 
 export const LOG_RATIO_BOUND = 20;
@@ -31,12 +32,16 @@ export interface PolicyInputs {
 
 export interface PolicyResult {
   loss: number;
+  /** sum of |weight × L| over the tokens: the scale of the loss's rounding error. */
+  lossMagnitude: number;
   gradLogprobs: Float64Array;
   gradEntropy?: Float64Array;
   clipFraction: number;
   clipFractionLower: number;
   approxKl: number;
   kl?: number;
+  /** Token mean of |kl|: the scale of the kl statistic's rounding error. */
+  klMagnitude?: number;
 }
 
 export interface ValueInputs {
@@ -52,6 +57,8 @@ export interface ValueInputs {
 
 export interface ValueResult {
   loss: number;
+  /** sum of |weight × L| over the tokens: the scale of the loss's rounding error. */
+  lossMagnitude: number;
   gradValues: Float64Array;
   clipFraction: number;
 }
@@ -68,7 +75,7 @@ function isValid(mask: ArrayLike<number> | undefined, i: number): boolean {
  * The aggregate of per-token losses `L` and each token's weight in it
  * (d aggregate / d L), by the formulas of the contract.
  */
-function aggregate(B: number, T: number, L: Float64Array, mask: ArrayLike<number> | undefined, aggregation: Aggregation, round: Round): { loss: number; weight: Float64Array } {
+function aggregate(B: number, T: number, L: Float64Array, mask: ArrayLike<number> | undefined, aggregation: Aggregation, round: Round): { loss: number; magnitude: number; weight: Float64Array } {
   const weight = new Float64Array(B * T);
   const rowSum = new Float64Array(B);
   const rowCount = new Float64Array(B);
@@ -91,7 +98,7 @@ function aggregate(B: number, T: number, L: Float64Array, mask: ArrayLike<number
       rowMeans = round(rowMeans + round(rowSum[b]! / rowCount[b]!));
     }
   }
-  if (count === 0) return { loss: 0, weight };
+  if (count === 0) return { loss: 0, magnitude: 0, weight };
   let loss: number;
   switch (aggregation) {
     case 'token-mean': loss = round(total / count); break;
@@ -110,7 +117,9 @@ function aggregate(B: number, T: number, L: Float64Array, mask: ArrayLike<number
         case 'seq-mean-token-sum-norm': weight[i] = round(1 / (B * T)); break;
       }
     }
-  return { loss, weight };
+  let magnitude = 0;
+  for (let i = 0; i < B * T; i++) if (isValid(mask, i)) magnitude += Math.abs(weight[i]! * L[i]!);
+  return { loss, magnitude, weight };
 }
 
 /** Token mean of `x` over the mask (0 without a valid token). */
@@ -189,11 +198,12 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
     L[i] = loss;
     dL[i] = grad;
   }
-  const { loss, weight } = aggregate(B, T, L, mask, x.aggregation ?? 'token-mean', round);
+  const { loss, magnitude, weight } = aggregate(B, T, L, mask, x.aggregation ?? 'token-mean', round);
   const gradLogprobs = new Float64Array(n);
   for (let i = 0; i < n; i++) gradLogprobs[i] = isValid(mask, i) ? round(weight[i]! * dL[i]!) : 0;
   const result: PolicyResult = {
     loss,
+    lossMagnitude: magnitude,
     gradLogprobs,
     clipFraction: maskedMean(clipped, mask, round),
     clipFractionLower: maskedMean(clippedLower, mask, round),
@@ -204,7 +214,10 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
     for (let i = 0; i < n; i++) gradEntropy[i] = isValid(mask, i) ? round(-entropyCoef * weight[i]!) : 0;
     result.gradEntropy = gradEntropy;
   }
-  if (x.refLogprobs) result.kl = maskedMean(kl, mask, round);
+  if (x.refLogprobs) {
+    result.kl = maskedMean(kl, mask, round);
+    result.klMagnitude = maskedMean(kl.map(Math.abs), mask, f64);
+  }
   return result;
 }
 
@@ -235,8 +248,110 @@ export function ppoValueLossReference(x: ValueInputs, round: Round = f64): Value
     else dL[i] = inside ? d : round(d / 2);
     clipped[i] = l2 > l1 ? 1 : 0;
   }
-  const { loss, weight } = aggregate(B, T, L, mask, x.aggregation ?? 'token-mean', round);
+  const { loss, magnitude, weight } = aggregate(B, T, L, mask, x.aggregation ?? 'token-mean', round);
   const gradValues = new Float64Array(n);
   for (let i = 0; i < n; i++) gradValues[i] = isValid(mask, i) ? round(weight[i]! * dL[i]!) : 0;
-  return { loss, gradValues, clipFraction: maskedMean(clipped, mask, round) };
+  return { loss, lossMagnitude: magnitude, gradValues, clipFraction: maskedMean(clipped, mask, round) };
+}
+
+// ------------------------------------------------------------ test inputs
+
+/** Mask patterns: none, random, random with empty rows (and a full one), all empty. */
+export type MaskKind = 'none' | 'random' | 'empty rows' | 'all empty';
+
+export function randomMask(rng: Rng, B: number, T: number, kind: MaskKind): Uint8Array | undefined {
+  if (kind === 'none') return undefined;
+  if (kind === 'all empty') return new Uint8Array(B * T);
+  const mask = rng.mask(B * T, 0.7);
+  if (kind === 'empty rows')
+    for (let b = 0; b < B; b++) {
+      const fill = b % 3 === 0 ? 0 : b % 3 === 1 ? 1 : -1;
+      if (fill >= 0) mask.fill(fill, b * T, (b + 1) * T);
+    }
+  return mask;
+}
+
+/** |x / k - 1| > 1e-3 for every kink k: far enough that float32 and float64 agree on every side. */
+function awayFrom(x: number, kinks: readonly number[]): boolean {
+  return kinks.every((k) => Math.abs(x / k - 1) > 1e-3);
+}
+
+export interface PolicyDraw {
+  mask?: MaskKind;
+  clipLow?: number;
+  clipHigh?: number;
+  dualClip?: number;
+  aggregation?: Aggregation;
+  klEstimator?: KlEstimator;
+  klCoef?: number;
+  entropyCoef?: number;
+  /** Standard deviation of logprobs - oldLogprobs (default 0.3: many tokens clip at 0.2). */
+  spread?: number;
+}
+
+/**
+ * Random policy-loss inputs, float32 values, with every ratio and advantage
+ * away from the kinks of max / min (the clip bounds, the dual-clip bound,
+ * A = 0) and log-ratios inside ±20, so that finite differences and float32
+ * runs see the same branch as the float64 reference.
+ */
+export function randomPolicyInputs(rng: Rng, B: number, T: number, draw: PolicyDraw = {}): PolicyInputs {
+  const n = B * T;
+  const clipLow = draw.clipLow ?? 0.2;
+  const clipHigh = draw.clipHigh ?? clipLow;
+  const kinks = [1 - clipLow, 1 + clipHigh, ...(draw.dualClip ? [draw.dualClip] : [])];
+  const logprobs = new Float32Array(n);
+  const oldLogprobs = new Float32Array(n);
+  const advantages = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    logprobs[i] = -0.05 - Math.abs(rng.normal()) * 2;
+    do oldLogprobs[i] = logprobs[i]! - (draw.spread ?? 0.3) * rng.normal();
+    while (!awayFrom(Math.exp(Math.fround(logprobs[i]! - oldLogprobs[i]!)), kinks));
+    do advantages[i] = rng.normal();
+    while (Math.abs(advantages[i]!) < 1e-3);
+  }
+  const x: PolicyInputs = {
+    B, T, logprobs, oldLogprobs, advantages, mask: randomMask(rng, B, T, draw.mask ?? 'none'),
+    clipLow, clipHigh, aggregation: draw.aggregation ?? 'token-mean',
+  };
+  if (draw.dualClip !== undefined) x.dualClip = draw.dualClip;
+  if (draw.klEstimator) {
+    const ref = new Float32Array(n);
+    for (let i = 0; i < n; i++) ref[i] = logprobs[i]! - 0.2 * rng.normal();
+    x.refLogprobs = ref;
+    x.klEstimator = draw.klEstimator;
+    x.klCoef = draw.klCoef ?? 0.1;
+  }
+  if (draw.entropyCoef !== undefined) {
+    x.entropy = rng.uniforms(n, 0, 3);
+    x.entropyCoef = draw.entropyCoef;
+  }
+  return x;
+}
+
+/**
+ * Random value-loss inputs, with every clipped value away from the kinks:
+ * v - oldV away from ±clip and (v - R)^2 away from (clip(v) - R)^2.
+ */
+export function randomValueInputs(rng: Rng, B: number, T: number, draw: { mask?: MaskKind; clip?: number; aggregation?: Aggregation } = {}): ValueInputs {
+  const n = B * T;
+  const values = new Float32Array(n);
+  const oldValues = new Float32Array(n);
+  const returns = new Float32Array(n);
+  const c = draw.clip ?? 0.2;
+  for (let i = 0; i < n; i++) {
+    for (;;) {
+      values[i] = rng.normal();
+      oldValues[i] = values[i]! - 0.3 * rng.normal();
+      returns[i] = values[i]! + rng.normal();
+      const delta = Math.abs(Math.fround(values[i]! - oldValues[i]!));
+      const clipped = Math.min(Math.max(values[i]!, oldValues[i]! - c), oldValues[i]! + c);
+      const l1 = (values[i]! - returns[i]!) ** 2;
+      const l2 = (clipped - returns[i]!) ** 2;
+      if (Math.abs(delta - c) > 1e-3 && (l1 === l2 || Math.abs(l1 / l2 - 1) > 1e-3)) break;
+    }
+  }
+  const x: ValueInputs = { B, T, values, oldValues, returns, mask: randomMask(rng, B, T, draw.mask ?? 'none'), aggregation: draw.aggregation ?? 'token-mean' };
+  if (draw.clip !== undefined) x.clip = draw.clip;
+  return x;
 }
