@@ -4,6 +4,7 @@
  * CASES (one file per family beside this one).
  */
 import { type Device, info } from '../../lib/index.js';
+import { PPO_CASES } from './ppo.js';
 
 export interface SelftestResult {
   /** Largest error found, in the unit the case's tolerance uses. */
@@ -20,6 +21,7 @@ export interface SelftestCase {
 }
 
 export const CASES: SelftestCase[] = [];
+CASES.push(...PPO_CASES);
 
 function devices(requested: string | undefined): Device[] {
   if (requested) return [requested as Device];
