@@ -55,10 +55,8 @@ struct VecLanes {
 // (the rest of a run; the other lanes read as 0 and are masked off).
 template <bool Full>
 VecF load(const float* p, int count) {
-  float lanes[kWidth] = {};
-  std::memcpy(lanes, p, sizeof(float) * (Full ? kWidth : count));
-  VecF v;
-  std::memcpy(&v, lanes, sizeof v);
+  VecF v{};
+  std::memcpy(&v, p, sizeof(float) * (Full ? kWidth : count));
   return v;
 }
 
@@ -74,11 +72,11 @@ VecI validLanes(const uint8_t* mask, int count) {
   for (int j = 0; j < kWidth; ++j) lane[j] = j;
   VecI inRun = lane < (Full ? kWidth : count);
   if (!mask) return inRun;
-  uint8_t bytes[kWidth] = {};
-  std::memcpy(bytes, mask, Full ? kWidth : count);
-  VecB b;
-  std::memcpy(&b, bytes, sizeof b);
-  return inRun & (__builtin_convertvector(b, VecI) != 0);
+  VecB bytes{};
+  std::memcpy(&bytes, mask, Full ? kWidth : count);
+  // Compare as bytes, then widen the signed 0 / -1: one sign extension
+  // (widening unsigned bytes directly compiles to a byte-by-byte shuffle).
+  return inRun & __builtin_convertvector(bytes != 0, VecI);
 }
 
 // How each valid token is weighted in the aggregate: uniformly, or per row.
