@@ -5,9 +5,9 @@ import { DEVICES } from './helpers/devices.js';
 import { partial } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
 import {
-  LOG_RATIO_BOUND, type MaskKind, type PolicyInputs, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
-  randomPolicyInputs, randomValueInputs,
+  LOG_RATIO_BOUND, type PolicyInputs, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
 } from './reference/ppo.js';
+import { type MaskKind, randomPolicyInputs, randomValueInputs } from './reference/ppo_inputs.js';
 import { checkPolicy, checkValue, on, runPolicy, runValue } from './ppo_util.js';
 
 const AGGREGATIONS: Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];

@@ -3,7 +3,7 @@ import { KernelError, Tensor, ppoPolicyLoss, ppoValueLoss, synchronize, tensor }
 import { runOp } from '../lib/tensor.js';
 import { Rng } from './helpers/random.js';
 import { isPoison, poison } from './helpers/tolerance.js';
-import { randomPolicyInputs } from './reference/ppo.js';
+import { randomPolicyInputs } from './reference/ppo_inputs.js';
 
 const f = (shape: number[], fill = 0.5): Tensor => tensor(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(fill), shape);
 const u8 = (shape: number[]): Tensor => tensor(new Uint8Array(shape.reduce((a, b) => a * b, 1)).fill(1), shape);

@@ -10,7 +10,7 @@
 // vector of tokens runs the same code as one token.
 //
 // Conventions follow verl's compute_policy_loss / compute_value_loss and
-// kl_penalty (verl/trainer/ppo/core_algos.py), which TRL's PPO trainer shares:
+// kl_penalty (verl/trainer/ppo/core_algos.py; k3 is also TRL's GRPO KL term):
 // the log-ratio is clamped to [-20, 20] before exp, and gradients are those
 // torch autograd gives for that formulation: torch.clamp passes the gradient
 // where lo <= x <= hi (inclusive) and nothing outside; torch.maximum and

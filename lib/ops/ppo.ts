@@ -22,12 +22,18 @@ import {
  * - `'seq-mean-token-mean'`: sum_b(sum_t M L / sum_t M) / B'
  * - `'seq-mean-token-sum-norm'`: sum(M L) / (B T), T the padded length (Dr. GRPO)
  *
- * The seq-mean modes divide by B', where verl's agg_loss divides by every
- * row B; the two agree when no row is empty.
+ * These are verl's `agg_loss` modes; TRL's GRPOTrainer calls token-mean
+ * 'bnpo', seq-mean-token-mean 'grpo' and seq-mean-token-sum-norm 'dr_grpo'.
+ * The seq-mean modes divide by B', where verl and TRL divide by every row
+ * B; the two agree when no row is empty.
  */
 export type Aggregation = 'token-mean' | 'seq-mean-token-sum' | 'seq-mean-token-mean' | 'seq-mean-token-sum-norm';
 
-/** KL estimators of d = logprob - refLogprob: k1 = d, k2 = d²/2, k3 = exp(-d) + d - 1. */
+/**
+ * KL estimators of d = logprob - refLogprob (Schulman's k1, k2, k3; verl's
+ * kl_penalty 'kl', 'mse', 'low_var_kl'): k1 = d, k2 = d²/2,
+ * k3 = exp(-d) + d - 1 (TRL's GRPO KL term).
+ */
 export type KlEstimator = 'k1' | 'k2' | 'k3';
 
 const AGGREGATIONS: readonly Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];

@@ -14,12 +14,9 @@
 // each run of equal weight, and blocks combine in order in double. Results
 // are bit-identical whatever the thread count.
 #include "isa.h"
-// 64-byte vectors by value change the calling convention below AVX-512;
-// nothing here crosses a translation unit, so the warning does not apply.
-#pragma GCC diagnostic ignored "-Wpsabi"
-// After isa.h, inside its ISA region: the math templates must compile for
-// this file's ISA, since they pass vectors by value (all of it has internal
-// linkage here: every instantiation names VecLanes).
+// After isa.h, inside its ISA region: the math templates must be compiled
+// for this file's ISA, whose vectors they run on (with internal linkage:
+// every instantiation names VecLanes, from the anonymous namespace).
 #include "../../kernels/common/ppo.cuh"
 
 namespace rk::cpu::RK_ISA_NS {

@@ -12,9 +12,9 @@ import {
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
 import {
-  type MaskKind, type PolicyInputs, type PolicyResult, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
-  randomPolicyInputs, randomValueInputs,
+  type PolicyInputs, type PolicyResult, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
 } from '../reference/ppo.js';
+import { type MaskKind, randomPolicyInputs, randomValueInputs } from '../reference/ppo_inputs.js';
 
 const cuda = (() => {
   try {

@@ -2,9 +2,8 @@
 import { type Device, ppoPolicyLoss, ppoValueLoss, tensor } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
-import {
-  type PolicyInputs, ppoPolicyLossReference, ppoValueLossReference, randomPolicyInputs, randomValueInputs,
-} from '../reference/ppo.js';
+import { type PolicyInputs, ppoPolicyLossReference, ppoValueLossReference } from '../reference/ppo.js';
+import { randomPolicyInputs, randomValueInputs } from '../reference/ppo_inputs.js';
 import type { SelftestCase, SelftestResult } from './index.js';
 
 function maxAbs(a: ArrayLike<number>): number {
