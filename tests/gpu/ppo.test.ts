@@ -175,8 +175,10 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
     const lp = Float32Array.from(x.logprobs);
     for (let i = 0; i < lp.length; i++) if (!x.mask![i]) lp[i] = NaN;
     sameBits(runPolicy({ ...x, logprobs: lp }, GPU), clean, 'NaN in masked tokens');
+    // Log-ratios 30, -30 (outside: no gradient) and exactly ±20 (the clamp passes it); signs for which the unclipped term wins.
     const far = randomPolicyInputs(rng, 2, 8);
-    (far.logprobs as Float32Array).set([30, -30, 20, -20].map((d, i) => (far.oldLogprobs[i] as number) + d));
+    (far.oldLogprobs as Float32Array).set([-30, -30, -30, -30]);
+    (far.logprobs as Float32Array).set([0, -60, -10, -50]);
     (far.advantages as Float32Array).set([-1, 1, -1, 1]);
     const out = checkPolicy(far, 'clamped log-ratios');
     assert.ok(Math.abs(out.gradLogprobs[0]!) === 0 && Math.abs(out.gradLogprobs[1]!) === 0);
