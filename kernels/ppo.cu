@@ -41,10 +41,32 @@ namespace cg = cooperative_groups;
 
 constexpr int kMaxDevices = 64;
 
-struct Acc {
-  float loss = 0, approxKl = 0, kl = 0;
-  int32_t valid = 0, clipped = 0, clippedLower = 0;
-};
+// The block's sums, in thread 0: each field down a warp tree, then the
+// warps in order. One barrier; the caller syncs before the next call.
+__device__ Partial blockPartial(Partial a) {
+  __shared__ Partial warps[kWarps];
+  for (int o = 16; o > 0; o >>= 1) {
+    a.loss += __shfl_down_sync(0xffffffffu, a.loss, o);
+    a.approxKl += __shfl_down_sync(0xffffffffu, a.approxKl, o);
+    a.kl += __shfl_down_sync(0xffffffffu, a.kl, o);
+    a.valid += __shfl_down_sync(0xffffffffu, a.valid, o);
+    a.clipped += __shfl_down_sync(0xffffffffu, a.clipped, o);
+    a.clippedLower += __shfl_down_sync(0xffffffffu, a.clippedLower, o);
+  }
+  if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = a;
+  __syncthreads();
+  Partial total{};
+  if (threadIdx.x == 0)
+    for (int w = 0; w < kWarps; ++w) {
+      total.loss += warps[w].loss;
+      total.approxKl += warps[w].approxKl;
+      total.kl += warps[w].kl;
+      total.valid += warps[w].valid;
+      total.clipped += warps[w].clipped;
+      total.clippedLower += warps[w].clippedLower;
+    }
+  return total;
+}
 
 // The three phases; Op computes a token (reads inputs, writes gradients,
 // accumulates) and writes the final statistics.
@@ -88,7 +110,7 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
       __syncthreads();
       sharedWeights = true;
     }
-    Acc a;
+    Partial a{};
 #pragma unroll
     for (int k = 0; k < kTile / kThreads; ++k) {
       const int64_t i = tile.begin + threadIdx.x + k * kThreads;
@@ -97,10 +119,9 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
         op.token(i, w, a);
       }
     }
-    const Partial p{blockSum(a.loss), blockSum(a.approxKl), blockSum(a.kl),
-                    blockSum(a.valid), blockSum(a.clipped), blockSum(a.clippedLower)};
-    if (threadIdx.x == 0) s.partials[t] = p;
-    __syncthreads();  // rowShared is rewritten by the next tile
+    const Partial block = blockPartial(a);
+    if (threadIdx.x == 0) s.partials[t] = block;
+    __syncthreads();  // rowShared and blockPartial's shared sums are rewritten by the next tile
   }
 
   grid.sync();
@@ -136,7 +157,7 @@ struct PolicyOp {
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
 
-  __device__ void token(int64_t i, float w, Acc& a) const {
+  __device__ void token(int64_t i, float w, Partial& a) const {
     const bool valid = !HasMask || __ldg(p.mask + i) != 0;
     const ppo::PolicyToken<ppo::ScalarLanes> t = ppo::policyToken<Kl, ppo::ScalarLanes>(
         __ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + i),
@@ -168,7 +189,7 @@ struct ValueOp {
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
 
-  __device__ void token(int64_t i, float w, Acc& a) const {
+  __device__ void token(int64_t i, float w, Partial& a) const {
     const bool valid = !HasMask || __ldg(p.mask + i) != 0;
     const ppo::ValueToken<ppo::ScalarLanes> t = ppo::valueToken<Clip, ppo::ScalarLanes>(
         __ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i), p.clip);

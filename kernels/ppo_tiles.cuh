@@ -53,6 +53,7 @@ __device__ Tile tileAt(const Layout& l, int64_t t) {
   return r;
 }
 
+// Sums over a thread's, a block's or a tile's tokens; zero with Partial{}.
 struct Partial {
   float loss, approxKl, kl;
   int32_t valid, clipped, clippedLower;
