@@ -6,9 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { addon } from '../../lib/addon.js';
 import {
-  type Aggregation, type Device, type KlEstimator, info, ppoPolicyLoss, ppoValueLoss, tensor,
+  type Aggregation, type Device, type KlEstimator, Tensor, info, ppoPolicyLoss, ppoValueLoss, tensor,
 } from '../../lib/index.js';
+import { runOp } from '../../lib/tensor.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
 import {
@@ -162,6 +164,30 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
         const first = runPolicy(x, GPU);
         for (let k = 0; k < 3; k++) sameBits(runPolicy(x, GPU), first, `${B}x${T} ${aggregation} run ${k + 1}`);
       }
+  });
+
+  it('writes every output element, masked ones included (outputs filled with NaN first)', () => {
+    for (const [B, T, aggregation] of [[7, 300, 'seq-mean-token-mean'], [2, 5000, 'token-mean']] as const) {
+      const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
+      const poisoned = (shape: number[]) => {
+        const t = Tensor.empty(shape, 'float32', GPU);
+        addon().fillDevice(t._buffer!, 0xff);
+        return t;
+      };
+      const outs = {
+        gradLogprobs: poisoned([B, T]), gradEntropy: poisoned([B, T]), loss: poisoned([]), clipFraction: poisoned([]),
+        clipFractionLower: poisoned([]), approxKl: poisoned([]), kl: poisoned([]),
+      };
+      const input = (a: ArrayLike<number>, mask = false) => on(a, x, GPU, mask)._storage();
+      runOp('ppoPolicyLoss', 0, {
+        rows: B, steps: T, logprobs: input(x.logprobs), oldLogprobs: input(x.oldLogprobs), advantages: input(x.advantages),
+        mask: input(x.mask!, true), refLogprobs: input(x.refLogprobs!), entropy: input(x.entropy!),
+        clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0.1, entropyCoef: 0.01, aggregation: AGGREGATIONS.indexOf(aggregation),
+        klEstimator: 2, ...Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t._storage()])),
+      });
+      for (const [name, t] of Object.entries(outs))
+        assert.ok((t.toArray() as Float32Array).every(Number.isFinite), `${B}x${T} ${name} has unwritten elements`);
+    }
   });
 
   it('gives zeros without a valid token, ignores NaN in masked tokens, clamps extreme log-ratios', () => {
