@@ -97,6 +97,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerPreference(env, exports);
   registerCalibration(env, exports);
   registerAdvantages(env, exports);
+  registerPpo(env, exports);
   return exports;
 }
 

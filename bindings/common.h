@@ -121,5 +121,6 @@ void registerRuntime(Napi::Env env, Napi::Object exports);
 void registerPreference(Napi::Env env, Napi::Object exports);
 void registerCalibration(Napi::Env env, Napi::Object exports);
 void registerAdvantages(Napi::Env env, Napi::Object exports);
+void registerPpo(Napi::Env env, Napi::Object exports);
 
 }  // namespace rk::bind

@@ -20,3 +20,7 @@ export {
   gae, whiten, groupAdvantages, type GaeOptions, type GaeResult, type WhitenOptions, type GroupEstimator,
   type GroupAdvantagesOptions,
 } from './ops/advantages.js';
+export {
+  ppoPolicyLoss, ppoValueLoss, type Aggregation, type KlEstimator, type PpoPolicyLossOptions, type PpoPolicyLossResult,
+  type PpoValueLossOptions, type PpoValueLossResult,
+} from './ops/ppo.js';

@@ -7,6 +7,7 @@ import { type Device, info } from '../../lib/index.js';
 import { ADVANTAGES_CASES } from './advantages.js';
 import { PREFERENCE_CASES } from './preference.js';
 import { calibrationCases } from './calibration.js';
+import { PPO_CASES } from './ppo.js';
 
 export interface SelftestResult {
   /** Largest error found, in the unit the case's tolerance uses. */
@@ -26,6 +27,7 @@ export const CASES: SelftestCase[] = [
   ...calibrationCases,
   ...PREFERENCE_CASES,
   ...ADVANTAGES_CASES,
+  ...PPO_CASES,
 ];
 
 function devices(requested: string | undefined): Device[] {
