@@ -118,5 +118,6 @@ class OpArgs {
 
 // Each op family's file registers its functions on the exports object.
 void registerRuntime(Napi::Env env, Napi::Object exports);
+void registerTokenLogProbs(Napi::Env env, Napi::Object exports);
 
 }  // namespace rk::bind

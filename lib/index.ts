@@ -11,3 +11,7 @@ export { Tensor, tensor, type TensorOptions, type TypedArray } from './tensor.js
 export {
   info, memory, synchronize, synchronizeSync, setNumThreads, type Info, type MemoryUse, type Backend,
 } from './runtime.js';
+export {
+  tokenLogProbs, tokenLogProbsBackward, type TokenLogProbsOptions, type TokenLogProbsResult, type TokenLogProbsGrads,
+  type TokenLogProbsBackwardOptions,
+} from './ops/token_logprobs.js';

@@ -1,0 +1,417 @@
+// CUDA backend of the token log-prob family: tokenLogProbs and its backward.
+//
+// Work is cut into items = (row, chunk). A chunk is a fixed run of one row:
+// kBlock threads x kSlots slots x one 16-byte slot of E elements each
+// (16384 bf16/fp16 or 8192 fp32 logits), thread i owning slots i, i + kBlock, ...
+//
+// Forward (one read of the logits): a block reduces a chunk to an
+// LsePartial (per-thread two passes over registers, then a shuffle tree and
+// a shared-memory tree, both in a fixed order) and writes it to scratch; a
+// second kernel folds each row's partials left to right and writes
+// lse / logprob / entropy. Batch invariance: the chunk grid, the tree inside
+// a chunk and the fold order are functions of V and the dtype alone. The
+// number of rows only changes which block picks which item, so a row gives
+// the same bits in any batch, and when rows are few their chunks still
+// spread over the whole GPU (the "split over V" is always on, with a split
+// that depends on V only). The partials cost 16 bytes per 32 KB chunk.
+//
+// Alignment: a row starts on a 16-byte boundary only when V * sizeof(T) is a
+// multiple of 16. A scalar head would shift which elements each thread sums,
+// so the sums would depend on the row's address, i.e. on its position in the
+// batch. Instead the element -> thread map is always the logical one above;
+// aligned rows fetch a slot with one 16-byte load, other rows (and the last,
+// partial slot of a row) fetch the same elements with scalar loads.
+//
+// Backward (one read, one write): the same items; each thread reads its
+// slots, computes p (a + b t) (+ the target term) and writes the same
+// slots, so in place every element is read before it is written, by the
+// thread that writes it.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "../native/cuda/device.h"
+#include "common/token_logprobs.cuh"
+
+namespace rk::cudaops {
+namespace {
+
+namespace tlp = rk::tlp;
+
+constexpr int kBlock = 256;
+constexpr int kWarps = kBlock / 32;
+constexpr int kSlots = 8;  // 16-byte slots per thread per chunk (8 loads in flight each)
+
+// Element types: raw bits in 16-byte slots, and their float value.
+struct F32 {
+  using Raw = uint32_t;
+  static constexpr int kPerSlot = 4;
+  static constexpr uint32_t kNegInf = 0xff800000u;
+  static __device__ __forceinline__ float value(uint32_t b) { return __uint_as_float(b); }
+  static __device__ __forceinline__ uint32_t bits(float v) { return __float_as_uint(v); }
+};
+struct BF16 {
+  using Raw = uint16_t;
+  static constexpr int kPerSlot = 8;
+  static constexpr uint32_t kNegInf = 0xff80u;
+  static __device__ __forceinline__ float value(uint32_t b) { return __uint_as_float(b << 16); }
+  static __device__ __forceinline__ uint32_t bits(float v) { return __bfloat16_as_ushort(__float2bfloat16_rn(v)); }
+};
+struct F16 {
+  using Raw = uint16_t;
+  static constexpr int kPerSlot = 8;
+  static constexpr uint32_t kNegInf = 0xfc00u;
+  static __device__ __forceinline__ float value(uint32_t b) {
+    return __half2float(__ushort_as_half(static_cast<unsigned short>(b)));
+  }
+  static __device__ __forceinline__ uint32_t bits(float v) { return __half_as_ushort(__float2half_rn(v)); }
+};
+
+template <class E>
+constexpr int64_t chunkElems() {
+  return int64_t{kBlock} * kSlots * E::kPerSlot;
+}
+
+// 2^x by the SFU (relative error ~2^-22): -inf -> 0, NaN -> NaN, results
+// below 2^-126 flush to 0.
+__device__ __forceinline__ float ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// ------------------------------------------------------------ slot access
+// Every index below is a compile-time constant after unrolling, so the
+// slot arrays stay in registers.
+
+__device__ __forceinline__ uint32_t word(const uint4& r, int i) {
+  return i == 0 ? r.x : i == 1 ? r.y : i == 2 ? r.z : r.w;
+}
+__device__ __forceinline__ void setWord(uint4& r, int i, uint32_t v) {
+  if (i == 0) r.x = v;
+  else if (i == 1) r.y = v;
+  else if (i == 2) r.z = v;
+  else r.w = v;
+}
+template <class E>
+__device__ __forceinline__ uint32_t rawGet(const uint4& r, int j) {
+  if constexpr (sizeof(typename E::Raw) == 4) return word(r, j);
+  uint32_t w = word(r, j >> 1);
+  return (j & 1) ? (w >> 16) : (w & 0xffffu);
+}
+template <class E>
+__device__ __forceinline__ void rawSet(uint4& r, int j, uint32_t b) {
+  if constexpr (sizeof(typename E::Raw) == 4) {
+    setWord(r, j, b);
+  } else {
+    uint32_t w = word(r, j >> 1);
+    setWord(r, j >> 1, (j & 1) ? ((w & 0xffffu) | (b << 16)) : ((w & 0xffff0000u) | b));
+  }
+}
+template <class E>
+__device__ __forceinline__ uint4 splatSlot(uint32_t b) {
+  uint32_t w = sizeof(typename E::Raw) == 4 ? b : (b | (b << 16));
+  return make_uint4(w, w, w, w);
+}
+template <class E>
+__device__ __forceinline__ float elem(const uint4& r, int j) {
+  return E::value(rawGet<E>(r, j));
+}
+
+// The slot of `valid` (1..E) elements at p; missing elements read as -inf.
+// kReadOnly: the data are not written by this kernel (read-only cache path).
+template <class E, bool kReadOnly>
+__device__ __forceinline__ uint4 loadSlot(const typename E::Raw* p, int valid, bool aligned) {
+  constexpr int kE = E::kPerSlot;
+  if (aligned && valid == kE) {
+    const uint4* v = reinterpret_cast<const uint4*>(p);
+    return kReadOnly ? __ldg(v) : *v;
+  }
+  uint4 r = splatSlot<E>(E::kNegInf);
+#pragma unroll
+  for (int j = 0; j < kE; ++j)
+    if (j < valid) rawSet<E>(r, j, kReadOnly ? static_cast<uint32_t>(__ldg(p + j)) : static_cast<uint32_t>(p[j]));
+  return r;
+}
+
+template <class E>
+__device__ __forceinline__ void storeSlot(typename E::Raw* p, const uint4& r, int valid, bool aligned) {
+  constexpr int kE = E::kPerSlot;
+  if (aligned && valid == kE) {
+    *reinterpret_cast<uint4*>(p) = r;
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < kE; ++j)
+    if (j < valid) p[j] = static_cast<typename E::Raw>(rawGet<E>(r, j));
+}
+
+// Elements of the chunk [lo, lo + n) that slot s of this thread holds.
+__device__ __forceinline__ int slotValid(int64_t n, int s, int perSlot) {
+  int64_t first = (static_cast<int64_t>(s) * kBlock + threadIdx.x) * perSlot;
+  int64_t v = n - first;
+  return v <= 0 ? 0 : (v >= perSlot ? perSlot : static_cast<int>(v));
+}
+__device__ __forceinline__ int64_t slotFirst(int s, int perSlot) {
+  return (static_cast<int64_t>(s) * kBlock + threadIdx.x) * perSlot;
+}
+
+__device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
+
+// ---------------------------------------------------------------- forward
+
+__device__ __forceinline__ tlp::LsePartial shflDown(const tlp::LsePartial& p, int offset) {
+  return {__shfl_down_sync(0xffffffffu, p.m, offset), __shfl_down_sync(0xffffffffu, p.s, offset),
+          __shfl_down_sync(0xffffffffu, p.w, offset)};
+}
+
+// Lane i folds lane i + offset into itself (lower index on the left), so the
+// tree is fixed; the block's partial ends in thread 0.
+__device__ __forceinline__ tlp::LsePartial blockReduce(tlp::LsePartial p, tlp::LsePartial* shared) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) p = tlp::lseCombine(p, shflDown(p, offset));
+  if (lane == 0) shared[warp] = p;
+  __syncthreads();
+  if (warp == 0) {
+    p = lane < kWarps ? shared[lane] : tlp::lseEmpty();
+#pragma unroll
+    for (int offset = kWarps / 2; offset > 0; offset >>= 1) p = tlp::lseCombine(p, shflDown(p, offset));
+  }
+  __syncthreads();  // `shared` is reused by the next item
+  return p;
+}
+
+// This thread's partial over its slots: max pass, then exp-sum pass, both
+// over registers. fmaxf ignores NaN, so an all -inf result is checked for a
+// NaN; otherwise a NaN reaches s through 2^NaN.
+template <class E, bool kEntropy>
+__device__ __forceinline__ tlp::LsePartial threadPartial(const uint4 (&raw)[kSlots], float c) {
+  constexpr int kE = E::kPerSlot;
+  float xmax = -INFINITY;
+#pragma unroll
+  for (int s = 0; s < kSlots; ++s)
+#pragma unroll
+    for (int j = 0; j < kE; ++j) xmax = fmaxf(xmax, elem<E>(raw[s], j));
+  if (xmax == -INFINITY) {
+    bool nan = false;
+#pragma unroll
+    for (int s = 0; s < kSlots; ++s)
+#pragma unroll
+      for (int j = 0; j < kE; ++j) nan |= isnan(elem<E>(raw[s], j));
+    return nan ? tlp::lseNaN() : tlp::lseEmpty();
+  }
+  const float m = __fmul_rn(xmax, c);
+  float sum = 0.0f, w = 0.0f;
+#pragma unroll
+  for (int s = 0; s < kSlots; ++s)
+#pragma unroll
+    for (int j = 0; j < kE; ++j) {
+      float t = __fmaf_rn(elem<E>(raw[s], j), c, -m);  // one FFMA: x c - m
+      float e = ex2(t);
+      sum = __fadd_rn(sum, e);
+      if (kEntropy) w = __fmaf_rn(e, fmaxf(t, tlp::kMinExp), w);  // 0 * -inf -> 0 * -127
+    }
+  return {m, sum, w};
+}
+
+template <class E>
+struct ForwardArgs {
+  const typename E::Raw* logits;  // [rows, vocab]
+  int64_t rows, vocab, chunks;
+  float c;                        // log2(e) / T
+  float4* partials;               // [rows * chunks] out: (m, s, w, -)
+};
+
+template <class E, bool kEntropy>
+__global__ void __launch_bounds__(kBlock) lseChunks(ForwardArgs<E> a) {
+  __shared__ tlp::LsePartial shared[kWarps];
+  constexpr int kE = E::kPerSlot;
+  const int64_t items = a.rows * a.chunks;
+  for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+    const int64_t row = item / a.chunks, lo = (item - row * a.chunks) * chunkElems<E>();
+    const int64_t n = a.vocab - lo < chunkElems<E>() ? a.vocab - lo : chunkElems<E>();
+    const typename E::Raw* x = a.logits + row * a.vocab + lo;
+    const bool aligned = aligned16(x);
+    uint4 raw[kSlots];
+#pragma unroll
+    for (int s = 0; s < kSlots; ++s) {
+      int valid = slotValid(n, s, kE);
+      raw[s] = valid > 0 ? loadSlot<E, true>(x + slotFirst(s, kE), valid, aligned) : splatSlot<E>(E::kNegInf);
+    }
+    tlp::LsePartial p = blockReduce(threadPartial<E, kEntropy>(raw, a.c), shared);
+    if (threadIdx.x == 0) a.partials[item] = make_float4(p.m, p.s, p.w, 0.0f);
+  }
+}
+
+template <class E>
+__global__ void __launch_bounds__(kBlock) lseFold(ForwardArgs<E> a, TokenLogProbsParams p) {
+  const int32_t opId = static_cast<int32_t>(OpId::tokenLogProbs);
+  for (int64_t row = blockIdx.x * static_cast<int64_t>(kBlock) + threadIdx.x; row < a.rows;
+       row += static_cast<int64_t>(gridDim.x) * kBlock) {
+    const float4* parts = a.partials + row * a.chunks;
+    tlp::LsePartial acc = {parts[0].x, parts[0].y, parts[0].z};
+    for (int64_t k = 1; k < a.chunks; ++k) acc = tlp::lseCombine(acc, {parts[k].x, parts[k].y, parts[k].z});
+    const int32_t y = p.targets[row];
+    const bool ignored = y == p.ignoreIndex, valid = tlp::targetInVocab(y, a.vocab);
+    float tTarget = NAN;
+    if (!ignored && valid) tTarget = __fmaf_rn(E::value(a.logits[row * a.vocab + y]), a.c, -acc.m);
+    tlp::RowResult r = tlp::lseFinish(acc, tTarget, ignored);
+    if (!ignored && !valid) {
+      tlp::reportBadTarget(p.error, opId, row, y, a.vocab);
+      r.logprob = NAN;
+    }
+    p.logprobs[row] = r.logprob;
+    p.lse[row] = r.lse;
+    if (p.entropy) p.entropy[row] = r.entropy;
+  }
+}
+
+// --------------------------------------------------------------- backward
+
+template <class E, bool kEntropyTerm>
+__global__ void __launch_bounds__(kBlock) gradChunks(TokenLogProbsBackwardParams p, int64_t chunks, float c,
+                                                     float lseScale) {
+  constexpr int kE = E::kPerSlot;
+  using Raw = typename E::Raw;
+  const int64_t items = p.rows * chunks, vocab = p.vocab;
+  for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
+    const int64_t row = item / chunks, lo = (item - row * chunks) * chunkElems<E>();
+    const int64_t n = vocab - lo < chunkElems<E>() ? vocab - lo : chunkElems<E>();
+    const Raw* x = static_cast<const Raw*>(p.logits) + row * vocab + lo;
+    Raw* g = static_cast<Raw*>(p.gradLogits) + row * vocab + lo;
+    const bool aligned = aligned16(x) && aligned16(g);
+    const int32_t y = p.targets[row];
+    const bool ignored = y == p.ignoreIndex, valid = tlp::targetInVocab(y, vocab);
+    const float lse = p.lse[row];
+
+    const bool bad = !ignored && !valid;
+    if (bad || ignored || lse == -INFINITY) {
+      // A bad target: NaN, reported. Ignored rows and rows of only -inf
+      // logits (every p is 0): gradient 0.
+      if (bad && threadIdx.x == 0)
+        tlp::reportBadTarget(p.error, static_cast<int32_t>(OpId::tokenLogProbsBackward), row, y, vocab);
+      const uint4 fill = splatSlot<E>(E::bits(bad ? NAN : 0.0f));
+#pragma unroll
+      for (int s = 0; s < kSlots; ++s) {
+        int cnt = slotValid(n, s, kE);
+        if (cnt > 0) storeSlot<E>(g + slotFirst(s, kE), fill, cnt, aligned);
+      }
+      continue;
+    }
+
+    const float gLp = p.gradLogprobs ? p.gradLogprobs[row] : 0.0f;
+    const float gH = kEntropyTerm ? p.gradEntropy[row] : 0.0f;
+    const float h = kEntropyTerm ? p.entropy[row] : 0.0f;
+    const tlp::GradRow r = tlp::gradRow(lse, gLp, h, gH, p.invTemperature, lseScale);
+    const int64_t target = static_cast<int64_t>(y) - lo;  // in this chunk when 0 <= target < n
+
+    uint4 raw[kSlots];
+#pragma unroll
+    for (int s = 0; s < kSlots; ++s) {
+      int cnt = slotValid(n, s, kE);
+      raw[s] = cnt > 0 ? loadSlot<E, false>(x + slotFirst(s, kE), cnt, aligned) : splatSlot<E>(E::kNegInf);
+    }
+#pragma unroll
+    for (int s = 0; s < kSlots; ++s) {
+      const int64_t rel = target - slotFirst(s, kE);  // the target's index in this slot, if 0 <= rel < kE
+#pragma unroll
+      for (int j = 0; j < kE; ++j) {
+        float v = elem<E>(raw[s], j);
+        float t = __fmaf_rn(v, c, -r.shift);
+        float e = ex2(t);
+        float tc = fmaxf(t, tlp::kMinExp);  // e = 0 there; keeps 0 * t finite
+        float gv = kEntropyTerm ? e * __fmaf_rn(r.b, tc, r.a) : e * r.a;
+        if (rel == j) gv = tlp::gradTarget(r, v, tc, e);
+        rawSet<E>(raw[s], j, E::bits(gv));
+      }
+    }
+#pragma unroll
+    for (int s = 0; s < kSlots; ++s) {
+      int cnt = slotValid(n, s, kE);
+      if (cnt > 0) storeSlot<E>(g + slotFirst(s, kE), raw[s], cnt, aligned);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ launch
+
+template <class Kernel>
+unsigned gridFor(Kernel kernel, const CudaLaunch& launch, int64_t work) {
+  int perSm = 0;
+  if (cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, kernel, kBlock, 0) != cudaSuccess || perSm < 1) {
+    cudaGetLastError();
+    perSm = 1;
+  }
+  int64_t full = static_cast<int64_t>(launch.multiprocessors > 0 ? launch.multiprocessors : 1) * perSm;
+  return static_cast<unsigned>(work < full ? work : full);
+}
+
+template <class E, bool kEntropy>
+int forward(const TokenLogProbsParams& p, const CudaLaunch& launch) {
+  if (p.rows == 0) return cudaSuccess;
+  auto stream = static_cast<cudaStream_t>(launch.stream);
+  ForwardArgs<E> a;
+  a.logits = static_cast<const typename E::Raw*>(p.logits);
+  a.rows = p.rows;
+  a.vocab = p.vocab;
+  a.chunks = (p.vocab + chunkElems<E>() - 1) / chunkElems<E>();
+  a.c = tlp::log2Scale(p.invTemperature);
+  const int64_t items = a.rows * a.chunks;
+  a.partials = static_cast<float4*>(launch.scratch(launch.owner, static_cast<size_t>(items) * sizeof(float4)));
+  if (!a.partials) {
+    cudaError_t e = cudaGetLastError();
+    return e != cudaSuccess ? e : cudaErrorMemoryAllocation;
+  }
+  auto chunksKernel = lseChunks<E, kEntropy>;
+  chunksKernel<<<gridFor(chunksKernel, launch, items), kBlock, 0, stream>>>(a);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  auto finishKernel = lseFold<E>;
+  finishKernel<<<gridFor(finishKernel, launch, (a.rows + kBlock - 1) / kBlock), kBlock, 0, stream>>>(a, p);
+  return cudaGetLastError();
+}
+
+template <class E, bool kEntropyTerm>
+int backward(const TokenLogProbsBackwardParams& p, const CudaLaunch& launch) {
+  if (p.rows == 0) return cudaSuccess;
+  const int64_t chunks = (p.vocab + chunkElems<E>() - 1) / chunkElems<E>();
+  auto kernel = gradChunks<E, kEntropyTerm>;
+  kernel<<<gridFor(kernel, launch, p.rows * chunks), kBlock, 0, static_cast<cudaStream_t>(launch.stream)>>>(
+      p, chunks, tlp::log2Scale(p.invTemperature), tlp::lseScale(p.invTemperature));
+  return cudaGetLastError();
+}
+
+template <bool kEntropy>
+int forwardTyped(const TokenLogProbsParams& p, const CudaLaunch& launch) {
+  switch (p.dtype) {
+    case DType::Float32: return forward<F32, kEntropy>(p, launch);
+    case DType::BFloat16: return forward<BF16, kEntropy>(p, launch);
+    case DType::Float16: return forward<F16, kEntropy>(p, launch);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+template <bool kEntropyTerm>
+int backwardTyped(const TokenLogProbsBackwardParams& p, const CudaLaunch& launch) {
+  switch (p.dtype) {
+    case DType::Float32: return backward<F32, kEntropyTerm>(p, launch);
+    case DType::BFloat16: return backward<BF16, kEntropyTerm>(p, launch);
+    case DType::Float16: return backward<F16, kEntropyTerm>(p, launch);
+    default: return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace
+
+int tokenLogProbs(const TokenLogProbsParams& params, const CudaLaunch& launch) {
+  return params.entropy ? forwardTyped<true>(params, launch) : forwardTyped<false>(params, launch);
+}
+
+int tokenLogProbsBackward(const TokenLogProbsBackwardParams& params, const CudaLaunch& launch) {
+  return params.gradEntropy ? backwardTyped<true>(params, launch) : backwardTyped<false>(params, launch);
+}
+
+}  // namespace rk::cudaops
