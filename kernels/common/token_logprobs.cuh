@@ -84,11 +84,20 @@ struct LsePartial {
 RK_HD LsePartial lseEmpty() { return {-INFINITY, 0.0f, 0.0f}; }
 RK_HD LsePartial lseNaN() { return {NAN, NAN, NAN}; }
 
+// The fold must round the same way at every call site: on the device the
+// _rn intrinsics forbid contraction; on the host (GCC contracts a * b + c
+// into an FMA at will) one out-of-line copy serves every caller.
+#if defined(__CUDACC__)
+#define RK_TLP_FOLD RK_HD
+#else
+#define RK_TLP_FOLD static __attribute__((noinline, unused))
+#endif
+
 // The partial of the concatenation a ++ b. Rescaling to the larger max:
 // s = sa 2^(ma-m) + sb 2^(mb-m); w follows from u - m = (u - ma) + (ma - m).
 // A NaN in either side reaches s and w through 2^(NaN); +inf maxima give
 // inf - inf = NaN, so a row with +inf is NaN like the float64 formula's.
-RK_HD LsePartial lseCombine(LsePartial a, LsePartial b) {
+RK_TLP_FOLD LsePartial lseCombine(LsePartial a, LsePartial b) {
   if (b.m == -INFINITY) return a;  // b holds no mass (empty or all -inf)
   if (a.m == -INFINITY) return b;
   float m = a.m > b.m ? a.m : b.m;
@@ -124,7 +133,8 @@ RK_HD RowResult lseFinish(LsePartial p, float tTarget, bool ignored) {
     r.entropy = 0.0f;
     return r;
   }
-  r.logprob = kLn2 * (tTarget - l2s);
+  float lp = kLn2 * (tTarget - l2s);
+  r.logprob = lp > 0.0f ? 0.0f : lp;  // rounding when p is ~1; NaN stays NaN
   float h = kLn2 * (l2s - p.w / p.s);
   r.entropy = h < 0.0f ? 0.0f : h;  // rounding of a one-hot row; NaN stays NaN
   return r;
@@ -156,9 +166,10 @@ RK_HD GradRow gradRow(float lse, float gLp, float h, float gH, float invT, float
 
 // The gradient of the target element, from its x, t (clamped) and p = 2^t.
 // Written without the a + b t shortcut so that 1 - p keeps its precision.
-// A masked target (x = -inf) gets 0, like every masked logit.
+// A masked target (x = -inf) gets 0 like every masked logit (p (a + b t) is
+// 0 there), or NaN like them when the row's inputs hold a NaN.
 RK_HD float gradTarget(const GradRow& r, float x, float t, float p) {
-  if (x == -INFINITY) return 0.0f;
+  if (x == -INFINITY) return 0.0f * (p + r.a + r.b);
   return r.invT * (r.gLp * (1.0f - p) - r.gH * p * (kLn2 * t + r.h));
 }
 

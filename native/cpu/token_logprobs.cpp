@@ -41,9 +41,10 @@ struct Exponent {
   }
 };
 
-// The LsePartial of n elements (n > 0) at x.
+// The LsePartial of n elements (n > 0) at x. Out of line, so that both
+// forward paths run the very same code (GCC's FMA contraction is per copy).
 template <class E, bool kEntropy>
-tlp::LsePartial chunkPartial(const typename E::Raw* x, int64_t n, float c) {
+__attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x, int64_t n, float c) {
   constexpr E tag{};
   constexpr int W = simd::kWidth;
   constexpr int64_t kStep = int64_t{W} * kUnroll;
