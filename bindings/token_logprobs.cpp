@@ -96,7 +96,8 @@ Napi::Value tokenLogProbsBackward(const Napi::CallbackInfo& info) {
   p.gradLogprobs = args.tensor<float>("gradLogprobs", s.rows, true);
   p.gradEntropy = args.tensor<float>("gradEntropy", s.rows, true);
   p.entropy = args.tensor<float>("entropy", s.rows, !p.gradEntropy);
-  if (!p.gradLogprobs && !p.gradEntropy) typeError(args.env, op, "needs 'gradLogprobs' or 'gradEntropy'");
+  if (s.rows > 0 && !p.gradLogprobs && !p.gradEntropy)
+    typeError(args.env, op, "needs 'gradLogprobs' or 'gradEntropy'");
   p.gradLogits = args.storage("gradLogits", s.logitsBytes);
   p.invTemperature = invTemperatureOf(args, op);
   p.ignoreIndex = ignoreIndexOf(args, op);
