@@ -4,6 +4,7 @@
  * CASES (one file per family beside this one).
  */
 import { type Device, info } from '../../lib/index.js';
+import { TOKEN_LOGPROBS_CASES } from './token_logprobs.js';
 
 export interface SelftestResult {
   /** Largest error found, in the unit the case's tolerance uses. */
@@ -20,6 +21,7 @@ export interface SelftestCase {
 }
 
 export const CASES: SelftestCase[] = [];
+CASES.push(...TOKEN_LOGPROBS_CASES);
 
 function devices(requested: string | undefined): Device[] {
   if (requested) return [requested as Device];
