@@ -86,8 +86,13 @@ __attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x,
     s[u] = simd::add(s[u], e);
     if constexpr (kEntropy) w[u] = simd::fma(e, t, w[u]);
   };
+  // While pass 2 computes on the cached chunk, the next one (the rest of the
+  // row, or the next row) streams in: DRAM and the FMA units overlap.
   for (int64_t i = 0; i < unrolled; i += kStep)
-    for (int u = 0; u < kUnroll; ++u) accumulate(simd::load(tag, x + i + u * W), u);
+    for (int u = 0; u < kUnroll; ++u) {
+      __builtin_prefetch(x + i + u * W + kChunk);
+      accumulate(simd::load(tag, x + i + u * W), u);
+    }
   for (int64_t i = unrolled; i < whole; i += W) accumulate(simd::load(tag, x + i), 0);
   if (rest) accumulate(simd::loadPartial(tag, x + whole, rest, -INFINITY), 0);
 
