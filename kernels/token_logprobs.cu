@@ -1,8 +1,8 @@
 // CUDA backend of the token log-prob family: tokenLogProbs and its backward.
 //
-// Work is cut into items = (row, chunk). A chunk is a fixed run of one row:
-// kBlock threads x kSlots slots x one 16-byte slot of E elements each
-// (16384 bf16/fp16 or 8192 fp32 logits), thread i owning slots i, i + kBlock, ...
+// Work is cut into items = (row, chunk). A chunk is a fixed run of 8192
+// logits of one row: kBlock threads x kSlots 16-byte slots of E elements
+// (4 fp32 or 8 bf16/fp16), thread i owning slots i, i + kBlock, ...
 //
 // Forward (one read of the logits): a block reduces a chunk to an
 // LsePartial (per-thread two passes over registers, then a shuffle tree and
@@ -13,7 +13,7 @@
 // number of rows only changes which block picks which item, so a row gives
 // the same bits in any batch, and when rows are few their chunks still
 // spread over the whole GPU (the "split over V" is always on, with a split
-// that depends on V only). The partials cost 16 bytes per 32 KB chunk.
+// that depends on V only). The partials cost 16 bytes per 8192 logits.
 //
 // Alignment: a row starts on a 16-byte boundary only when V * sizeof(T) is a
 // multiple of 16. A scalar head would shift which elements each thread sums,
@@ -42,7 +42,12 @@ namespace tlp = rk::tlp;
 
 constexpr int kBlock = 256;
 constexpr int kWarps = kBlock / 32;
-constexpr int kSlots = 8;  // 16-byte slots per thread per chunk (8 loads in flight each)
+// Each thread holds 32 logits of a chunk in registers: 8 slots of fp32 or 4
+// of bf16/fp16 (8 or 4 16-byte loads in flight per thread).
+constexpr int kPerThread = 32;
+// At least 4 resident blocks per SM (<= 64 registers a thread): while some
+// blocks reduce or compute, the others keep their loads in flight.
+constexpr int kMinBlocks = 4;
 
 // Element types: raw bits in 16-byte slots, and their float value.
 struct F32 {
@@ -70,8 +75,11 @@ struct F16 {
 };
 
 template <class E>
+constexpr int kSlots = kPerThread / E::kPerSlot;
+// Elements of a chunk: 8192 for every dtype.
+template <class E>
 constexpr int64_t chunkElems() {
-  return int64_t{kBlock} * kSlots * E::kPerSlot;
+  return int64_t{kBlock} * kPerThread;
 }
 
 // 2^x by the SFU (relative error ~2^-22): -inf -> 0, NaN -> NaN, results
@@ -188,17 +196,17 @@ __device__ __forceinline__ tlp::LsePartial blockReduce(tlp::LsePartial p, tlp::L
 // over registers. fmaxf ignores NaN, so an all -inf result is checked for a
 // NaN; otherwise a NaN reaches s through 2^NaN.
 template <class E, bool kEntropy>
-__device__ __forceinline__ tlp::LsePartial threadPartial(const uint4 (&raw)[kSlots], float c) {
+__device__ __forceinline__ tlp::LsePartial threadPartial(const uint4 (&raw)[kSlots<E>], float c) {
   constexpr int kE = E::kPerSlot;
   float xmax = -INFINITY;
 #pragma unroll
-  for (int s = 0; s < kSlots; ++s)
+  for (int s = 0; s < kSlots<E>; ++s)
 #pragma unroll
     for (int j = 0; j < kE; ++j) xmax = fmaxf(xmax, elem<E>(raw[s], j));
   if (xmax == -INFINITY) {
     bool nan = false;
 #pragma unroll
-    for (int s = 0; s < kSlots; ++s)
+    for (int s = 0; s < kSlots<E>; ++s)
 #pragma unroll
       for (int j = 0; j < kE; ++j) nan |= isnan(elem<E>(raw[s], j));
     return nan ? tlp::lseNaN() : tlp::lseEmpty();
@@ -206,7 +214,7 @@ __device__ __forceinline__ tlp::LsePartial threadPartial(const uint4 (&raw)[kSlo
   const float m = __fmul_rn(xmax, c);
   float sum = 0.0f, w = 0.0f;
 #pragma unroll
-  for (int s = 0; s < kSlots; ++s)
+  for (int s = 0; s < kSlots<E>; ++s)
 #pragma unroll
     for (int j = 0; j < kE; ++j) {
       float t = __fmaf_rn(elem<E>(raw[s], j), c, -m);  // one FFMA: x c - m
@@ -226,18 +234,18 @@ struct ForwardArgs {
 };
 
 template <class E, bool kEntropy>
-__global__ void __launch_bounds__(kBlock) lseChunks(ForwardArgs<E> a) {
+__global__ void __launch_bounds__(kBlock, kMinBlocks) lseChunks(ForwardArgs<E> a) {
   __shared__ tlp::LsePartial shared[kWarps];
   constexpr int kE = E::kPerSlot;
   const int64_t items = a.rows * a.chunks;
   for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
-    const int64_t row = item / a.chunks, lo = (item - row * a.chunks) * chunkElems<E>();
-    const int64_t n = a.vocab - lo < chunkElems<E>() ? a.vocab - lo : chunkElems<E>();
+    const int64_t row = item / a.chunks, lo = (item - row * a.chunks) * kChunk;
+    const int64_t n = a.vocab - lo < kChunk ? a.vocab - lo : kChunk;
     const typename E::Raw* x = a.logits + row * a.vocab + lo;
     const bool aligned = aligned16(x);
-    uint4 raw[kSlots];
+    uint4 raw[kSlots<E>];
 #pragma unroll
-    for (int s = 0; s < kSlots; ++s) {
+    for (int s = 0; s < kSlots<E>; ++s) {
       int valid = slotValid(n, s, kE);
       raw[s] = valid > 0 ? loadSlot<E, true>(x + slotFirst(s, kE), valid, aligned) : splatSlot<E>(E::kNegInf);
     }
@@ -272,14 +280,14 @@ __global__ void __launch_bounds__(kBlock) lseFold(ForwardArgs<E> a, TokenLogProb
 // --------------------------------------------------------------- backward
 
 template <class E, bool kEntropyTerm>
-__global__ void __launch_bounds__(kBlock) gradChunks(TokenLogProbsBackwardParams p, int64_t chunks, float c,
+__global__ void __launch_bounds__(kBlock, kMinBlocks) gradChunks(TokenLogProbsBackwardParams p, int64_t chunks, float c,
                                                      float lseScale) {
   constexpr int kE = E::kPerSlot;
   using Raw = typename E::Raw;
   const int64_t items = p.rows * chunks, vocab = p.vocab;
   for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
-    const int64_t row = item / chunks, lo = (item - row * chunks) * chunkElems<E>();
-    const int64_t n = vocab - lo < chunkElems<E>() ? vocab - lo : chunkElems<E>();
+    const int64_t row = item / chunks, lo = (item - row * chunks) * kChunk;
+    const int64_t n = vocab - lo < kChunk ? vocab - lo : kChunk;
     const Raw* x = static_cast<const Raw*>(p.logits) + row * vocab + lo;
     Raw* g = static_cast<Raw*>(p.gradLogits) + row * vocab + lo;
     const bool aligned = aligned16(x) && aligned16(g);
@@ -295,7 +303,7 @@ __global__ void __launch_bounds__(kBlock) gradChunks(TokenLogProbsBackwardParams
         tlp::reportBadTarget(p.error, static_cast<int32_t>(OpId::tokenLogProbsBackward), row, y, vocab);
       const uint4 fill = splatSlot<E>(E::bits(bad ? NAN : 0.0f));
 #pragma unroll
-      for (int s = 0; s < kSlots; ++s) {
+      for (int s = 0; s < kSlots<E>; ++s) {
         int cnt = slotValid(n, s, kE);
         if (cnt > 0) storeSlot<E>(g + slotFirst(s, kE), fill, cnt, aligned);
       }
@@ -308,14 +316,14 @@ __global__ void __launch_bounds__(kBlock) gradChunks(TokenLogProbsBackwardParams
     const tlp::GradRow r = tlp::gradRow(lse, gLp, h, gH, p.invTemperature, lseScale);
     const int64_t target = static_cast<int64_t>(y) - lo;  // in this chunk when 0 <= target < n
 
-    uint4 raw[kSlots];
+    uint4 raw[kSlots<E>];
 #pragma unroll
-    for (int s = 0; s < kSlots; ++s) {
+    for (int s = 0; s < kSlots<E>; ++s) {
       int cnt = slotValid(n, s, kE);
       raw[s] = cnt > 0 ? loadSlot<E, false>(x + slotFirst(s, kE), cnt, aligned) : splatSlot<E>(E::kNegInf);
     }
 #pragma unroll
-    for (int s = 0; s < kSlots; ++s) {
+    for (int s = 0; s < kSlots<E>; ++s) {
       const int64_t rel = target - slotFirst(s, kE);  // the target's index in this slot, if 0 <= rel < kE
 #pragma unroll
       for (int j = 0; j < kE; ++j) {
@@ -329,7 +337,7 @@ __global__ void __launch_bounds__(kBlock) gradChunks(TokenLogProbsBackwardParams
       }
     }
 #pragma unroll
-    for (int s = 0; s < kSlots; ++s) {
+    for (int s = 0; s < kSlots<E>; ++s) {
       int cnt = slotValid(n, s, kE);
       if (cnt > 0) storeSlot<E>(g + slotFirst(s, kE), raw[s], cnt, aligned);
     }
@@ -357,7 +365,7 @@ int forward(const TokenLogProbsParams& p, const CudaLaunch& launch) {
   a.logits = static_cast<const typename E::Raw*>(p.logits);
   a.rows = p.rows;
   a.vocab = p.vocab;
-  a.chunks = (p.vocab + chunkElems<E>() - 1) / chunkElems<E>();
+  a.chunks = (p.vocab + kChunk - 1) / kChunk;
   a.c = tlp::log2Scale(p.invTemperature);
   const int64_t items = a.rows * a.chunks;
   a.partials = static_cast<float4*>(launch.scratch(launch.owner, static_cast<size_t>(items) * sizeof(float4)));
@@ -377,7 +385,7 @@ int forward(const TokenLogProbsParams& p, const CudaLaunch& launch) {
 template <class E, bool kEntropyTerm>
 int backward(const TokenLogProbsBackwardParams& p, const CudaLaunch& launch) {
   if (p.rows == 0) return cudaSuccess;
-  const int64_t chunks = (p.vocab + chunkElems<E>() - 1) / chunkElems<E>();
+  const int64_t chunks = (p.vocab + kChunk - 1) / kChunk;
   auto kernel = gradChunks<E, kEntropyTerm>;
   kernel<<<gridFor(kernel, launch, p.rows * chunks), kBlock, 0, static_cast<cudaStream_t>(launch.stream)>>>(
       p, chunks, tlp::log2Scale(p.invTemperature), tlp::lseScale(p.invTemperature));

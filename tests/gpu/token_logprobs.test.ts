@@ -64,8 +64,8 @@ function inputs(rng: Rng, rows: number, V: number, dtype: LogitDType, masked = 0
   return { data, values: decode(dtype, data), y };
 }
 
-// V: 1 and 33 (tiny rows, mostly idle threads), 1025, 16383/16385 around the
-// 16384-element bf16 chunk, 8193 past the fp32 chunk, 32000, 50257 (odd: rows
+// V: 1 and 33 (tiny rows, mostly idle threads), 1025, 8193 one past the
+// 8192-logit chunk, 16383 / 16385 around two chunks, 32000, 50257 (odd: rows
 // not 16-byte aligned, scalar loads), 151936 (Qwen2).
 const GRID = [1, 33, 1025, 8193, 16383, 16385, 32000, 50257, 151936];
 
