@@ -77,10 +77,7 @@ struct F16 {
 template <class E>
 constexpr int kSlots = kPerThread / E::kPerSlot;
 // Elements of a chunk: 8192 for every dtype.
-template <class E>
-constexpr int64_t chunkElems() {
-  return int64_t{kBlock} * kPerThread;
-}
+constexpr int64_t kChunk = int64_t{kBlock} * kPerThread;
 
 // 2^x by the SFU (relative error ~2^-22): -inf -> 0, NaN -> NaN, results
 // below 2^-126 flush to 0.
