@@ -5,8 +5,8 @@
 // (4 fp32 or 8 bf16/fp16), thread i owning slots i, i + kBlock, ...
 //
 // Forward (one read of the logits): a block reduces a chunk to an
-// LsePartial (per-thread two passes over registers, then a shuffle tree and
-// a shared-memory tree, both in a fixed order) and writes it to scratch; a
+// LsePartial (the chunk max, then a sum of 2^t against it up a fixed tree;
+// see chunkPartial) and writes it to scratch; a
 // second kernel folds each row's partials left to right and writes
 // lse / logprob / entropy. Batch invariance: the chunk grid, the tree inside
 // a chunk and the fold order are functions of V and the dtype alone. The
@@ -167,46 +167,45 @@ __device__ __forceinline__ bool aligned16(const void* p) { return (reinterpret_c
 
 // ---------------------------------------------------------------- forward
 
-__device__ __forceinline__ tlp::LsePartial shflDown(const tlp::LsePartial& p, int offset) {
-  return {__shfl_down_sync(0xffffffffu, p.m, offset), __shfl_down_sync(0xffffffffu, p.s, offset),
-          __shfl_down_sync(0xffffffffu, p.w, offset)};
-}
+// Per-warp slots in shared memory for the chunk reduction.
+struct ChunkShared {
+  float max[kWarps];
+  float sum[kWarps];
+  float w[kWarps];
+};
 
-// Lane i folds lane i + offset into itself (lower index on the left), so the
-// tree is fixed; the block's partial ends in thread 0.
-__device__ __forceinline__ tlp::LsePartial blockReduce(tlp::LsePartial p, tlp::LsePartial* shared) {
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-#pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) p = tlp::lseCombine(p, shflDown(p, offset));
-  if (lane == 0) shared[warp] = p;
-  __syncthreads();
-  if (warp == 0) {
-    p = lane < kWarps ? shared[lane] : tlp::lseEmpty();
-#pragma unroll
-    for (int offset = kWarps / 2; offset > 0; offset >>= 1) p = tlp::lseCombine(p, shflDown(p, offset));
-  }
-  __syncthreads();  // `shared` is reused by the next item
-  return p;
-}
-
-// This thread's partial over its slots: max pass, then exp-sum pass, both
-// over registers. fmaxf ignores NaN, so an all -inf result is checked for a
-// NaN; otherwise a NaN reaches s through 2^NaN.
+// The chunk's LsePartial, valid in thread 0. Two cheap block reductions
+// instead of one that rescales at every step: first the chunk max (max is
+// exact, so any tree gives the same bits), then every thread sums 2^t
+// against that max in its element order, and the sums go up a fixed tree
+// (shuffle-down within a warp, then warps 0..7 in order by thread 0).
+// fmaxf ignores NaN: an all -inf chunk is checked for a NaN; otherwise a
+// NaN reaches the sum through 2^NaN. Two barriers per chunk; `sh` is free
+// again once every thread has passed the second one.
 template <class E, bool kEntropy>
-__device__ __forceinline__ tlp::LsePartial threadPartial(const uint4 (&raw)[kSlots<E>], float c) {
+__device__ __forceinline__ tlp::LsePartial chunkPartial(const uint4 (&raw)[kSlots<E>], float c, ChunkShared& sh) {
   constexpr int kE = E::kPerSlot;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   float xmax = -INFINITY;
 #pragma unroll
   for (int s = 0; s < kSlots<E>; ++s)
 #pragma unroll
     for (int j = 0; j < kE; ++j) xmax = fmaxf(xmax, elem<E>(raw[s], j));
-  if (xmax == -INFINITY) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) xmax = fmaxf(xmax, __shfl_xor_sync(0xffffffffu, xmax, offset));
+  if (lane == 0) sh.max[warp] = xmax;
+  __syncthreads();
+  xmax = sh.max[0];
+#pragma unroll
+  for (int k = 1; k < kWarps; ++k) xmax = fmaxf(xmax, sh.max[k]);
+
+  if (xmax == -INFINITY) {  // the same in every thread: the barrier below is uniform
     bool nan = false;
 #pragma unroll
     for (int s = 0; s < kSlots<E>; ++s)
 #pragma unroll
       for (int j = 0; j < kE; ++j) nan |= isnan(elem<E>(raw[s], j));
-    return nan ? tlp::lseNaN() : tlp::lseEmpty();
+    return __syncthreads_or(nan) ? tlp::lseNaN() : tlp::lseEmpty();
   }
   const float m = __fmul_rn(xmax, c);
   float sum = 0.0f, w = 0.0f;
@@ -219,7 +218,22 @@ __device__ __forceinline__ tlp::LsePartial threadPartial(const uint4 (&raw)[kSlo
       sum = __fadd_rn(sum, e);
       if (kEntropy) w = __fmaf_rn(e, fmaxf(t, tlp::kMinExp), w);  // 0 * -inf -> 0 * -127
     }
-  return {m, sum, w};
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) {
+    sum = __fadd_rn(sum, __shfl_down_sync(0xffffffffu, sum, offset));
+    if (kEntropy) w = __fadd_rn(w, __shfl_down_sync(0xffffffffu, w, offset));
+  }
+  if (lane == 0) {
+    sh.sum[warp] = sum;
+    sh.w[warp] = w;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0)
+    for (int k = 1; k < kWarps; ++k) {
+      sum = __fadd_rn(sum, sh.sum[k]);
+      w = __fadd_rn(w, sh.w[k]);
+    }
+  return {m, sum, kEntropy ? w : 0.0f};
 }
 
 template <class E>
@@ -232,7 +246,7 @@ struct ForwardArgs {
 
 template <class E, bool kEntropy>
 __global__ void __launch_bounds__(kBlock, kMinBlocks) lseChunks(ForwardArgs<E> a) {
-  __shared__ tlp::LsePartial shared[kWarps];
+  __shared__ ChunkShared shared;
   constexpr int kE = E::kPerSlot;
   const int64_t items = a.rows * a.chunks;
   for (int64_t item = blockIdx.x; item < items; item += gridDim.x) {
@@ -246,7 +260,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks) lseChunks(ForwardArgs<E> a
       int valid = slotValid(n, s, kE);
       raw[s] = valid > 0 ? loadSlot<E, true>(x + slotFirst(s, kE), valid, aligned) : splatSlot<E>(E::kNegInf);
     }
-    tlp::LsePartial p = blockReduce(threadPartial<E, kEntropy>(raw, a.c), shared);
+    tlp::LsePartial p = chunkPartial<E, kEntropy>(raw, a.c, shared);
     if (threadIdx.x == 0) a.partials[item] = make_float4(p.m, p.s, p.w, 0.0f);
   }
 }
@@ -321,7 +335,8 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks) gradChunks(TokenLogProbsBa
     }
 #pragma unroll
     for (int s = 0; s < kSlots<E>; ++s) {
-      const int64_t rel = target - slotFirst(s, kE);  // the target's index in this slot, if 0 <= rel < kE
+      const int64_t rel = target - slotFirst(s, kE);
+      const int targetAt = rel >= 0 && rel < kE ? static_cast<int>(rel) : -1;  // in this slot
 #pragma unroll
       for (int j = 0; j < kE; ++j) {
         float v = elem<E>(raw[s], j);
@@ -329,7 +344,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks) gradChunks(TokenLogProbsBa
         float e = ex2(t);
         float tc = fmaxf(t, tlp::kMinExp);  // e = 0 there; keeps 0 * t finite
         float gv = kEntropyTerm ? e * __fmaf_rn(r.b, tc, r.a) : e * r.a;
-        if (rel == j) gv = tlp::gradTarget(r, v, tc, e);
+        if (j == targetAt) gv = tlp::gradTarget(r, v, tc, e);
         rawSet<E>(raw[s], j, E::bits(gv));
       }
     }
