@@ -101,12 +101,14 @@ static inline Vec sub(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
 static inline Vec mul(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
 static inline Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
 static inline Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
-// lo <= x <= hi, keeping NaN (max/min return their second operand on NaN).
-static inline Vec clamp(Vec x, Vec lo, Vec hi) { return {_mm512_min_ps(hi.v, _mm512_max_ps(lo.v, x.v))}; }
-// 2^n for a vector holding round(n) + 1.5 * 2^23 (see exp2 below).
-static inline Vec pow2FromRounded(Vec y) {
-  __m512i e = _mm512_slli_epi32(_mm512_castps_si512(y.v), 23);
-  return {_mm512_castsi512_ps(_mm512_add_epi32(e, _mm512_set1_epi32(127 << 23)))};
+// exp2's domain: t >= -152, keeping NaN (max returns its second operand on
+// NaN). vscalefps below handles any exponent, and 2^-152 rounds to 0.
+static inline Vec clampExp(Vec t) { return {_mm512_max_ps(_mm512_set1_ps(-152.0f), t.v)}; }
+static inline Vec exp2Poly(Vec f);
+// 2^t = 2^f 2^n with n = round(t): vrndscaleps, the polynomial, vscalefps.
+static inline Vec exp2(Vec t) {
+  __m512 n = _mm512_roundscale_ps(t.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  return {_mm512_scalef_ps(exp2Poly({_mm512_sub_ps(t.v, n)}).v, n)};
 }
 static inline float reduceAdd(Vec a) {
   __m256 h = _mm256_add_ps(_mm512_castps512_ps256(a.v), _mm512_extractf32x8_ps(a.v, 1));
@@ -186,7 +188,11 @@ static inline Vec sub(Vec a, Vec b) { return {_mm256_sub_ps(a.v, b.v)}; }
 static inline Vec mul(Vec a, Vec b) { return {_mm256_mul_ps(a.v, b.v)}; }
 static inline Vec fma(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
 static inline Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
-static inline Vec clamp(Vec x, Vec lo, Vec hi) { return {_mm256_min_ps(hi.v, _mm256_max_ps(lo.v, x.v))}; }
+// exp2's domain: -127 <= t <= 127, keeping NaN (max/min return their
+// second operand on NaN).
+static inline Vec clampExp(Vec t) {
+  return {_mm256_min_ps(_mm256_set1_ps(127.0f), _mm256_max_ps(_mm256_set1_ps(-127.0f), t.v))};
+}
 static inline Vec pow2FromRounded(Vec y) {
   __m256i e = _mm256_slli_epi32(_mm256_castps_si256(y.v), 23);
   return {_mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_set1_epi32(127 << 23)))};
@@ -241,8 +247,9 @@ static inline Vec sub(Vec a, Vec b) { return {vsubq_f32(a.v, b.v)}; }
 static inline Vec mul(Vec a, Vec b) { return {vmulq_f32(a.v, b.v)}; }
 static inline Vec fma(Vec a, Vec b, Vec c) { return {vfmaq_f32(c.v, a.v, b.v)}; }
 static inline Vec max(Vec a, Vec b) { return {vmaxq_f32(a.v, b.v)}; }
-// vmaxq/vminq return NaN when either operand is NaN.
-static inline Vec clamp(Vec x, Vec lo, Vec hi) { return {vminq_f32(hi.v, vmaxq_f32(lo.v, x.v))}; }
+// exp2's domain: -127 <= t <= 127 (vmaxq/vminq return NaN when either
+// operand is NaN).
+static inline Vec clampExp(Vec t) { return {vminq_f32(vdupq_n_f32(127.0f), vmaxq_f32(vdupq_n_f32(-127.0f), t.v))}; }
 static inline Vec pow2FromRounded(Vec y) {
   uint32x4_t e = vshlq_n_u32(vreinterpretq_u32_f32(y.v), 23);
   return {vreinterpretq_f32_u32(vaddq_u32(e, vdupq_n_u32(127u << 23)))};
@@ -277,9 +284,10 @@ static inline Vec sub(Vec a, Vec b) { return {a.v - b.v}; }
 static inline Vec mul(Vec a, Vec b) { return {a.v * b.v}; }
 static inline Vec fma(Vec a, Vec b, Vec c) { return {a.v * b.v + c.v}; }
 static inline Vec max(Vec a, Vec b) { return {a.v > b.v ? a.v : b.v}; }
-static inline Vec clamp(Vec x, Vec lo, Vec hi) {
-  float t = x.v < lo.v ? lo.v : x.v;  // NaN compares false: stays NaN
-  return {t > hi.v ? hi.v : t};
+// exp2's domain: -127 <= t <= 127 (NaN compares false: stays NaN).
+static inline Vec clampExp(Vec t) {
+  float x = t.v < -127.0f ? -127.0f : t.v;
+  return {x > 127.0f ? 127.0f : x};
 }
 static inline Vec pow2FromRounded(Vec y) { return {bitsToFloat((floatToBits(y.v) << 23) + (127u << 23))}; }
 static inline float reduceAdd(Vec a) { return a.v; }
@@ -311,24 +319,31 @@ static inline void storePartial(E tag, typename E::Raw* p, int n, Vec v) {
 }
 #endif
 
-// 2^t for t in [-127, 127] (clamp first; NaN gives NaN). Split t = n + f with
-// n = round(t) by the 1.5 * 2^23 trick (the sum's low mantissa bits hold n),
-// |f| <= 1/2; 2^f from a degree-6 minimax polynomial (relative error 1.9e-9,
-// 1.3 ulp after float32 Horner), and 2^n built in the exponent field exactly.
-// n = -127 gives the bit pattern of +0: results below 2^-126.5 flush to 0.
-// A NaN t makes f and the polynomial NaN, and NaN * 2^n stays NaN.
-static inline Vec exp2(Vec t) {
-  const Vec round = splat(12582912.0f);  // 1.5 * 2^23
-  Vec y = add(t, round);
-  Vec f = sub(t, sub(y, round));
+// 2^f for |f| <= 1/2: degree-6 minimax polynomial (relative error 1.9e-9,
+// 1.3 ulp after float32 Horner).
+static inline Vec exp2Poly(Vec f) {
   Vec p = splat(1.53458124e-4f);
   p = fma(p, f, splat(1.33999309e-3f));
   p = fma(p, f, splat(9.61848907e-3f));
   p = fma(p, f, splat(5.55032864e-2f));
   p = fma(p, f, splat(2.40226462e-1f));
   p = fma(p, f, splat(6.93147182e-1f));
-  p = fma(p, f, splat(1.0f));
-  return mul(p, pow2FromRounded(y));
+  return fma(p, f, splat(1.0f));
 }
+
+#if !defined(RK_ISA_AVX512)
+// 2^t for t = clampExp(t) in [-127, 127]; NaN gives NaN. Split t = n + f
+// with n = round(t) by the 1.5 * 2^23 trick (the sum's low mantissa bits
+// hold n), |f| <= 1/2, and build 2^n in the exponent field exactly.
+// n = -127 gives the bit pattern of +0: results below 2^-126.5 flush to 0,
+// so masked logits give exactly 0. A NaN t makes f and the polynomial NaN,
+// and NaN * 2^n stays NaN.
+static inline Vec exp2(Vec t) {
+  const Vec round = splat(12582912.0f);  // 1.5 * 2^23
+  Vec y = add(t, round);
+  Vec f = sub(t, sub(y, round));
+  return mul(exp2Poly(f), pow2FromRounded(y));
+}
+#endif
 
 }  // namespace rk::cpu::RK_ISA_NS::simd
