@@ -77,11 +77,10 @@ __attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x,
   // that masked logits give 2^t = 0 and 0 * t = 0.
   const float m = xmax * c;
   const Exponent exponent{c, m, xmax};
-  const Vec lo = simd::splat(tlp::kMinExp), hi = simd::splat(tlp::kMaxExp);
   Vec s[kUnroll], w[kUnroll];
   for (int u = 0; u < kUnroll; ++u) s[u] = w[u] = simd::splat(0.0f);
   auto accumulate = [&](Vec xv, int u) {
-    Vec t = simd::clamp(exponent(xv), lo, hi);
+    Vec t = simd::clampExp(exponent(xv));
     Vec e = simd::exp2(t);
     s[u] = simd::add(s[u], e);
     if constexpr (kEntropy) w[u] = simd::fma(e, t, w[u]);
@@ -188,10 +187,9 @@ void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, in
   const bool hasTarget = y >= lo && y < lo + n;
   const float xTarget = hasTarget ? simd::toFloat(tag, x[y - lo]) : 0.0f;
 
-  const Vec lower = simd::splat(tlp::kMinExp), upper = simd::splat(tlp::kMaxExp);
   const Vec a = simd::splat(r.a), b = simd::splat(r.b);
   auto grad = [&](Vec xv) {
-    Vec t = simd::clamp(exponent(xv), lower, upper);
+    Vec t = simd::clampExp(exponent(xv));
     Vec pv = simd::exp2(t);
     return simd::mul(pv, kEntropyTerm ? simd::fma(b, t, a) : a);
   };
