@@ -164,7 +164,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks) lseChunks(ForwardArgs<E> a
 }
 
 template <class E>
-__global__ void __launch_bounds__(kBlock) lseFold(ForwardArgs<E> a, TokenLogProbsParams p) {
+__global__ void lseFold(ForwardArgs<E> a, TokenLogProbsParams p) {
   const int32_t opId = static_cast<int32_t>(OpId::tokenLogProbs);
   for (int64_t row = blockIdx.x * static_cast<int64_t>(kBlock) + threadIdx.x; row < a.rows;
        row += static_cast<int64_t>(gridDim.x) * kBlock) {
