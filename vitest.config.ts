@@ -3,7 +3,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
-    // tests/gpu/ are node:test files, compiled by tsc and run with node --test on a GPU machine.
+    // tests/gpu/ holds node:test files for the GPU machine (`node --test dist/tests/gpu/`).
     exclude: [...configDefaults.exclude, 'tests/gpu/**'],
     // Native addons and worker threads: one process per file.
     pool: 'forks',

@@ -43,6 +43,12 @@ export interface BenchCase {
   /** The fewest bytes one iteration must move: each input read once, each output written once. */
   bytes: number;
   providers: BenchProvider[];
+  /**
+   * Time budget per provider in ms (tinybench `time`); default by size:
+   * small 300, medium 800, large 1000. Each provider runs at least 3 timed
+   * iterations whatever the budget.
+   */
+  time?: number;
 }
 
 export interface BenchSuite {
@@ -50,4 +56,75 @@ export interface BenchSuite {
   family: string;
   /** The cases for a size on the devices asked for (skip cuda cases when `devices` lacks cuda). */
   cases(size: BenchSize, devices: Device[]): BenchCase[];
+}
+
+// ---------------------------------------------------------------- results
+// What the runner reports (`bench --json`, bench/results/bench.csv, and the
+// GPU summary read these).
+
+/** One provider of one case, timed. */
+export interface BenchResult {
+  family: string;
+  op: string;
+  direction: BenchCase['direction'];
+  shape: string;
+  provider: string;
+  device: Device;
+  ours: boolean;
+  elements: number;
+  bytes: number;
+  medianMs: number;
+  p20Ms: number;
+  p80Ms: number;
+  samples: number;
+  /** elements / median, in 1e9 per second. */
+  gelemPerS: number;
+  /** bytes (the case's minimal bytes) / median, in 1e9 bytes per second. */
+  gbPerS: number;
+  /** gbPerS over the calibrated bandwidth of `device` in this run; null when not calibrated. */
+  bandwidthFraction: number | null;
+  /** Rows of ours: peer median / our median, for each peer of the case that ran. */
+  speedup: Record<string, number>;
+}
+
+/** A provider that did not run, and why (one line). */
+export interface BenchSkip {
+  family: string;
+  op: string;
+  direction: BenchCase['direction'];
+  shape: string;
+  provider: string;
+  device: Device;
+  ours: boolean;
+  reason: string;
+  /** true when it threw (a bug to look at), false when it said it cannot run here. */
+  failed: boolean;
+}
+
+/** The calibration pass of one device. */
+export interface BenchCalibration {
+  device: Device;
+  method?: 'read' | 'copy';
+  bytes?: number;
+  gbPerS?: number;
+  /** Why there is no figure. */
+  error?: string;
+}
+
+/** The document `bench --json` prints. */
+export interface BenchReport {
+  tool: 'rlhf-kernels bench';
+  version: string;
+  date: string;
+  commit: string | null;
+  size: BenchSize;
+  devices: Device[];
+  machine: { cpu: string; gpus: string[] };
+  threads: number;
+  isa: string;
+  calibration: BenchCalibration[];
+  results: BenchResult[];
+  skipped: BenchSkip[];
+  /** Suites that failed to load or list their cases, devices asked for that are unavailable. */
+  problems: string[];
 }

@@ -208,13 +208,23 @@ class SyncWorker : public Napi::AsyncWorker {
       failure_.message = e.what();
     }
   }
+  // Settling can fail while a worker_thread shuts down: nothing is waiting
+  // then, and nothing may unwind into Node.
   void OnOK() override {
-    if (failure_.failed || failure_.slot.code != kSlotClear)
-      deferred_.Reject(failureError(Env(), failure_).Value());
-    else
-      deferred_.Resolve(Env().Undefined());
+    try {
+      if (failure_.failed || failure_.slot.code != kSlotClear)
+        deferred_.Reject(failureError(Env(), failure_).Value());
+      else
+        deferred_.Resolve(Env().Undefined());
+    } catch (...) {
+    }
   }
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  void OnError(const Napi::Error& e) override {
+    try {
+      deferred_.Reject(e.Value());
+    } catch (...) {
+    }
+  }
   ~SyncWorker() override {
     if (snapshot_) cuda_->free(snapshot_, bytes_);
   }

@@ -12,6 +12,19 @@ export {
   info, memory, synchronize, synchronizeSync, setNumThreads, type Info, type MemoryUse, type Backend,
 } from './runtime.js';
 export {
+  pairwiseLoss, dpoLoss, sequenceLogProbs, sequenceLogProbsBackward, type PreferenceKind, type SequenceReduce,
+  type PairwiseLossOptions, type DpoLossOptions, type PreferenceLossResult, type SequenceLogProbsOptions,
+  type VectorInput,
+} from './ops/preference.js';
+export {
+  gae, whiten, groupAdvantages, type GaeOptions, type GaeResult, type WhitenOptions, type GroupEstimator,
+  type GroupAdvantagesOptions,
+} from './ops/advantages.js';
+export {
+  ppoPolicyLoss, ppoValueLoss, type Aggregation, type KlEstimator, type PpoPolicyLossOptions, type PpoPolicyLossResult,
+  type PpoValueLossOptions, type PpoValueLossResult,
+} from './ops/ppo.js';
+export {
   tokenLogProbs, tokenLogProbsBackward, type TokenLogProbsOptions, type TokenLogProbsResult, type TokenLogProbsGrads,
   type TokenLogProbsBackwardOptions,
 } from './ops/token_logprobs.js';

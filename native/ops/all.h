@@ -1,6 +1,7 @@
 // Every Params struct, and the op ids generated from native/ops.def.
 #pragma once
 #include "advantages.h"
+#include "calibration.h"
 #include "ppo.h"
 #include "preference.h"
 #include "token_logprobs.h"

@@ -5,37 +5,49 @@
 
 namespace rk {
 
+// The numeric values are part of the binding contract (lib/ops/preference.ts).
 enum class PreferenceKind : int32_t { Sigmoid = 0, Hinge = 1, Ipo = 2 };
 
-// pairwiseLoss uses chosen/rejected only; dpoLoss also sets the two refs,
-// and d = (chosen - refChosen) - (rejected - refRejected).
+// One op serves pairwiseLoss and dpoLoss. Per pair i:
+//   d = chosen - rejected                                (pairwiseLoss)
+//   d = (chosen - refChosen) - (rejected - refRejected)  (dpoLoss: both refs set)
+//   x = beta * d - margin
+// loss = mean_i l(x_i) + centerCoef * mean_i (chosen + rejected)^2, with l
+// given by `kind` (kernels/common/preference.cuh).
 struct PreferenceLossParams {
   const float* chosen;       // [count]
   const float* rejected;     // [count]
-  const float* refChosen;    // [count] or null
+  const float* refChosen;    // [count] or null (then refRejected is null too)
   const float* refRejected;  // [count] or null
-  const float* margin;       // [count] or null
-  float* gradChosen;         // [count] out
-  float* gradRejected;       // [count] out
-  float* stats;              // [3] out: loss, accuracy, meanMargin
-  int64_t count;
-  float beta;
-  float labelSmoothing;
-  float centerCoef;
+  const float* margin;       // [count] or null (margin 0)
+  float* gradChosen;         // [count] out: d loss / d chosen
+  float* gradRejected;       // [count] out: d loss / d rejected
+  float* loss;               // [1] out
+  float* accuracy;           // [1] out: share of pairs with d > 0
+  float* meanMargin;         // [1] out: mean of d
+  int64_t count;             // pairs, >= 1
+  float beta;                // > 0
+  float labelSmoothing;      // in [0, 0.5); used by Sigmoid only
+  float centerCoef;          // >= 0
   PreferenceKind kind;
 };
 
+// The numeric values are part of the binding contract (lib/ops/preference.ts).
 enum class SequenceReduce : int32_t { Sum = 0, Mean = 1 };
 
+// out[b] = sum_t [mask[b,t] != 0] * tokenLogprobs[b,t], divided by the row's
+// count of valid tokens for Mean; 0 for a row with none.
 struct SequenceLogProbsParams {
   const float* tokenLogprobs;  // [rows, steps]
-  const uint8_t* mask;         // [rows, steps]
+  const uint8_t* mask;         // [rows, steps], nonzero = valid
   float* out;                  // [rows]
   int64_t rows;
   int64_t steps;
   SequenceReduce reduce;
 };
 
+// out[b,t] = [mask[b,t] != 0] * gradSequence[b] (divided by the row's count
+// for Mean); exactly 0 where the mask is 0, whatever gradSequence holds.
 struct SequenceLogProbsBackwardParams {
   const float* gradSequence;  // [rows]
   const uint8_t* mask;        // [rows, steps]

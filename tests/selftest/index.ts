@@ -4,6 +4,10 @@
  * CASES (one file per family beside this one).
  */
 import { type Device, info } from '../../lib/index.js';
+import { ADVANTAGES_CASES } from './advantages.js';
+import { PREFERENCE_CASES } from './preference.js';
+import { calibrationCases } from './calibration.js';
+import { PPO_CASES } from './ppo.js';
 import { TOKEN_LOGPROBS_CASES } from './token_logprobs.js';
 
 export interface SelftestResult {
@@ -20,8 +24,13 @@ export interface SelftestCase {
   run(device: Device): SelftestResult | Promise<SelftestResult>;
 }
 
-export const CASES: SelftestCase[] = [];
-CASES.push(...TOKEN_LOGPROBS_CASES);
+export const CASES: SelftestCase[] = [
+  ...calibrationCases,
+  ...PREFERENCE_CASES,
+  ...ADVANTAGES_CASES,
+  ...PPO_CASES,
+  ...TOKEN_LOGPROBS_CASES,
+];
 
 function devices(requested: string | undefined): Device[] {
   if (requested) return [requested as Device];

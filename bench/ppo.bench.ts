@@ -1,0 +1,166 @@
+/**
+ * The PPO family's suite: ppoPolicyLoss (plain, and with a k3 KL term and an
+ * entropy bonus) and ppoValueLoss, forward + backward in one call, token-mean
+ * over a mask. Ours on each device against the plain TypeScript loop a user
+ * would write (on cpu, at the shapes where it takes well under a second).
+ */
+import { type Device, type Tensor, ppoPolicyLoss, ppoValueLoss, synchronize, tensor } from '../lib/index.js';
+import { Rng } from '../tests/helpers/random.js';
+import type { BenchCase, BenchProvider, BenchSize, BenchSuite } from './types.js';
+
+interface Shape {
+  B: number;
+  T: number;
+}
+
+// A small rollout batch, a typical PPO / GRPO step (2.1 M tokens), long-context rollouts (16.8 M tokens).
+const SHAPES: Record<BenchSize, Shape[]> = {
+  small: [{ B: 64, T: 512 }, { B: 512, T: 4096 }],
+  medium: [{ B: 512, T: 4096 }],
+  large: [{ B: 512, T: 4096 }, { B: 2048, T: 8192 }],
+};
+/** The ts-loop peer runs up to this many tokens (about a second per call on cpu). */
+const TS_LOOP_MAX = 512 * 4096;
+
+interface Inputs {
+  B: number;
+  T: number;
+  logprobs: Float32Array;
+  oldLogprobs: Float32Array;
+  advantages: Float32Array;
+  mask: Uint8Array;
+  refLogprobs: Float32Array;
+  entropy: Float32Array;
+}
+
+/** Seeded inputs: log-ratios within ±0.3 (some tokens clip at 0.2), 90% of tokens valid. */
+function inputs({ B, T }: Shape, seed = 1): Inputs {
+  const rng = new Rng(seed);
+  const n = B * T;
+  const logprobs = rng.uniforms(n, -3, 0);
+  const shift = rng.uniforms(n, -0.3, 0.3);
+  return {
+    B, T, logprobs,
+    oldLogprobs: logprobs.map((lp, i) => lp + shift[i]!),
+    advantages: rng.uniforms(n, -2, 2),
+    mask: Uint8Array.from(rng.uniforms(n, 0, 1), (u) => (u < 0.9 ? 1 : 0)),
+    refLogprobs: logprobs.map((lp, i) => lp - shift[i]! / 2),
+    entropy: rng.uniforms(n, 0, 3),
+  };
+}
+
+type Variant = 'policy' | 'policy kl+entropy' | 'value';
+
+function ours(device: Device, shape: Shape, variant: Variant): BenchProvider {
+  return {
+    name: 'rlhf-kernels',
+    device,
+    ours: true,
+    async prepare() {
+      const x = inputs(shape);
+      const t = (a: Float32Array | Uint8Array): Tensor => tensor(a, [x.B, x.T], { device });
+      const [lp, old, adv, mask, ref, ent] = [x.logprobs, x.oldLogprobs, x.advantages, x.mask, x.refLogprobs, x.entropy].map(t);
+      const call = (): Tensor[] => {
+        if (variant === 'value') return Object.values(ppoValueLoss(lp!, old!, adv!, { mask, clip: 0.2 }));
+        const extra = variant === 'policy' ? {} : { refLogprobs: ref, klCoef: 0.05, klEstimator: 'k3' as const, entropy: ent, entropyCoef: 0.01 };
+        return Object.values(ppoPolicyLoss(lp!, old!, adv!, { mask, ...extra })).filter((v): v is Tensor => v !== undefined);
+      };
+      return {
+        run: async () => {
+          const outs = call();
+          await synchronize(device);
+          for (const o of outs) o.dispose();
+        },
+        dispose: () => {
+          for (const a of [lp, old, adv, mask, ref, ent]) a!.dispose();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * What a TypeScript programmer writes: one loop for the loss terms, then the
+ * gradient scaled by the valid count (token-mean), like verl's formulas.
+ */
+function tsLoop(shape: Shape, variant: Variant): BenchProvider {
+  return {
+    name: 'ts-loop',
+    device: 'cpu',
+    async prepare() {
+      const x = inputs(shape);
+      const n = x.B * x.T;
+      const grad = new Float32Array(n);
+      const gradEntropy = new Float32Array(n);
+      const withTerms = variant === 'policy kl+entropy';
+      return {
+        run: () => {
+          let count = 0, loss = 0, clipped = 0, approxKl = 0, kl = 0;
+          for (let i = 0; i < n; i++) {
+            if (!x.mask[i]) {
+              grad[i] = 0;
+              continue;
+            }
+            count++;
+            if (variant === 'value') {
+              const v = x.logprobs[i]!, vOld = x.oldLogprobs[i]!, R = x.advantages[i]!;
+              const vc = Math.min(Math.max(v, vOld - 0.2), vOld + 0.2);
+              const l1 = (v - R) ** 2, l2 = (vc - R) ** 2;
+              loss += 0.5 * Math.max(l1, l2);
+              grad[i] = l1 >= l2 || vc === v ? v - R : 0;
+              clipped += l2 > l1 ? 1 : 0;
+              continue;
+            }
+            const lr = Math.min(Math.max(x.logprobs[i]! - x.oldLogprobs[i]!, -20), 20);
+            const r = Math.exp(lr), A = x.advantages[i]!;
+            const u = -A * r, c = -A * Math.min(Math.max(r, 0.8), 1.2);
+            loss += Math.max(u, c);
+            grad[i] = u >= c ? -A * r : 0;
+            clipped += c > u ? 1 : 0;
+            approxKl += Math.exp(-lr) + lr - 1;
+            if (withTerms) {
+              const d = x.logprobs[i]! - x.refLogprobs[i]!;
+              const k = Math.exp(-d) + d - 1;
+              kl += k;
+              loss += 0.05 * k - 0.01 * x.entropy[i]!;
+              grad[i]! += 0.05 * (1 - Math.exp(-d));
+            }
+          }
+          for (let i = 0; i < n; i++) {
+            grad[i]! /= count;
+            if (withTerms) gradEntropy[i] = x.mask[i] ? -0.01 / count : 0;
+          }
+          return [loss / count, clipped / count, approxKl / count, kl / count];
+        },
+      };
+    },
+  };
+}
+
+function bytesPerToken(variant: Variant): number {
+  // logprobs, old, advantages (4 B each) + mask (1 B) in, gradient (4 B) out;
+  // the KL and entropy terms add refLogprobs and entropy in, gradEntropy out.
+  return variant === 'policy kl+entropy' ? 29 : 17;
+}
+
+export const suite: BenchSuite = {
+  family: 'ppo',
+  cases(size: BenchSize, devices: Device[]): BenchCase[] {
+    const out: BenchCase[] = [];
+    for (const shape of SHAPES[size])
+      for (const variant of ['policy', 'policy kl+entropy', 'value'] as const) {
+        const n = shape.B * shape.T;
+        const providers = devices.map((d) => ours(d, shape, variant));
+        if (devices.includes('cpu') && n <= TS_LOOP_MAX) providers.push(tsLoop(shape, variant));
+        out.push({
+          op: variant === 'value' ? 'ppoValueLoss' : 'ppoPolicyLoss',
+          direction: 'forward+backward',
+          shape: `B=${shape.B} T=${shape.T}${variant === 'policy kl+entropy' ? ' kl+entropy' : ''}`,
+          elements: n,
+          bytes: n * bytesPerToken(variant),
+          providers,
+        });
+      }
+    return out;
+  },
+};

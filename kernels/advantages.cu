@@ -1,0 +1,347 @@
+// CUDA backend of the advantage family: gae, whiten, groupAdvantages.
+//
+// GAE is a chunked parallel scan of affine maps (kernels/common/
+// advantages.cuh), one launch: each thread owns 8 consecutive steps of a row
+// and composes their maps; a warp scans its 32 thread maps (suffix scan,
+// shuffles); the warps of a row combine theirs through shared memory; then
+// every thread reruns the plain recursion over its 8 steps from the carry
+// that enters them. Rows of up to 4096 steps are one tile of one block (a
+// block holds several short rows); longer rows loop over tiles from the end,
+// carrying the state. Every sum has a fixed shape: results are reproducible
+// bit for bit. They differ from the sequential CPU recursion only in how the
+// carry entering each 8-step segment was rounded.
+#include <cuda_runtime.h>
+
+#include <climits>
+#include <cstdint>
+
+#include "../native/cuda/device.h"
+#include "common/advantages.cuh"
+
+namespace rk::cudaops {
+namespace {
+
+constexpr unsigned kFullMask = 0xffffffffu;
+
+// ---------------------------------------------------------------------- GAE
+
+constexpr int kItems = 8;          // consecutive steps per thread
+constexpr int kGaeThreads = 512;   // per block
+constexpr int kGaeWarps = kGaeThreads / 32;
+
+__device__ __forceinline__ GaeMap shuffleDown(const GaeMap& m, int delta) {
+  return GaeMap{__shfl_down_sync(kFullMask, m.kind, delta), __shfl_down_sync(kFullMask, m.q, delta),
+                __shfl_down_sync(kFullMask, m.s, delta), __shfl_down_sync(kFullMask, m.u, delta),
+                __shfl_down_sync(kFullMask, m.w, delta)};
+}
+
+// Steps [i, i + count) of a row into out[0, count), zeros after. kVec: the
+// float arrays are 16-byte aligned and rows a multiple of 4 steps long.
+template <bool kVec>
+__device__ __forceinline__ void loadFloats(const float* __restrict__ src, int64_t i, int count, float (&out)[kItems]) {
+  if (kVec && count == kItems) {
+    const float4 a = __ldg(reinterpret_cast<const float4*>(src + i));
+    const float4 b = __ldg(reinterpret_cast<const float4*>(src + i + 4));
+    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
+    out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+    return;
+  }
+  if (count == kItems) {
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) out[j] = __ldg(src + i + j);
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < kItems; ++j) out[j] = j < count ? __ldg(src + i + j) : 0.0f;
+}
+
+template <bool kVec>
+__device__ __forceinline__ void storeFloats(float* __restrict__ dst, int64_t i, int count, const float (&in)[kItems]) {
+  if (kVec && count == kItems) {
+    reinterpret_cast<float4*>(dst + i)[0] = make_float4(in[0], in[1], in[2], in[3]);
+    reinterpret_cast<float4*>(dst + i)[1] = make_float4(in[4], in[5], in[6], in[7]);
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < kItems; ++j)
+    if (j < count) dst[i + j] = in[j];
+}
+
+// Bit j set where byte i + j is nonzero, for j < count.
+template <bool kVec>
+__device__ __forceinline__ uint32_t loadByteBits(const uint8_t* __restrict__ src, int64_t i, int count) {
+  uint32_t bits = 0;
+  if (kVec && count == kItems) {
+    const unsigned a = __ldg(reinterpret_cast<const unsigned*>(src + i));
+    const unsigned b = __ldg(reinterpret_cast<const unsigned*>(src + i + 4));
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      bits |= ((a >> (8 * j)) & 0xffu) ? 1u << j : 0u;
+      bits |= ((b >> (8 * j)) & 0xffu) ? 1u << (j + 4) : 0u;
+    }
+    return bits;
+  }
+#pragma unroll
+  for (int j = 0; j < kItems; ++j) bits |= (j < count && __ldg(src + i + j) != 0) ? 1u << j : 0u;
+  return bits;
+}
+
+// The kGae* flags of item j from the three bit sets.
+__device__ __forceinline__ uint32_t itemFlags(uint32_t valid, uint32_t done, uint32_t cut, int j) {
+  return ((valid >> j) & 1u) * kGaeValid | ((done >> j) & 1u) * kGaeDone | ((cut >> j) & 1u) * kGaeTruncated;
+}
+
+// One block: kGaeWarps / warpsPerRow rows, warpsPerRow warps per row.
+template <bool kVec>
+__global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int warpsPerRow) {
+  __shared__ GaeMap warpMaps[kGaeWarps];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int slot = warp / warpsPerRow, warpInRow = warp % warpsPerRow;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (kGaeWarps / warpsPerRow) + slot;
+  // Threads of rows past the end run with empty steps: every thread reaches
+  // every shuffle and barrier.
+  const bool live = row < p.rows;
+  const int64_t T = p.steps;
+  const int64_t tile = static_cast<int64_t>(warpsPerRow) * 32 * kItems;
+  const int64_t tiles = (T + tile - 1) / tile;
+  const float gamma = p.gamma, gammaLambda = p.gamma * p.lambda;
+  GaeCarry carry{live && p.lastValues ? p.lastValues[row] : 0.0f, 0.0f};
+
+  for (int64_t k = tiles - 1; k >= 0; --k) {
+    const int64_t t0 = k * tile + static_cast<int64_t>(warpInRow * 32 + lane) * kItems;
+    const int count = live && t0 < T ? static_cast<int>(T - t0 < kItems ? T - t0 : kItems) : 0;
+    const int64_t i0 = (live ? row * T : 0) + t0;
+
+    float r[kItems], v[kItems], tv[kItems];
+    loadFloats<kVec>(p.rewards, i0, count, r);
+    loadFloats<kVec>(p.values, i0, count, v);
+    // Steps past the row are not valid and carry no flag: identity maps.
+    const uint32_t inRow = (1u << count) - 1u;
+    const uint32_t valid = p.mask ? loadByteBits<kVec>(p.mask, i0, count) : inRow;
+    const uint32_t done = p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
+    const uint32_t cut = p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;
+    if (p.truncated) {
+      loadFloats<kVec>(p.truncatedValues, i0, count, tv);
+    } else {
+#pragma unroll
+      for (int j = 0; j < kItems; ++j) tv[j] = 0.0f;
+    }
+
+    // This thread's 8 steps as one map, then the warp's suffix scan:
+    // afterwards m = map of lanes [lane, 31] composed.
+    GaeMap m = gaeIdentity();
+#pragma unroll
+    for (int j = kItems - 1; j >= 0; --j) m = gaeCompose(gaeStepMap(r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda), m);
+#pragma unroll
+    for (int d = 1; d < 32; d *= 2) {
+      const GaeMap later = shuffleDown(m, d);
+      if (lane + d < 32) m = gaeCompose(m, later);
+    }
+    const GaeMap afterMe = shuffleDown(m, 1);  // lanes (lane, 31]; unused by lane 31
+    if (lane == 0) warpMaps[warp] = m;
+    __syncthreads();
+
+    // The carry entering this warp: through the later warps of the row, in
+    // order. Carried on through the earlier warps, it is the next tile's.
+    const GaeMap* rowMaps = warpMaps + slot * warpsPerRow;
+    GaeCarry c = carry, entering = carry;
+    for (int w = warpsPerRow - 1; w >= 0; --w) {
+      if (w == warpInRow) {
+        entering = c;
+        if (k == 0) break;
+      }
+      c = gaeApply(rowMaps[w], c);
+    }
+    carry = c;
+
+    GaeCarry s = lane == 31 ? entering : gaeApply(afterMe, entering);
+#pragma unroll
+    for (int j = kItems - 1; j >= 0; --j) {
+      float a;
+      s = gaeStep(s, r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda, &a);
+      v[j] = ((valid >> j) & 1u) ? a + v[j] : 0.0f;
+      r[j] = a;
+    }
+    storeFloats<kVec>(p.advantages, i0, count, r);
+    storeFloats<kVec>(p.returns, i0, count, v);
+    __syncthreads();  // warpMaps is rewritten by the next tile
+  }
+}
+
+bool aligned(const void* ptr, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
+
+// ------------------------------------------------------------------- whiten
+//
+// Launch 1: block b of at most kMaxPartials reduces a fixed run of 4096-
+// element tiles to Moments (per tile: count and sum, then squared deviations
+// from the tile's mean out of registers; tiles merged in order). Launch 2:
+// every block merges the partials with the same fixed tree, then applies the
+// affine map. The partition depends on the element count only.
+
+constexpr int kStatThreads = 256;
+constexpr int kStatItems = 16;
+constexpr int64_t kStatTile = kStatThreads * kStatItems;
+constexpr int kMaxPartials = 1024;
+constexpr int kApplyThreads = 256;
+
+// Sum over the block in a fixed order: a shuffle tree per warp, then the
+// warps' sums in order. Every thread gets the result.
+template <class T>
+__device__ T blockSum(T x, T* shared) {
+#pragma unroll
+  for (int d = 16; d > 0; d /= 2) x += __shfl_down_sync(kFullMask, x, d);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  __syncthreads();  // shared may still be read from the last call
+  if (lane == 0) shared[warp] = x;
+  __syncthreads();
+  T total = shared[0];
+  for (int w = 1; w < kStatThreads / 32; ++w) total += shared[w];
+  return total;
+}
+
+__global__ void __launch_bounds__(kStatThreads)
+    whitenStatsKernel(WhitenParams p, int64_t tilesPerBlock, Moments* partials) {
+  __shared__ double sums[kStatThreads / 32];
+  const int64_t firstTile = static_cast<int64_t>(blockIdx.x) * tilesPerBlock;
+  const int64_t tiles = (p.count + kStatTile - 1) / kStatTile;
+  const int64_t endTile = firstTile + tilesPerBlock < tiles ? firstTile + tilesPerBlock : tiles;
+  Moments acc{0, 0, 0};
+  for (int64_t t = firstTile; t < endTile; ++t) {
+    float x[kStatItems];
+    bool valid[kStatItems];
+    float count = 0.0f, sum = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kStatItems; ++j) {
+      const int64_t i = t * kStatTile + j * kStatThreads + threadIdx.x;  // coalesced
+      valid[j] = i < p.count && (!p.mask || p.mask[i]);
+      x[j] = valid[j] ? p.x[i] : 0.0f;
+      count += valid[j] ? 1.0f : 0.0f;
+      sum += x[j];
+    }
+    const double n = blockSum<double>(count, sums);
+    if (n == 0) continue;  // uniform: every thread has the same n
+    const float mean = static_cast<float>(blockSum<double>(sum, sums) / n);
+    float m2 = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kStatItems; ++j) {
+      const float d = valid[j] ? x[j] - mean : 0.0f;
+      m2 += d * d;
+    }
+    // Deviations from the rounded mean: a consistent (count, mean, m2).
+    acc = mergeMoments(acc, Moments{n, mean, blockSum<double>(m2, sums)});
+  }
+  if (threadIdx.x == 0) partials[blockIdx.x] = acc;
+}
+
+__global__ void __launch_bounds__(kApplyThreads)
+    whitenApplyKernel(WhitenParams p, const Moments* partials, int parts, bool vec) {
+  __shared__ Moments tree[kApplyThreads];
+  __shared__ WhitenAffine affine;
+  Moments m{0, 0, 0};
+  for (int i = threadIdx.x; i < parts; i += kApplyThreads) m = mergeMoments(m, partials[i]);
+  tree[threadIdx.x] = m;
+  __syncthreads();
+  for (int stride = kApplyThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) tree[threadIdx.x] = mergeMoments(tree[threadIdx.x], tree[threadIdx.x + stride]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) affine = whitenAffine(tree[0], p.eps, p.shiftMean);
+  __syncthreads();
+  const WhitenAffine a = affine;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kApplyThreads;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kApplyThreads + threadIdx.x;
+  if (vec) {
+    // Four elements per thread: 16-byte loads and stores, a 4-byte mask word.
+    for (int64_t q = first; q < p.count / 4; q += stride) {
+      const float4 x = __ldg(reinterpret_cast<const float4*>(p.x) + q);
+      const unsigned mk = p.mask ? __ldg(reinterpret_cast<const unsigned*>(p.mask) + q) : 0x01010101u;
+      reinterpret_cast<float4*>(p.out)[q] =
+          make_float4(whitenValue(x.x, mk & 0xffu, a), whitenValue(x.y, (mk >> 8) & 0xffu, a),
+                      whitenValue(x.z, (mk >> 16) & 0xffu, a), whitenValue(x.w, mk >> 24, a));
+    }
+    for (int64_t i = p.count / 4 * 4 + first; i < p.count; i += stride)
+      p.out[i] = whitenValue(p.x[i], !p.mask || p.mask[i], a);
+    return;
+  }
+  for (int64_t i = first; i < p.count; i += stride) p.out[i] = whitenValue(p.x[i], !p.mask || p.mask[i], a);
+}
+
+// --------------------------------------------------------- group advantages
+//
+// One warp per group; double sums in a butterfly, which gives every lane
+// the same bits.
+
+constexpr int kGroupThreads = 256;
+
+__device__ __forceinline__ double warpAllSum(double x) {
+#pragma unroll
+  for (int d = 16; d > 0; d /= 2) x += __shfl_xor_sync(kFullMask, x, d);
+  return x;
+}
+
+__global__ void __launch_bounds__(kGroupThreads) groupAdvantagesKernel(GroupAdvantagesParams p) {
+  const int64_t group = static_cast<int64_t>(blockIdx.x) * (kGroupThreads / 32) + threadIdx.x / 32;
+  if (group >= p.groups) return;  // whole warps leave together
+  const int lane = threadIdx.x % 32;
+  const int64_t k = p.groupSize;
+  const float* s = p.scores + group * k;
+  float* out = p.out + group * k;
+  double sum = 0;
+  for (int64_t j = lane; j < k; j += 32) sum += s[j];
+  const double mean = warpAllSum(sum) / static_cast<double>(k);
+  double m2 = 0;
+  for (int64_t j = lane; j < k; j += 32) m2 += (s[j] - mean) * (s[j] - mean);
+  const double factor = groupFactor(warpAllSum(m2), k, p.estimator, p.eps);
+  for (int64_t j = lane; j < k; j += 32) out[j] = groupAdvantage(s[j], mean, factor);
+}
+
+}  // namespace
+
+int gae(const GaeParams& p, const CudaLaunch& launch) {
+  if (p.rows <= 0 || p.steps <= 0) return cudaSuccess;
+  // Warps per row: the fewest (a power of two) that cover the row, at most a block.
+  int warpsPerRow = 1;
+  while (warpsPerRow < kGaeWarps && static_cast<int64_t>(warpsPerRow) * 32 * kItems < p.steps) warpsPerRow *= 2;
+  const int64_t rowsPerBlock = kGaeWarps / warpsPerRow;
+  const int64_t blocks = (p.rows + rowsPerBlock - 1) / rowsPerBlock;
+  if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
+  const bool vec = p.steps % 4 == 0 && aligned(p.rewards, 16) && aligned(p.values, 16) && aligned(p.advantages, 16) &&
+                   aligned(p.returns, 16) && aligned(p.truncatedValues, 16) && aligned(p.mask, 4) &&
+                   aligned(p.dones, 4) && aligned(p.truncated, 4);
+  auto stream = static_cast<cudaStream_t>(launch.stream);
+  if (vec)
+    gaeKernel<true><<<static_cast<unsigned>(blocks), kGaeThreads, 0, stream>>>(p, warpsPerRow);
+  else
+    gaeKernel<false><<<static_cast<unsigned>(blocks), kGaeThreads, 0, stream>>>(p, warpsPerRow);
+  return cudaGetLastError();
+}
+
+int whiten(const WhitenParams& p, const CudaLaunch& launch) {
+  if (p.count <= 0) return cudaSuccess;
+  const int64_t tiles = (p.count + kStatTile - 1) / kStatTile;
+  const int64_t tilesPerBlock = (tiles + kMaxPartials - 1) / kMaxPartials;
+  const int parts = static_cast<int>((tiles + tilesPerBlock - 1) / tilesPerBlock);
+  auto* partials = static_cast<Moments*>(launch.scratch(launch.owner, sizeof(Moments) * parts));
+  if (!partials) return cudaErrorMemoryAllocation;
+  auto stream = static_cast<cudaStream_t>(launch.stream);
+  whitenStatsKernel<<<parts, kStatThreads, 0, stream>>>(p, tilesPerBlock, partials);
+  if (cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  const bool vec = aligned(p.x, 16) && aligned(p.out, 16) && aligned(p.mask, 4);
+  const int64_t perBlock = static_cast<int64_t>(kApplyThreads) * (vec ? 4 : 1);
+  int64_t blocks = (p.count + perBlock - 1) / perBlock;
+  const int64_t most = static_cast<int64_t>(launch.multiprocessors > 0 ? launch.multiprocessors : 1) * 8;
+  if (blocks > most) blocks = most;
+  whitenApplyKernel<<<static_cast<unsigned>(blocks), kApplyThreads, 0, stream>>>(p, partials, parts, vec);
+  return cudaGetLastError();
+}
+
+int groupAdvantages(const GroupAdvantagesParams& p, const CudaLaunch& launch) {
+  if (p.groups <= 0 || p.groupSize <= 0) return cudaSuccess;
+  constexpr int64_t perBlock = kGroupThreads / 32;
+  const int64_t blocks = (p.groups + perBlock - 1) / perBlock;
+  if (blocks > INT_MAX) return cudaErrorInvalidConfiguration;
+  groupAdvantagesKernel<<<static_cast<unsigned>(blocks), kGroupThreads, 0, static_cast<cudaStream_t>(launch.stream)>>>(p);
+  return cudaGetLastError();
+}
+
+}  // namespace rk::cudaops

@@ -1,0 +1,272 @@
+// CUDA backend of the PPO family: ppoPolicyLoss and ppoValueLoss, each one
+// cooperative launch that computes loss, gradient and statistics.
+//
+// The gradient of token t is w_t * dL_t, and w_t depends on the
+// aggregation's normalizer: sum(M) (token-mean), B' (the seq-mean modes) or
+// a row's count (seq-mean-token-mean). Those are reductions over the mask
+// alone, so the kernel runs in phases separated by grid-wide barriers
+// (cooperative groups; the grid is sized to be co-resident):
+//   1. (with a mask, unless seq-mean-token-sum-norm) every tile counts its
+//      valid tokens, and for the seq-mean modes its non-empty rows, into
+//      scratch. Integer counts: exact in any order.
+//   2. every block sums those counts (a few thousand integers, from L2),
+//      then computes its tiles' tokens, writes final gradients once and one
+//      statistics partial per tile.
+//   3. block 0 combines the partials in tile order.
+// HBM traffic per token is the minimum (inputs read once, gradients written
+// once) plus a second read of the mask byte, mostly served by L2. The
+// alternatives cost more: rescaling gradients after the fact rereads and
+// rewrites them (+8 or +16 bytes per token), a count kernel before the main
+// one adds a launch (a few microseconds at this size), and float atomics
+// would not be deterministic.
+//
+// Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
+// or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in
+// a fixed order, and block 0 combines partials in tile order: bit-identical
+// results run to run and whatever the grid size.
+#include <cooperative_groups.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <atomic>
+
+#include "../native/cuda/device.h"
+#include "common/ppo.cuh"
+#include "ppo_tiles.cuh"
+
+namespace rk::cudaops {
+namespace {
+
+namespace cg = cooperative_groups;
+
+constexpr int kMaxDevices = 64;
+
+// The block's sums, in thread 0: each field down a warp tree, then the
+// warps in order. One barrier; the caller syncs before the next call.
+__device__ Partial blockPartial(Partial a) {
+  __shared__ Partial warps[kWarps];
+  for (int o = 16; o > 0; o >>= 1) {
+    a.loss += __shfl_down_sync(0xffffffffu, a.loss, o);
+    a.approxKl += __shfl_down_sync(0xffffffffu, a.approxKl, o);
+    a.kl += __shfl_down_sync(0xffffffffu, a.kl, o);
+    a.valid += __shfl_down_sync(0xffffffffu, a.valid, o);
+    a.clipped += __shfl_down_sync(0xffffffffu, a.clipped, o);
+    a.clippedLower += __shfl_down_sync(0xffffffffu, a.clippedLower, o);
+  }
+  if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = a;
+  __syncthreads();
+  Partial total{};
+  if (threadIdx.x == 0)
+    for (int w = 0; w < kWarps; ++w) {
+      total.loss += warps[w].loss;
+      total.approxKl += warps[w].approxKl;
+      total.kl += warps[w].kl;
+      total.valid += warps[w].valid;
+      total.clipped += warps[w].clipped;
+      total.clippedLower += warps[w].clippedLower;
+    }
+  return total;
+}
+
+// The three phases; Op computes a token (reads inputs, writes gradients,
+// accumulates) and writes the final statistics.
+template <class Op>
+__global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout l, const Scratch s) {
+  extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
+  float* rowWeight = reinterpret_cast<float*>(rowShared);
+  cg::grid_group grid = cg::this_grid();
+  const uint8_t* mask = op.mask();
+
+  Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
+  if (l.counts) {
+    countTiles(mask, l, s, rowShared);
+    grid.sync();
+    n = totalsFromTiles(l, s);
+  }
+
+  double denominator = 0;
+  switch (l.aggregation) {
+    case Aggregation::TokenMean: denominator = static_cast<double>(n.valid); break;
+    case Aggregation::SeqMeanTokenSum:
+    case Aggregation::SeqMeanTokenMean: denominator = static_cast<double>(n.nonEmpty); break;
+    case Aggregation::SeqMeanTokenSumNorm: denominator = static_cast<double>(l.rows) * static_cast<double>(l.steps); break;
+  }
+  const bool perRowWeight = l.aggregation == Aggregation::SeqMeanTokenMean;
+
+  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
+    const Tile tile = tileAt(l, t);
+    float weight = inverse(denominator);
+    bool sharedWeights = false;
+    if (perRowWeight && !mask) {
+      weight = inverse(static_cast<double>(l.steps) * denominator);
+    } else if (perRowWeight && !l.packed) {
+      long long row = 0;
+      for (int64_t g = threadIdx.x; g < l.segments; g += kThreads) row += s.tileValid[tile.row * l.segments + g];
+      weight = inverse(static_cast<double>(blockSum(row)) * denominator);
+    } else if (perRowWeight) {
+      countRows(mask, l, tile, rowShared);
+      for (int r = threadIdx.x; r < tile.rows; r += kThreads)
+        rowWeight[r] = inverse(static_cast<double>(rowShared[r]) * denominator);
+      __syncthreads();
+      sharedWeights = true;
+    }
+    Partial a{};
+#pragma unroll
+    for (int k = 0; k < kTile / kThreads; ++k) {
+      const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+      if (i < tile.end) {
+        const float w = sharedWeights ? rowWeight[static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)] : weight;
+        op.token(i, w, a);
+      }
+    }
+    const Partial block = blockPartial(a);
+    if (threadIdx.x == 0) s.partials[t] = block;
+    __syncthreads();  // rowShared and blockPartial's shared sums are rewritten by the next tile
+  }
+
+  grid.sync();
+  if (blockIdx.x != 0) return;
+  double loss = 0, approxKl = 0, kl = 0;
+  long long valid = 0, clipped = 0, clippedLower = 0;
+  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) {
+    const Partial& p = s.partials[t];
+    loss += p.loss;
+    approxKl += p.approxKl;
+    kl += p.kl;
+    valid += p.valid;
+    clipped += p.clipped;
+    clippedLower += p.clippedLower;
+  }
+  loss = blockSum(loss);
+  approxKl = blockSum(approxKl);
+  kl = blockSum(kl);
+  valid = blockSum(valid);
+  clipped = blockSum(clipped);
+  clippedLower = blockSum(clippedLower);
+  if (threadIdx.x == 0) {
+    auto mean = [&](double sum) { return valid > 0 ? static_cast<float>(sum / static_cast<double>(valid)) : 0.0f; };
+    op.finish(static_cast<float>(loss), mean(static_cast<double>(clipped)), mean(static_cast<double>(clippedLower)),
+              mean(approxKl), mean(kl));
+  }
+}
+
+template <bool HasMask, int Kl, bool HasEntropy>
+struct PolicyOp {
+  PpoPolicyLossParams p;
+  ppo::PolicyConsts c;
+
+  __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
+
+  __device__ void token(int64_t i, float w, Partial& a) const {
+    const bool valid = !HasMask || __ldg(p.mask + i) != 0;
+    const ppo::PolicyToken<ppo::ScalarLanes> t = ppo::policyToken<Kl, ppo::ScalarLanes>(
+        __ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + i),
+        Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f, c);
+    p.gradLogprobs[i] = valid ? w * t.grad : 0.0f;
+    if (HasEntropy) p.gradEntropy[i] = valid ? -c.entropyCoef * w : 0.0f;
+    if (valid) {
+      a.loss += w * t.loss;
+      a.approxKl += t.approxKl;
+      a.kl += t.kl;
+      a.valid += 1;
+      a.clipped += t.clipped;
+      a.clippedLower += t.clippedLower;
+    }
+  }
+
+  __device__ void finish(float loss, float clipFraction, float clipFractionLower, float approxKl, float kl) const {
+    *p.loss = loss;
+    *p.clipFraction = clipFraction;
+    *p.clipFractionLower = clipFractionLower;
+    *p.approxKl = approxKl;
+    if (p.kl) *p.kl = kl;
+  }
+};
+
+template <bool HasMask, bool Clip>
+struct ValueOp {
+  PpoValueLossParams p;
+
+  __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
+
+  __device__ void token(int64_t i, float w, Partial& a) const {
+    const bool valid = !HasMask || __ldg(p.mask + i) != 0;
+    const ppo::ValueToken<ppo::ScalarLanes> t = ppo::valueToken<Clip, ppo::ScalarLanes>(
+        __ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i), p.clip);
+    p.gradValues[i] = valid ? w * t.grad : 0.0f;
+    if (valid) {
+      a.loss += w * t.loss;
+      a.valid += 1;
+      a.clipped += t.clipped;
+    }
+  }
+
+  __device__ void finish(float loss, float clipFraction, float, float, float) const {
+    *p.loss = loss;
+    *p.clipFraction = clipFraction;
+  }
+};
+
+// Launches ppoKernel<Op> cooperatively: at most as many blocks as fit on the
+// device at once (the occupancy query is cached per device).
+template <class Op>
+int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& launch) {
+  const bool perRowShared = hasMask && l.packed &&
+                            (l.aggregation == Aggregation::SeqMeanTokenSum || l.aggregation == Aggregation::SeqMeanTokenMean);
+  const size_t smem = perRowShared ? sizeof(int32_t) * static_cast<size_t>(l.rowsPerTile) : 0;
+  static std::atomic<int> blocksPerSm[kMaxDevices];
+  int perSm = launch.device >= 0 && launch.device < kMaxDevices ? blocksPerSm[launch.device].load() : 0;
+  if (perSm == 0) {
+    // Queried with the most shared memory any layout uses, so it holds for all.
+    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, ppoKernel<Op>, kThreads,
+                                                                  sizeof(int32_t) * kTile);
+    if (e != cudaSuccess) return e;
+    if (perSm < 1) return cudaErrorCooperativeLaunchTooLarge;
+    if (launch.device >= 0 && launch.device < kMaxDevices) blocksPerSm[launch.device].store(perSm);
+  }
+  const int64_t capacity = static_cast<int64_t>(perSm) * launch.multiprocessors;
+  const int grid = static_cast<int>(std::max<int64_t>(1, std::min(l.tiles, capacity)));
+
+  const size_t tiles = static_cast<size_t>(l.tiles);
+  const size_t bytes = tiles * (2 * sizeof(int32_t) + sizeof(Partial)) + sizeof(Partial);
+  char* base = static_cast<char*>(launch.scratch(launch.owner, bytes));
+  if (!base) return cudaErrorMemoryAllocation;
+  // Partials first: 4-byte fields, so every array stays aligned.
+  Scratch s{reinterpret_cast<int32_t*>(base + tiles * sizeof(Partial)),
+            reinterpret_cast<int32_t*>(base + tiles * (sizeof(Partial) + sizeof(int32_t))),
+            reinterpret_cast<Partial*>(base)};
+  Op opArg = op;
+  Layout layoutArg = l;
+  void* args[] = {&opArg, &layoutArg, &s};
+  return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(ppoKernel<Op>), dim3(grid), dim3(kThreads), args,
+                                     smem, static_cast<cudaStream_t>(launch.stream));
+}
+
+template <bool HasMask, bool HasEntropy>
+int policyWith(const PpoPolicyLossParams& p, const Layout& l, const CudaLaunch& launch) {
+  const ppo::PolicyConsts c{1.0f - p.clipLow, 1.0f + p.clipHigh, p.dualClip, p.klCoef, p.entropyCoef};
+  if (!p.refLogprobs) return launchPpo(PolicyOp<HasMask, -1, HasEntropy>{p, c}, HasMask, l, launch);
+  switch (p.klEstimator) {
+    case KlEstimator::K1: return launchPpo(PolicyOp<HasMask, 0, HasEntropy>{p, c}, HasMask, l, launch);
+    case KlEstimator::K2: return launchPpo(PolicyOp<HasMask, 1, HasEntropy>{p, c}, HasMask, l, launch);
+    case KlEstimator::K3: break;
+  }
+  return launchPpo(PolicyOp<HasMask, 2, HasEntropy>{p, c}, HasMask, l, launch);
+}
+
+}  // namespace
+
+int ppoPolicyLoss(const PpoPolicyLossParams& p, const CudaLaunch& launch) {
+  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation);
+  if (p.mask) return p.entropy ? policyWith<true, true>(p, l, launch) : policyWith<true, false>(p, l, launch);
+  return p.entropy ? policyWith<false, true>(p, l, launch) : policyWith<false, false>(p, l, launch);
+}
+
+int ppoValueLoss(const PpoValueLossParams& p, const CudaLaunch& launch) {
+  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation);
+  const bool clip = p.clip >= 0.0f;
+  if (p.mask) return clip ? launchPpo(ValueOp<true, true>{p}, true, l, launch) : launchPpo(ValueOp<true, false>{p}, true, l, launch);
+  return clip ? launchPpo(ValueOp<false, true>{p}, false, l, launch) : launchPpo(ValueOp<false, false>{p}, false, l, launch);
+}
+
+}  // namespace rk::cudaops

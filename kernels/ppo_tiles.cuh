@@ -1,0 +1,181 @@
+// Tiles, counts and block reductions of the PPO kernels (kernels/ppo.cu,
+// the only includer): how [rows, steps] tokens are cut into fixed tiles,
+// phase 1's per-tile mask counts, and the totals every block derives from
+// them. Tiles depend on the shape alone, which keeps every reduction's order
+// independent of the grid size.
+#pragma once
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "../native/ops/ppo.h"
+
+namespace rk::cudaops {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kTile = 2048;  // tokens per tile: kTile / kThreads per thread
+constexpr int kWarps = kThreads / 32;
+
+// How tokens are cut into tiles: whole rows when a row fits in a tile
+// (packed), else row segments of kTile tokens.
+struct Layout {
+  int64_t rows, steps;
+  int64_t tiles;
+  int64_t segments;     // tiles per row (1 when packed)
+  int32_t rowsPerTile;  // whole rows per tile (1 when segmented)
+  bool packed;
+  bool counts;          // phase 1 runs (a mask, and an aggregation that needs a count)
+  Aggregation aggregation;
+};
+
+struct Tile {
+  int64_t begin, end;  // flat token range
+  int64_t row;         // first row
+  int32_t rows;        // rows in the tile (packed), or 1
+};
+
+__device__ Tile tileAt(const Layout& l, int64_t t) {
+  Tile r;
+  if (l.packed) {
+    r.row = t * l.rowsPerTile;
+    const int64_t last = r.row + l.rowsPerTile < l.rows ? r.row + l.rowsPerTile : l.rows;
+    r.rows = static_cast<int32_t>(last - r.row);
+    r.begin = r.row * l.steps;
+    r.end = last * l.steps;
+  } else {
+    r.row = t / l.segments;
+    const int64_t offset = (t % l.segments) * kTile;
+    r.rows = 1;
+    r.begin = r.row * l.steps + offset;
+    r.end = r.row * l.steps + (offset + kTile < l.steps ? offset + kTile : l.steps);
+  }
+  return r;
+}
+
+// Sums over a thread's, a block's or a tile's tokens; zero with Partial{}.
+struct Partial {
+  float loss, approxKl, kl;
+  int32_t valid, clipped, clippedLower;
+};
+
+struct Scratch {
+  int32_t* tileValid;  // [tiles] valid tokens per tile (phase 1)
+  int32_t* tileRows;   // [tiles] non-empty rows per packed tile (phase 1, seq-mean modes)
+  Partial* partials;   // [tiles]
+};
+
+// Sum over the block, the same value in every thread; fixed order.
+template <class T>
+__device__ T blockSum(T v) {
+  __shared__ T warpSums[kWarps];
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  __syncthreads();  // the previous call's readers are done with warpSums
+  if (threadIdx.x % 32 == 0) warpSums[threadIdx.x / 32] = v;
+  __syncthreads();
+  T total = 0;
+  for (int w = 0; w < kWarps; ++w) total += warpSums[w];
+  return total;
+}
+
+// Valid tokens per row of a packed tile, into counts[0, tile.rows).
+// Lanes of a warp holding the same row add their votes in one atomic:
+// integer shared-memory atomics, exact in any order.
+__device__ void countRows(const uint8_t* mask, const Layout& l, const Tile& tile, int32_t* counts) {
+  for (int r = threadIdx.x; r < tile.rows; r += kThreads) counts[r] = 0;
+  __syncthreads();
+  const int lane = threadIdx.x % 32;
+#pragma unroll
+  for (int k = 0; k < kTile / kThreads; ++k) {
+    const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+    const bool in = i < tile.end;
+    const int r = in ? static_cast<int>(i - tile.begin) / static_cast<int>(l.steps) : -1;  // packed: < kTile
+    const bool valid = in && mask[i] != 0;
+    const unsigned peers = __match_any_sync(0xffffffffu, r);
+    const unsigned votes = __ballot_sync(0xffffffffu, valid);
+    if (in && lane == __ffs(peers) - 1 && (peers & votes)) atomicAdd(&counts[r], __popc(peers & votes));
+  }
+  __syncthreads();
+}
+
+struct Totals {
+  long long valid;     // sum(M)
+  long long nonEmpty;  // B'
+};
+
+// Phase 1: per-tile counts into scratch.
+__device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& s, int32_t* rowCounts) {
+  const bool perRow = l.packed && l.aggregation != Aggregation::TokenMean;
+  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
+    const Tile tile = tileAt(l, t);
+    if (perRow) {
+      countRows(mask, l, tile, rowCounts);
+      int valid = 0, nonEmpty = 0;
+      for (int r = threadIdx.x; r < tile.rows; r += kThreads) {
+        valid += rowCounts[r];
+        nonEmpty += rowCounts[r] > 0;
+      }
+      valid = blockSum(valid);
+      nonEmpty = blockSum(nonEmpty);
+      if (threadIdx.x == 0) {
+        s.tileValid[t] = valid;
+        s.tileRows[t] = nonEmpty;
+      }
+    } else {
+      int valid = 0;
+#pragma unroll
+      for (int k = 0; k < kTile / kThreads; ++k) {
+        const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+        valid += i < tile.end && mask[i] != 0;
+      }
+      valid = blockSum(valid);
+      if (threadIdx.x == 0) s.tileValid[t] = valid;
+    }
+  }
+}
+
+// After phase 1, in every block: sum(M) and B' from the tile counts.
+__device__ Totals totalsFromTiles(const Layout& l, const Scratch& s) {
+  Totals n{0, 0};
+  long long valid = 0, nonEmpty = 0;
+  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) valid += s.tileValid[t];
+  n.valid = blockSum(valid);
+  if (l.aggregation == Aggregation::TokenMean) return n;
+  if (l.packed) {
+    for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) nonEmpty += s.tileRows[t];
+  } else {
+    for (int64_t b = threadIdx.x; b < l.rows; b += kThreads) {
+      int64_t row = 0;
+      for (int64_t g = 0; g < l.segments; ++g) row += s.tileValid[b * l.segments + g];
+      nonEmpty += row > 0;
+    }
+  }
+  n.nonEmpty = blockSum(nonEmpty);
+  return n;
+}
+
+__device__ float inverse(double x) { return x > 0 ? static_cast<float>(1.0 / x) : 0.0f; }
+
+// Host: the layout of a [rows, steps] problem.
+Layout layoutFor(int64_t rows, int64_t steps, bool hasMask, Aggregation aggregation) {
+  Layout l{};
+  l.rows = rows;
+  l.steps = steps;
+  l.aggregation = aggregation;
+  l.counts = hasMask && aggregation != Aggregation::SeqMeanTokenSumNorm;
+  if (rows == 0 || steps == 0) return l;  // no tiles: the kernel writes zeros
+  l.packed = steps <= kTile;
+  if (l.packed) {
+    l.rowsPerTile = static_cast<int32_t>(kTile / steps);
+    l.segments = 1;
+    l.tiles = (rows + l.rowsPerTile - 1) / l.rowsPerTile;
+  } else {
+    l.rowsPerTile = 1;
+    l.segments = (steps + kTile - 1) / kTile;
+    l.tiles = rows * l.segments;
+  }
+  return l;
+}
+
+}  // namespace
+}  // namespace rk::cudaops

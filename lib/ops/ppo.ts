@@ -1,0 +1,236 @@
+/**
+ * PPO losses with their gradients and statistics, in one pass:
+ * {@link ppoPolicyLoss} (clipped surrogate, dual clip, KL and entropy terms)
+ * and {@link ppoValueLoss} (clipped value loss).
+ *
+ * Conventions follow verl's `compute_policy_loss`, `compute_value_loss`,
+ * `kl_penalty` and `agg_loss` (verl/trainer/ppo/core_algos.py), with
+ * gradients equal to what torch autograd gives for that formulation.
+ */
+import { ordinalOf } from '../device.js';
+import { describe } from '../errors.js';
+import { Tensor, runOp } from '../tensor.js';
+import {
+  expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
+} from '../validate.js';
+
+/**
+ * How per-token losses L become one, over the mask M (B' = rows with at
+ * least one valid token):
+ * - `'token-mean'`: sum(M L) / sum(M)
+ * - `'seq-mean-token-sum'`: sum_b(sum_t M L) / B'
+ * - `'seq-mean-token-mean'`: sum_b(sum_t M L / sum_t M) / B'
+ * - `'seq-mean-token-sum-norm'`: sum(M L) / (B T), T the padded length (Dr. GRPO)
+ *
+ * These are verl's `agg_loss` modes; TRL's GRPOTrainer calls token-mean
+ * 'bnpo', seq-mean-token-mean 'grpo' and seq-mean-token-sum-norm 'dr_grpo'.
+ * The seq-mean modes divide by B', where verl and TRL divide by every row
+ * B; the two agree when no row is empty.
+ */
+export type Aggregation = 'token-mean' | 'seq-mean-token-sum' | 'seq-mean-token-mean' | 'seq-mean-token-sum-norm';
+
+/**
+ * KL estimators of d = logprob - refLogprob (Schulman's k1, k2, k3; verl's
+ * kl_penalty 'kl', 'mse', 'low_var_kl'): k1 = d, k2 = d²/2,
+ * k3 = exp(-d) + d - 1 (TRL's GRPO KL term).
+ */
+export type KlEstimator = 'k1' | 'k2' | 'k3';
+
+const AGGREGATIONS: readonly Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];
+const KL_ESTIMATORS: readonly KlEstimator[] = ['k1', 'k2', 'k3'];
+
+export interface PpoPolicyLossOptions {
+  /** uint8 [B, T]; nonzero = a valid token. Default: every token valid. */
+  mask?: Tensor;
+  /** Lower clip: the ratio is clipped to [1 - clipLow, 1 + clipHigh]. Default 0.2, in [0, 1]. */
+  clipLow?: number;
+  /** Upper clip (DAPO's asymmetric "clip-higher"). Default clipLow, >= 0. */
+  clipHigh?: number;
+  /** Dual clip c > 1 (e.g. 3): for A < 0 the loss is at most -A c. Default off. */
+  dualClip?: number;
+  /** Default 'token-mean'. */
+  aggregation?: Aggregation;
+  /** float32 [B, T] log-probs of the reference policy: adds the KL term and the `kl` statistic. */
+  refLogprobs?: Tensor;
+  /** Weight of the KL term, >= 0. Default 0; nonzero needs refLogprobs. */
+  klCoef?: number;
+  /** Default 'k3' (low variance, non-negative). */
+  klEstimator?: KlEstimator;
+  /** float32 [B, T] per-token entropy H: adds -entropyCoef H and returns gradEntropy. */
+  entropy?: Tensor;
+  /** Weight of the entropy bonus. Default 0; nonzero needs entropy. */
+  entropyCoef?: number;
+}
+
+export interface PpoPolicyLossResult {
+  /** 0-d: the aggregated loss. */
+  loss: Tensor;
+  /** [B, T]: d loss / d logprobs (0 where masked); chains into tokenLogProbsBackward. */
+  gradLogprobs: Tensor;
+  /** [B, T]: d loss / d entropy = -entropyCoef × the token's aggregation weight; when entropy is given. */
+  gradEntropy?: Tensor;
+  /** 0-d: share of valid tokens whose clipped term is strictly the larger. */
+  clipFraction: Tensor;
+  /** 0-d: share of valid tokens with A < 0 whose dual-clip bound is strictly below the clipped loss. */
+  clipFractionLower: Tensor;
+  /** 0-d: token mean of exp(old - new) - (old - new) - 1 (the log-ratio clamped to ±20). */
+  approxKl: Tensor;
+  /** 0-d: token mean of the KL estimator; when refLogprobs is given. */
+  kl?: Tensor;
+}
+
+export interface PpoValueLossOptions {
+  /** uint8 [B, T]; nonzero = a valid token. Default: every token valid. */
+  mask?: Tensor;
+  /** Value clip c >= 0: values are clipped to oldValues ± c. Default: no clipping. */
+  clip?: number;
+  /** Default 'token-mean'. */
+  aggregation?: Aggregation;
+}
+
+export interface PpoValueLossResult {
+  /** 0-d: the aggregated loss. */
+  loss: Tensor;
+  /** [B, T]: d loss / d values (0 where masked). */
+  gradValues: Tensor;
+  /** 0-d: share of valid tokens whose clipped term is strictly the larger (0 without clip). */
+  clipFraction: Tensor;
+}
+
+const POLICY_OPTIONS = ['mask', 'clipLow', 'clipHigh', 'dualClip', 'aggregation', 'refLogprobs', 'klCoef', 'klEstimator', 'entropy', 'entropyCoef'];
+const VALUE_OPTIONS = ['mask', 'clip', 'aggregation'];
+
+function knownOptions(op: string, opts: object, known: readonly string[]): void {
+  for (const key of Object.keys(opts))
+    if (!known.includes(key))
+      throw new RangeError(`${op}: options expected keys among ${known.join(', ')}, got ${describe(key)}`);
+}
+
+/** Three [B, T] float32 inputs of one shape; returns [B, T]. */
+function expectInputs(op: string, names: readonly string[], values: readonly unknown[]): [number, number] {
+  const first = expectTensor(op, names[0]!, values[0], ['float32']);
+  expectRank(op, names[0]!, first, 2);
+  for (let i = 1; i < names.length; i++) expectShape(op, names[i]!, expectTensor(op, names[i]!, values[i], ['float32']), first.shape);
+  return [first.shape[0]!, first.shape[1]!];
+}
+
+function optionalTensor(op: string, name: string, value: unknown, dtype: 'float32' | 'uint8', shape: readonly number[]): Tensor | undefined {
+  if (value === undefined) return undefined;
+  const t = expectTensor(op, name, value, [dtype]);
+  expectShape(op, name, t, shape);
+  return t;
+}
+
+/**
+ * The PPO clipped policy loss over [B, T] tokens, its gradient wrt
+ * `logprobs` and its statistics, in one pass (one kernel launch on cuda).
+ *
+ * Per valid token, with r = exp(clamp(logprobs - oldLogprobs, -20, 20)) and
+ * A the advantage:
+ *
+ *     L = max(-A r, -A clip(r, 1 - clipLow, 1 + clipHigh))
+ *     L = min(L, -A dualClip)                      where A < 0 and dualClip is set
+ *     L += klCoef kl(d) - entropyCoef H            d = logprobs - refLogprobs
+ *
+ * then aggregated over the mask (see {@link Aggregation}). With no valid
+ * token at all, the loss, gradients and statistics are 0. Statistics are
+ * token means over the mask whatever the aggregation.
+ *
+ * Gradients are torch autograd's for this formulation: the clamps pass the
+ * gradient inside their bounds, ends included, and none outside (so a
+ * token with |log-ratio| > 20 gets no gradient from the surrogate, and
+ * with k3 one with |d| > 20 none from the KL term, whose d is clamped the
+ * same way); at a tie, max and min split the gradient half and half.
+ * Masked positions get gradient 0 and never reach the loss, even when they
+ * hold NaN. A NaN in a valid token makes the loss NaN.
+ *
+ * @throws TypeError for a wrong type or dtype, a missing refLogprobs when
+ *   klCoef ≠ 0 or a missing entropy when entropyCoef ≠ 0.
+ * @throws RangeError for a wrong shape, mixed devices, an option out of
+ *   range (negative clips, dualClip ≤ 1, unknown aggregation or estimator).
+ */
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult {
+  const op = 'ppoPolicyLoss';
+  const o = expectOptions<PpoPolicyLossOptions>(op, opts);
+  knownOptions(op, o, POLICY_OPTIONS);
+  const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs', 'advantages'], [logprobs, oldLogprobs, advantages]);
+  const shape = [rows, steps];
+  const mask = optionalTensor(op, 'mask', o.mask, 'uint8', shape);
+  const refLogprobs = optionalTensor(op, 'refLogprobs', o.refLogprobs, 'float32', shape);
+  const entropy = optionalTensor(op, 'entropy', o.entropy, 'float32', shape);
+  const device = sameDevice(op, { logprobs, oldLogprobs, advantages, mask, refLogprobs, entropy });
+
+  const clipLow = expectNumber(op, 'clipLow', o.clipLow, 0.2, { min: 0, max: 1 });
+  const clipHigh = expectNumber(op, 'clipHigh', o.clipHigh, clipLow, { min: 0 });
+  const dualClip = o.dualClip === undefined ? 0 : expectNumber(op, 'dualClip', o.dualClip, 0, { above: 1 });
+  const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
+  const klCoef = expectNumber(op, 'klCoef', o.klCoef, 0, { min: 0 });
+  const klEstimator = expectChoice(op, 'klEstimator', o.klEstimator, KL_ESTIMATORS, 'k3');
+  const entropyCoef = expectNumber(op, 'entropyCoef', o.entropyCoef, 0);
+  if (klCoef !== 0 && !refLogprobs)
+    throw new TypeError(`${op}: refLogprobs expected a float32 Tensor [${rows}, ${steps}] when klCoef is ${klCoef}, got undefined`);
+  if (entropyCoef !== 0 && !entropy)
+    throw new TypeError(`${op}: entropy expected a float32 Tensor [${rows}, ${steps}] when entropyCoef is ${entropyCoef}, got undefined`);
+
+  const scalar = (): Tensor => Tensor.empty([], 'float32', device);
+  const out: PpoPolicyLossResult = {
+    loss: scalar(),
+    gradLogprobs: Tensor.empty(shape, 'float32', device),
+    clipFraction: scalar(),
+    clipFractionLower: scalar(),
+    approxKl: scalar(),
+  };
+  if (entropy) out.gradEntropy = Tensor.empty(shape, 'float32', device);
+  if (refLogprobs) out.kl = scalar();
+  runOp(op, ordinalOf(device), {
+    rows, steps,
+    logprobs: logprobs._storage(), oldLogprobs: oldLogprobs._storage(), advantages: advantages._storage(),
+    mask: mask?._storage(), refLogprobs: refLogprobs?._storage(), entropy: entropy?._storage(),
+    gradLogprobs: out.gradLogprobs._storage(), gradEntropy: out.gradEntropy?._storage(),
+    loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
+    clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: out.kl?._storage(),
+    clipLow, clipHigh, dualClip, klCoef, entropyCoef,
+    aggregation: AGGREGATIONS.indexOf(aggregation), klEstimator: KL_ESTIMATORS.indexOf(klEstimator),
+  });
+  return out;
+}
+
+/**
+ * The PPO value loss over [B, T] tokens, its gradient wrt `values` and its
+ * clip fraction, in one pass. Per valid token, with R the return:
+ *
+ *     L = 0.5 max((v - R)², (clamp(v, oldV - clip, oldV + clip) - R)²)
+ *
+ * (the same as oldV + clip(v - oldV, -clip, clip), and v itself when not
+ * clipped), or 0.5 (v - R)² without `clip`; aggregated over the mask like
+ * {@link ppoPolicyLoss}. Gradients follow torch autograd: the clamp passes
+ * the gradient inside its bounds (ends included), max splits it at a tie.
+ *
+ * @throws TypeError for a wrong type or dtype.
+ * @throws RangeError for a wrong shape, mixed devices, a negative clip or an
+ *   unknown aggregation.
+ */
+export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, opts?: PpoValueLossOptions): PpoValueLossResult {
+  const op = 'ppoValueLoss';
+  const o = expectOptions<PpoValueLossOptions>(op, opts);
+  knownOptions(op, o, VALUE_OPTIONS);
+  const [rows, steps] = expectInputs(op, ['values', 'oldValues', 'returns'], [values, oldValues, returns]);
+  const shape = [rows, steps];
+  const mask = optionalTensor(op, 'mask', o.mask, 'uint8', shape);
+  const device = sameDevice(op, { values, oldValues, returns, mask });
+  const clip = o.clip === undefined ? -1 : expectNumber(op, 'clip', o.clip, 0, { min: 0 });
+  const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
+
+  const out: PpoValueLossResult = {
+    loss: Tensor.empty([], 'float32', device),
+    gradValues: Tensor.empty(shape, 'float32', device),
+    clipFraction: Tensor.empty([], 'float32', device),
+  };
+  runOp(op, ordinalOf(device), {
+    rows, steps,
+    values: values._storage(), oldValues: oldValues._storage(), returns: returns._storage(), mask: mask?._storage(),
+    gradValues: out.gradValues._storage(), loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
+    clip, aggregation: AGGREGATIONS.indexOf(aggregation),
+  });
+  return out;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepares the GPU run, here (where Node.js, npm and nvcc are). Builds the
+# addon with sm_90 code only (the H100 of the run; RLHF_KERNELS_CUDA_ARCHS
+# overrides) in build-gpu/, leaving build/ as it is, compiles the
+# TypeScript, and packs what the GPU machine lacks into .gpu/ (git-ignored):
+#   .gpu/rlhf_kernels.node       the addon (run.sh points RLHF_KERNELS_BINARY at it)
+#   .gpu/node.xz                 this Node.js binary
+#   .gpu/node_modules/tinybench  the runner's one run-time dependency
+#   .gpu/shapes-large.json       the shape registry for the PyTorch peers
+# Then, on the GPU machine: carry [".gpu", "dist"] (adding "build" does no
+# harm), command `bash scripts/gpu/run.sh`.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+RLHF_KERNELS_BUILD_DIR=build-gpu RLHF_KERNELS_CUDA_ARCHS="${RLHF_KERNELS_CUDA_ARCHS:-90-real}" npm run build:native
+npm run build:ts
+
+mkdir -p .gpu/node_modules
+cp build-gpu/Release/rlhf_kernels.node .gpu/rlhf_kernels.node
+xz -T2 -c "$(command -v node)" > .gpu/node.xz
+rm -rf .gpu/node_modules/tinybench
+cp -R node_modules/tinybench .gpu/node_modules/tinybench
+node dist/lib/cli.js bench --list-shapes --size large --json > .gpu/shapes-large.json
+
+# The transfer carries at most 64 MiB.
+total=$(du -cm .gpu dist | tail -1 | cut -f1)
+du -sh .gpu dist
+if [ "$total" -gt 60 ]; then
+  echo "prepare: .gpu + dist is ${total} MiB, too close to the transfer limit (64 MiB)" >&2
+  exit 1
+fi
+echo "prepare: ready (${total} MiB). carry [\".gpu\", \"dist\"], run: bash scripts/gpu/run.sh"

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The GPU run, on the GPU machine (Python + PyTorch, no Node.js, no
+# node_modules, no network), from the repository root, after
+# scripts/gpu/prepare.sh. Writes to $OUT (7 files):
+#   env.txt          nvidia-smi, node, torch, rlhf-kernels info
+#   gpu-tests.txt    node --test dist/tests/gpu/ (CUDA parity of every family)
+#   bench-cuda.json  rlhf-kernels bench --device cuda --size large --json
+#   bench-cuda.log   its stderr (providers that did not run, problems)
+#   torch.json       PyTorch eager / torch.compile on the same shapes
+#   torch.log        its output
+#   summary.md       ours vs torch, fraction of HBM bandwidth
+# Every step runs under its own timeout inside a total budget
+# (RK_GPU_BUDGET seconds, default 270) and tolerates the failure of the
+# ones before; the summary table is printed last. RK_PYTHON picks the
+# Python (default python3).
+set -u
+cd "$(dirname "$0")/../.."
+: "${OUT:?set OUT to the folder whose files come back}"
+mkdir -p "$OUT"
+BUDGET=${RK_GPU_BUDGET:-270}
+PY=${RK_PYTHON:-python3}
+START=$SECONDS
+
+# Seconds for a step: what it asks for, but leave `reserve` for the steps after it.
+allot() {
+  local want=$1 reserve=$2 left=$((BUDGET - (SECONDS - START) - $2))
+  if [ "$left" -lt "$want" ]; then want=$left; fi
+  if [ "$want" -lt 5 ]; then want=5; fi
+  echo "$want"
+}
+step() { echo "== $* ($((SECONDS - START)) s in)"; }
+
+step "node"
+NODE=/tmp/rk-node/node
+mkdir -p /tmp/rk-node
+if [ -x "$NODE" ] || { [ -f .gpu/node.xz ] && { xz -dc .gpu/node.xz > "$NODE" 2>/dev/null ||
+    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .gpu/node.xz "$NODE"; } &&
+    chmod +x "$NODE"; }; then
+  "$NODE" --version || NODE=
+else
+  echo "no node: .gpu/node.xz missing or unreadable"; NODE=
+fi
+# The runner's dependency, where Node's resolution looks for it; the sm_90 addon.
+[ -e node_modules ] || ln -s .gpu/node_modules node_modules
+[ -f .gpu/rlhf_kernels.node ] && export RLHF_KERNELS_BINARY="$PWD/.gpu/rlhf_kernels.node"
+
+step "environment"
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory,power.limit --format=csv 2>&1
+  nvidia-smi -L 2>&1
+  "$PY" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1
+  [ -n "$NODE" ] && { echo "node $("$NODE" --version)"; timeout 30 "$NODE" dist/lib/cli.js info 2>&1; }
+} > "$OUT/env.txt"
+head -3 "$OUT/env.txt"
+
+if [ -n "$NODE" ]; then
+  step "CUDA parity tests"
+  timeout -k 5 "$(allot 60 200)" "$NODE" --test dist/tests/gpu/ > "$OUT/gpu-tests.txt" 2>&1
+  echo "exit $?; $(grep -E '^# (pass|fail|skipped)' "$OUT/gpu-tests.txt" | tr '\n' ' ')"
+
+  step "rlhf-kernels bench (cuda, large)"
+  t=$(allot 110 100)
+  # No new case in the last fifth of the step: the case in hand can finish.
+  timeout -k 5 "$t" "$NODE" dist/lib/cli.js bench --device cuda --size large --json --budget $((t * 4 / 5)) \
+    > "$OUT/bench-cuda.json" 2> "$OUT/bench-cuda.log"
+  echo "exit $?"
+fi
+
+step "torch peers"
+timeout 60 "$PY" bench/gpu/torch_check.py > "$OUT/torch.log" 2>&1
+echo "torch_check exit $?" | tee -a "$OUT/torch.log"
+t=$(allot 150 15)
+timeout -k 5 "$t" "$PY" bench/gpu/torch_peers.py --shapes .gpu/shapes-large.json --out "$OUT/torch.json" \
+  --budget $((t * 9 / 10)) >> "$OUT/torch.log" 2>&1
+echo "exit $?; $(tail -1 "$OUT/torch.log")"
+
+step "summary"
+if [ -n "$NODE" ]; then
+  timeout 30 "$NODE" dist/bench/gpu/summary.js "$OUT/bench-cuda.json" "$OUT/torch.json" "$OUT/summary.md"
+else
+  "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("\n".join("%s %s %s %s: %.4g ms" % (r["op"], r["direction"], r["shape"], r["provider"], r["medianMs"]) for r in d.get("results", [])) or d.get("error", "no torch rows"))' \
+    "$OUT/torch.json" 2>&1 | tee "$OUT/summary.md"
+fi
+echo "== done in $((SECONDS - START)) s"

@@ -1,0 +1,212 @@
+/**
+ * The advantage family on cuda, against the float64 reference and the cpu
+ * backend. Run on a GPU machine with `node --test dist/tests/gpu/` (node:test
+ * only, no node_modules); skips when cuda is unavailable.
+ *
+ * Tolerance: the CUDA scan composes each 8-step segment's affine map and the
+ * maps of the segments and warps before it, so its float32 rounding differs
+ * from the sequential CPU recursion. Both backends are held to the same rule
+ * against float64 (4 x the naive float32 run's error + 4 ulps at the largest
+ * magnitude), so they agree with each other within twice that.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  type Device, type Tensor, gae, groupAdvantages, info, synchronizeSync, tensor, whiten,
+} from '../../lib/index.js';
+import { addon } from '../../lib/addon.js';
+import { runOp } from '../../lib/tensor.js';
+import { Rng } from '../helpers/random.js';
+import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
+import {
+  type Estimator, type GaeInputs, type TrajectoryKinds, gaeReference, groupAdvantagesReference, randomTrajectories,
+  whitenReference,
+} from '../reference/advantages.js';
+
+const cuda = (() => {
+  try {
+    return info().cuda;
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+})();
+const skip = cuda.available ? false : `cuda unavailable: ${cuda.reason}`;
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+function tolerance(ref: Float64Array, naive: Float64Array): number {
+  return derivedTolerance(naive, ref, 4, 4 * EPS.float32 * maxAbs(ref));
+}
+
+function expectClose(out: ArrayLike<number>, ref: ArrayLike<number>, tol: number, what: string): void {
+  const e = errorStats(out, ref);
+  assert.equal(e.mismatchedNonFinite, 0, `${what}: non-finite mismatch at ${e.worst} (${out[e.worst]} vs ${ref[e.worst]})`);
+  assert.ok(e.maxAbs <= tol, `${what}: error ${e.maxAbs} > ${tol} at ${e.worst} (${out[e.worst]} vs ${ref[e.worst]})`);
+}
+
+function runGae(x: GaeInputs, device: Device): { advantages: Float32Array; returns: Float32Array } {
+  const on = (data: ArrayLike<number> | undefined, dtype: 'float32' | 'uint8', shape = [x.B, x.T]): Tensor | undefined =>
+    data === undefined ? undefined : tensor(Float32Array.from(data), shape, { dtype, device });
+  const inputs = {
+    mask: on(x.mask, 'uint8'), dones: on(x.dones, 'uint8'), truncated: on(x.truncated, 'uint8'),
+    truncatedValues: on(x.truncatedValues, 'float32'), lastValues: on(x.lastValues, 'float32', [x.B]),
+  };
+  const r = on(x.rewards, 'float32')!, v = on(x.values, 'float32')!;
+  const out = gae(r, v, { gamma: x.gamma, lambda: x.lambda, ...inputs });
+  const result = { advantages: out.advantages.toArray() as Float32Array, returns: out.returns.toArray() as Float32Array };
+  for (const t of [r, v, out.advantages, out.returns, ...Object.values(inputs)]) t?.dispose();
+  return result;
+}
+
+/** cuda against float64 and against cpu. */
+function checkGae(x: GaeInputs, what: string): void {
+  const ref = gaeReference(x), naive = gaeReference(x, f32);
+  const gpu = runGae(x, 'cuda'), cpu = runGae(x, 'cpu');
+  for (const k of ['advantages', 'returns'] as const) {
+    const tol = tolerance(ref[k], naive[k]);
+    expectClose(gpu[k], ref[k], tol, `${what} ${k} cuda vs float64`);
+    expectClose(gpu[k], cpu[k], 2 * tol, `${what} ${k} cuda vs cpu`);
+  }
+  if (x.mask)
+    for (let i = 0; i < x.mask.length; i++)
+      if (!x.mask[i]) assert.ok(gpu.advantages[i] === 0 && gpu.returns[i] === 0, `${what}: masked step ${i} is not 0`);
+}
+
+const KINDS: Record<string, TrajectoryKinds> = {
+  plain: {},
+  masked: { mask: true, lastValues: true },
+  episodes: { mask: true, dones: true, truncated: true, lastValues: true },
+};
+
+describe('gae on cuda', { skip }, () => {
+  const rng = new Rng();
+
+  // T around the kernel's edges: 8 steps per thread, 256 per warp; a row
+  // takes 1, 2, 4, 8 or 16 warps (T <= 256, 512, 1024, 2048, 4096), longer
+  // rows loop over 4096-step tiles. T % 4 != 0 takes the unvectorized path.
+  // B: several short rows share a block (16 rows of T <= 256), 17 leaves a
+  // block partly empty, 257 and 2048 fill many blocks.
+  const grid: [number, number][] = [];
+  for (const T of [1, 7, 8, 9, 31, 32, 33, 255, 256, 257]) for (const B of [1, 17, 257]) grid.push([B, T]);
+  for (const T of [511, 512, 513, 1024, 1025, 2048, 2049, 4095, 4096, 4097, 8192, 8193]) for (const B of [1, 17]) grid.push([B, T]);
+  grid.push([2048, 33], [64, 4096]);
+
+  for (const [kind, kinds] of Object.entries(KINDS))
+    test(`matches float64 and cpu: ${kind}`, () => {
+      for (const [B, T] of grid) checkGae(randomTrajectories(rng, B, T, kinds), `B=${B} T=${T} ${kind}`);
+    });
+
+  test('matches float64 and cpu at gamma = lambda = 1 and at lambda = 0', () => {
+    for (const [gamma, lambda] of [[1, 1], [0.9, 0], [0, 0.5]])
+      for (const [B, T] of [[3, 4097], [17, 300]] as const)
+        checkGae(randomTrajectories(rng, B, T, KINDS.episodes!, gamma, lambda), `B=${B} T=${T} gamma=${gamma} lambda=${lambda}`);
+  });
+
+  test('matches float64 and cpu at 1024 x 8192 with masks and episodes', () => {
+    const x = randomTrajectories(rng, 1024, 8192, KINDS.episodes!);
+    const ref = gaeReference(x), naive = gaeReference(x, f32);
+    const gpu = runGae(x, 'cuda'), cpu = runGae(x, 'cpu');
+    const tol = tolerance(ref.advantages, naive.advantages);
+    expectClose(gpu.advantages, ref.advantages, tol, 'cuda vs float64');
+    expectClose(gpu.advantages, cpu.advantages, 2 * tol, 'cuda vs cpu');
+  });
+
+  test('writes every element (outputs poisoned with NaN first)', () => {
+    const B = 37, T = 1001;
+    const x = randomTrajectories(rng, B, T, KINDS.episodes!);
+    const on = (a: ArrayLike<number>, dtype: 'float32' | 'uint8') => tensor(Float32Array.from(a), [a.length], { dtype, device: 'cuda' });
+    const outs = [on(new Float32Array(B * T), 'float32'), on(new Float32Array(B * T), 'float32')];
+    for (const t of outs) addon().fillDevice(t._buffer!, 0xff);
+    const ins = {
+      rewards: on(x.rewards, 'float32'), values: on(x.values, 'float32'), mask: on(x.mask!, 'uint8'),
+      dones: on(x.dones!, 'uint8'), truncated: on(x.truncated!, 'uint8'), truncatedValues: on(x.truncatedValues!, 'float32'),
+      lastValues: on(x.lastValues!, 'float32'),
+    };
+    const args: Record<string, unknown> = { rows: B, steps: T, gamma: x.gamma, lambda: x.lambda };
+    for (const [k, t] of Object.entries(ins)) args[k] = t._storage();
+    runOp('gae', 0, { ...args, advantages: outs[0]!._storage(), returns: outs[1]!._storage() });
+    for (const t of outs) assert.ok((t.toArray() as Float32Array).every(Number.isFinite), 'an output was left unwritten');
+  });
+
+  test('is deterministic', () => {
+    const x = randomTrajectories(rng, 100, 3000, KINDS.episodes!);
+    const a = runGae(x, 'cuda'), b = runGae(x, 'cuda');
+    assert.deepEqual(Buffer.from(a.advantages.buffer), Buffer.from(b.advantages.buffer));
+  });
+
+  test('keeps a NaN inside its episode, like the cpu', () => {
+    const B = 4, T = 3000;
+    const x = randomTrajectories(rng, B, T, { dones: true });
+    for (let b = 0; b < B; b++) (x.rewards as Float32Array)[b * T + 1500 + b] = NaN;
+    const gpu = runGae(x, 'cuda'), cpu = runGae(x, 'cpu');
+    for (let i = 0; i < B * T; i++)
+      assert.equal(Number.isNaN(gpu.advantages[i]), Number.isNaN(cpu.advantages[i]), `NaN pattern differs at ${i}`);
+  });
+
+  test('skips inserted masked steps (within the tolerance)', () => {
+    const B = 5, T = 700;
+    const x = randomTrajectories(rng, B, T, KINDS.episodes!);
+    const T2 = 2 * T; // every other step a masked junk step
+    const y: GaeInputs = {
+      ...x, T: T2, rewards: new Float32Array(B * T2).fill(NaN), values: new Float32Array(B * T2).fill(NaN),
+      mask: new Uint8Array(B * T2), dones: new Uint8Array(B * T2), truncated: new Uint8Array(B * T2),
+      truncatedValues: new Float32Array(B * T2),
+    };
+    for (let i = 0; i < B * T; i++) {
+      const j = 2 * i + 1;
+      for (const k of ['rewards', 'values', 'mask', 'dones', 'truncated', 'truncatedValues'] as const)
+        (y[k] as Float32Array)[j] = x[k]![i]!;
+    }
+    const ref = gaeReference(x), naive = gaeReference(x, f32);
+    const a = runGae(y, 'cuda').advantages.filter((_, j) => j % 2 === 1);
+    expectClose(a, ref.advantages, tolerance(ref.advantages, naive.advantages), 'with masked steps');
+  });
+});
+
+describe('whiten on cuda', { skip }, () => {
+  const rng = new Rng();
+
+  // 4095/4096/4097 around a stats tile; 4096 * 1024 + 5 needs two tiles per
+  // stats block; 1 and 3 are tiny; n % 4 != 0 exercises the vector tail.
+  for (const n of [1, 3, 4095, 4096, 4097, 100_003, 4096 * 1024 + 5])
+    test(`matches float64 and cpu, n = ${n}`, () => {
+      const x = rng.normals(n, 3, -2);
+      for (const mask of [undefined, rng.mask(n, 0.7)])
+        for (const shiftMean of [true, false]) {
+          const ref = whitenReference(x, { mask, shiftMean }), naive = whitenReference(x, { mask, shiftMean }, f32);
+          const run = (device: Device) =>
+            whiten(tensor(x, undefined, { device }), { mask: mask && tensor(mask, undefined, { device }), shiftMean }).toArray();
+          const tol = tolerance(ref, naive);
+          const gpu = run('cuda');
+          expectClose(gpu, ref, tol, `n=${n} mask=${!!mask} shiftMean=${shiftMean}`);
+          expectClose(gpu, run('cpu'), 2 * tol, `n=${n} cuda vs cpu`);
+          synchronizeSync();
+        }
+    });
+
+  test('is deterministic', () => {
+    const x = tensor(rng.normals(3_000_000), undefined, { device: 'cuda' });
+    const a = whiten(x).toArray() as Float32Array, b = whiten(x).toArray() as Float32Array;
+    assert.deepEqual(Buffer.from(a.buffer), Buffer.from(b.buffer));
+  });
+});
+
+describe('groupAdvantages on cuda', { skip }, () => {
+  const rng = new Rng();
+  for (const estimator of ['grpo', 'dr-grpo', 'rloo'] as Estimator[])
+    test(`matches float64 and cpu: ${estimator}`, () => {
+      for (const K of [1, 2, 31, 32, 33, 100]) {
+        const s = rng.normals(301 * K, 2, 1);
+        const ref = groupAdvantagesReference(s, K, estimator), naive = groupAdvantagesReference(s, K, estimator, 1e-6, f32);
+        const run = (device: Device) => groupAdvantages(tensor(s, undefined, { device }), { groupSize: K, estimator }).toArray();
+        const tol = tolerance(ref, naive);
+        const gpu = run('cuda');
+        expectClose(gpu, ref, tol, `${estimator} K=${K}`);
+        expectClose(gpu, run('cpu'), 2 * tol, `${estimator} K=${K} cuda vs cpu`);
+      }
+    });
+});

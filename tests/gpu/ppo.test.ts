@@ -1,0 +1,228 @@
+/**
+ * The PPO family on cuda, against the float64 reference and the cpu backend.
+ * node:test + node:assert only (the GPU machine has no node_modules):
+ * `npx tsc -p tsconfig.json && node --test dist/tests/gpu/`. Skips when cuda
+ * is unavailable.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { addon } from '../../lib/addon.js';
+import {
+  type Aggregation, type Device, type KlEstimator, Tensor, info, ppoPolicyLoss, ppoValueLoss, tensor,
+} from '../../lib/index.js';
+import { runOp } from '../../lib/tensor.js';
+import { Rng } from '../helpers/random.js';
+import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
+import {
+  type PolicyInputs, type PolicyResult, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
+} from '../reference/ppo.js';
+import { type MaskKind, randomPolicyInputs, randomValueInputs } from '../reference/ppo_inputs.js';
+
+const cuda = (() => {
+  try {
+    return info().cuda;
+  } catch (e) {
+    return { available: false, reason: (e as Error).message };
+  }
+})();
+const skip = cuda.available ? false : `cuda unavailable: ${cuda.reason}`;
+const GPU: Device = 'cuda:0';
+const AGGREGATIONS: Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];
+const MASKS: MaskKind[] = ['none', 'random', 'empty rows', 'all empty'];
+const KLS: (KlEstimator | undefined)[] = [undefined, 'k1', 'k2', 'k3'];
+
+interface Outputs {
+  loss: number;
+  clipFraction: number;
+  clipFractionLower: number;
+  approxKl: number;
+  kl?: number;
+  gradLogprobs: Float32Array;
+  gradEntropy?: Float32Array;
+}
+
+function on(data: ArrayLike<number>, x: { B: number; T: number }, device: Device, mask = false) {
+  return tensor(mask ? Uint8Array.from(data) : Float32Array.from(data), [x.B, x.T], { device });
+}
+
+function runPolicy(x: PolicyInputs, device: Device): Outputs {
+  const r = ppoPolicyLoss(on(x.logprobs, x, device), on(x.oldLogprobs, x, device), on(x.advantages, x, device), {
+    mask: x.mask && on(x.mask, x, device, true), clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip,
+    aggregation: x.aggregation, refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef,
+    klEstimator: x.klEstimator, entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef,
+  });
+  const out: Outputs = {
+    loss: r.loss.item(), clipFraction: r.clipFraction.item(), clipFractionLower: r.clipFractionLower.item(),
+    approxKl: r.approxKl.item(), gradLogprobs: r.gradLogprobs.toArray() as Float32Array,
+  };
+  if (r.kl) out.kl = r.kl.item();
+  if (r.gradEntropy) out.gradEntropy = r.gradEntropy.toArray() as Float32Array;
+  return out;
+}
+
+function runValue(x: ValueInputs, device: Device) {
+  const r = ppoValueLoss(on(x.values, x, device), on(x.oldValues, x, device), on(x.returns, x, device), {
+    mask: x.mask && on(x.mask, x, device, true), clip: x.clip, aggregation: x.aggregation,
+  });
+  return { loss: r.loss.item(), clipFraction: r.clipFraction.item(), gradValues: r.gradValues.toArray() as Float32Array };
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+/**
+ * 4 × the naive float32 run's error, plus 8 ulps at the values' scale (see
+ * tests/ppo_util.ts). With `other` set, compares out with other (cpu)
+ * instead of the reference: each may be off by the rule, so twice it.
+ */
+function assertClose(out: ArrayLike<number>, exact: ArrayLike<number>, naive: ArrayLike<number>, scale: number, what: string, other?: ArrayLike<number>): void {
+  const k = other ? 2 : 1;
+  const tol = derivedTolerance(naive, exact, 4 * k, 8 * k * EPS.float32 * scale);
+  const against = other ?? exact;
+  const e = errorStats(out, against);
+  assert.equal(e.mismatchedNonFinite, 0, `${what}: non-finite mismatch at ${e.worst}`);
+  assert.ok(e.maxAbs <= tol, `${what}: error ${e.maxAbs} at ${e.worst} (${out[e.worst]} vs ${against[e.worst]}) > tolerance ${tol}`);
+}
+
+function comparePolicy(out: Outputs, ref: PolicyResult, naive: PolicyResult, what: string, cpu?: Outputs): void {
+  assertClose([out.loss], [ref.loss], [naive.loss], ref.lossMagnitude, `${what} loss`, cpu && [cpu.loss]);
+  assertClose(out.gradLogprobs, ref.gradLogprobs, naive.gradLogprobs, maxAbs(ref.gradLogprobs), `${what} gradLogprobs`, cpu?.gradLogprobs);
+  for (const key of ['clipFraction', 'clipFractionLower', 'approxKl'] as const)
+    assertClose([out[key]], [ref[key]], [naive[key]], Math.abs(ref[key]), `${what} ${key}`, cpu && [cpu[key]]);
+  assert.equal(out.gradEntropy === undefined, ref.gradEntropy === undefined, `${what} gradEntropy presence`);
+  if (ref.gradEntropy)
+    assertClose(out.gradEntropy!, ref.gradEntropy, naive.gradEntropy!, maxAbs(ref.gradEntropy), `${what} gradEntropy`, cpu?.gradEntropy);
+  assert.equal(out.kl === undefined, ref.kl === undefined, `${what} kl presence`);
+  if (ref.kl !== undefined) assertClose([out.kl!], [ref.kl], [naive.kl!], ref.klMagnitude!, `${what} kl`, cpu && [cpu.kl!]);
+}
+
+/** cuda against the reference, and against cpu. */
+function checkPolicy(x: PolicyInputs, what: string): Outputs {
+  const ref = ppoPolicyLossReference(x);
+  const naive = ppoPolicyLossReference(x, f32);
+  const gpu = runPolicy(x, GPU);
+  comparePolicy(gpu, ref, naive, `${what} cuda`);
+  comparePolicy(gpu, ref, naive, `${what} cuda vs cpu`, runPolicy(x, 'cpu'));
+  return gpu;
+}
+
+function checkValue(x: ValueInputs, what: string): void {
+  const ref = ppoValueLossReference(x);
+  const naive = ppoValueLossReference(x, f32);
+  const gpu = runValue(x, GPU);
+  assertClose([gpu.loss], [ref.loss], [naive.loss], ref.lossMagnitude, `${what} loss`);
+  assertClose(gpu.gradValues, ref.gradValues, naive.gradValues, maxAbs(ref.gradValues), `${what} gradValues`);
+  assertClose([gpu.clipFraction], [ref.clipFraction], [naive.clipFraction], ref.clipFraction, `${what} clipFraction`);
+}
+
+function sameBits(a: Outputs, b: Outputs, what: string): void {
+  const bytes = (t: Float32Array | undefined) => (t ? Buffer.from(t.buffer, t.byteOffset, t.byteLength) : Buffer.alloc(0));
+  assert.ok(bytes(a.gradLogprobs).equals(bytes(b.gradLogprobs)), `${what}: gradLogprobs differ`);
+  assert.ok(bytes(a.gradEntropy).equals(bytes(b.gradEntropy)), `${what}: gradEntropy differ`);
+  for (const key of ['loss', 'clipFraction', 'clipFractionLower', 'approxKl', 'kl'] as const)
+    assert.ok(Object.is(a[key], b[key]), `${what}: ${key} ${a[key]} vs ${b[key]}`);
+}
+
+// Shapes and why: tails and tiny grids; packed tiles of many rows; one row
+// per tile; row segments (T > 2048, the tile); the bench shape; more tiles
+// than co-resident blocks (blocks loop over tiles, reusing shared memory).
+const GRID_SHAPES: [number, number][] = [[1, 1], [3, 7], [4, 33], [300, 3], [9, 2000], [3, 4100]];
+const LARGE_SHAPES: [number, number][] = [[512, 4096], [8000, 300], [1, 300000]];
+
+describe('ppoPolicyLoss on cuda', { skip }, () => {
+  const rng = new Rng();
+
+  it('matches the reference and cpu for every option combination on small shapes', () => {
+    for (const [B, T] of GRID_SHAPES)
+      for (const aggregation of AGGREGATIONS)
+        for (const dualClip of [undefined, 3])
+          for (const klEstimator of KLS)
+            for (const entropyCoef of [undefined, 0.01])
+              for (const mask of MASKS) {
+                const x = randomPolicyInputs(rng, B, T, { mask, aggregation, dualClip, klEstimator, entropyCoef });
+                checkPolicy(x, `${B}x${T} ${aggregation} dual=${dualClip} kl=${klEstimator} H=${entropyCoef} mask=${mask}`);
+              }
+  });
+
+  it('matches the reference on large shapes', () => {
+    LARGE_SHAPES.forEach(([B, T], k) => {
+      // Two aggregations per shape (one of them per-row weighted), rotating.
+      for (const aggregation of [AGGREGATIONS[k % 2]!, AGGREGATIONS[2 + (k % 2)]!]) {
+        const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, dualClip: 3, klEstimator: 'k3', entropyCoef: 0.01 });
+        checkPolicy(x, `${B}x${T} ${aggregation}`);
+      }
+    });
+  });
+
+  it('is bit-identical from run to run', () => {
+    for (const [B, T] of [[512, 4096], [8000, 300], [2, 70000]] as const)
+      for (const aggregation of ['token-mean', 'seq-mean-token-mean'] as const) {
+        const x = randomPolicyInputs(rng, B, T, { mask: 'random', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
+        const first = runPolicy(x, GPU);
+        for (let k = 0; k < 3; k++) sameBits(runPolicy(x, GPU), first, `${B}x${T} ${aggregation} run ${k + 1}`);
+      }
+  });
+
+  it('writes every output element, masked ones included (outputs filled with NaN first)', () => {
+    for (const [B, T, aggregation] of [[7, 300, 'seq-mean-token-mean'], [2, 5000, 'token-mean']] as const) {
+      const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
+      const poisoned = (shape: number[]) => {
+        const t = Tensor.empty(shape, 'float32', GPU);
+        addon().fillDevice(t._buffer!, 0xff);
+        return t;
+      };
+      const outs = {
+        gradLogprobs: poisoned([B, T]), gradEntropy: poisoned([B, T]), loss: poisoned([]), clipFraction: poisoned([]),
+        clipFractionLower: poisoned([]), approxKl: poisoned([]), kl: poisoned([]),
+      };
+      const input = (a: ArrayLike<number>, mask = false) => on(a, x, GPU, mask)._storage();
+      runOp('ppoPolicyLoss', 0, {
+        rows: B, steps: T, logprobs: input(x.logprobs), oldLogprobs: input(x.oldLogprobs), advantages: input(x.advantages),
+        mask: input(x.mask!, true), refLogprobs: input(x.refLogprobs!), entropy: input(x.entropy!),
+        clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0.1, entropyCoef: 0.01, aggregation: AGGREGATIONS.indexOf(aggregation),
+        klEstimator: 2, ...Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t._storage()])),
+      });
+      for (const [name, t] of Object.entries(outs))
+        assert.ok((t.toArray() as Float32Array).every(Number.isFinite), `${B}x${T} ${name} has unwritten elements`);
+    }
+  });
+
+  it('gives zeros without a valid token, ignores NaN in masked tokens, clamps extreme log-ratios', () => {
+    for (const [B, T] of [[4, 9], [0, 5], [5, 0], [3, 5000]] as const) {
+      const out = runPolicy(randomPolicyInputs(rng, B, T, { mask: 'all empty', klEstimator: 'k1', entropyCoef: 0.1 }), GPU);
+      assert.deepEqual([out.loss, out.clipFraction, out.clipFractionLower, out.approxKl, out.kl], [0, 0, 0, 0, 0]);
+      assert.ok(out.gradLogprobs.every((g) => g === 0) && out.gradEntropy!.every((g) => g === 0));
+    }
+    const x = randomPolicyInputs(rng, 6, 3000, { mask: 'random', klEstimator: 'k2', dualClip: 3 });
+    const clean = runPolicy(x, GPU);
+    const lp = Float32Array.from(x.logprobs);
+    for (let i = 0; i < lp.length; i++) if (!x.mask![i]) lp[i] = NaN;
+    sameBits(runPolicy({ ...x, logprobs: lp }, GPU), clean, 'NaN in masked tokens');
+    // Log-ratios 30, -30 (outside: no gradient) and exactly ±20 (the clamp passes it); signs for which the unclipped term wins.
+    const far = randomPolicyInputs(rng, 2, 8);
+    (far.oldLogprobs as Float32Array).set([-30, -30, -30, -30]);
+    (far.logprobs as Float32Array).set([0, -60, -10, -50]);
+    (far.advantages as Float32Array).set([-1, 1, -1, 1]);
+    const out = checkPolicy(far, 'clamped log-ratios');
+    assert.ok(Math.abs(out.gradLogprobs[0]!) === 0 && Math.abs(out.gradLogprobs[1]!) === 0);
+    assert.ok(out.gradLogprobs[2]! > 0 && out.gradLogprobs[3]! < 0);
+  });
+});
+
+describe('ppoValueLoss on cuda', { skip }, () => {
+  const rng = new Rng();
+
+  it('matches the reference for every aggregation, clip and mask pattern', () => {
+    for (const [B, T] of GRID_SHAPES)
+      for (const aggregation of AGGREGATIONS)
+        for (const clip of [undefined, 0.2])
+          for (const mask of MASKS) checkValue(randomValueInputs(rng, B, T, { mask, aggregation, clip }), `${B}x${T} ${aggregation} clip=${clip} mask=${mask}`);
+    LARGE_SHAPES.forEach(([B, T], k) => {
+      for (const aggregation of [AGGREGATIONS[k % 2]!, AGGREGATIONS[2 + (k % 2)]!])
+        checkValue(randomValueInputs(rng, B, T, { mask: 'empty rows', aggregation, clip: 0.2 }), `${B}x${T} ${aggregation}`);
+    });
+  });
+});

@@ -1,0 +1,301 @@
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type Aggregation, type KlEstimator, info, ppoPolicyLoss, setNumThreads, tensor } from '../lib/index.js';
+import { DEVICES } from './helpers/devices.js';
+import { partial } from './helpers/finite_diff.js';
+import { Rng } from './helpers/random.js';
+import {
+  LOG_RATIO_BOUND, type PolicyInputs, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
+} from './reference/ppo.js';
+import { type MaskKind, randomPolicyInputs, randomValueInputs } from './reference/ppo_inputs.js';
+import { checkPolicy, checkValue, on, runPolicy, runValue } from './ppo_util.js';
+
+const AGGREGATIONS: Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];
+const MASKS: MaskKind[] = ['none', 'random', 'empty rows', 'all empty'];
+const KLS: (KlEstimator | undefined)[] = [undefined, 'k1', 'k2', 'k3'];
+
+afterAll(() => setNumThreads(info().cpu.threads));
+
+// --------------------------------------------------------------- reference
+
+describe('ppo reference', () => {
+  const rng = new Rng();
+
+  // Relative agreement of an analytic gradient with central differences.
+  function expectGradient(f: (v: Float64Array) => number, at: ArrayLike<number>, grad: ArrayLike<number>, what: string): void {
+    const v = Float64Array.from(at);
+    for (let i = 0; i < v.length; i++) {
+      const fd = partial(f, v, i);
+      expect(Math.abs(fd - grad[i]!), `${what} [${i}]: ${fd} vs ${grad[i]}`).toBeLessThanOrEqual(1e-6 * (1 + Math.abs(grad[i]!)));
+    }
+  }
+
+  it('has policy gradients equal to finite differences, away from the kinks', () => {
+    for (const aggregation of AGGREGATIONS)
+      for (const dualClip of [undefined, 3])
+        for (const klEstimator of KLS) {
+          const x = randomPolicyInputs(rng, 3, 6, { mask: 'empty rows', aggregation, dualClip, klEstimator, entropyCoef: 0.01, spread: 0.4 });
+          const ref = ppoPolicyLossReference(x);
+          const what = `${aggregation} dual ${dualClip} ${klEstimator}`;
+          expectGradient((lp) => ppoPolicyLossReference({ ...x, logprobs: lp }).loss, x.logprobs, ref.gradLogprobs, `${what} logprobs`);
+          expectGradient((h) => ppoPolicyLossReference({ ...x, entropy: h }).loss, x.entropy!, ref.gradEntropy!, `${what} entropy`);
+        }
+  });
+
+  it('has value gradients equal to finite differences, away from the kinks', () => {
+    for (const aggregation of AGGREGATIONS)
+      for (const clip of [undefined, 0.2]) {
+        const x = randomValueInputs(rng, 3, 6, { mask: 'empty rows', aggregation, clip });
+        const ref = ppoValueLossReference(x);
+        expectGradient((v) => ppoValueLossReference({ ...x, values: v }).loss, x.values, ref.gradValues, `${aggregation} clip ${clip}`);
+      }
+  });
+
+  it('follows the closed forms of each aggregation on hand-made numbers', () => {
+    // Ratio 1 everywhere: L = -A; rows [1, 2, 3 | 4, masked, masked].
+    const x: PolicyInputs = {
+      B: 2, T: 3, logprobs: new Float32Array(6).fill(-1), oldLogprobs: new Float32Array(6).fill(-1),
+      advantages: Float32Array.of(1, 2, 3, 4, 5, 6), mask: Uint8Array.of(1, 1, 1, 1, 0, 0),
+    };
+    const loss = (aggregation: Aggregation): number => ppoPolicyLossReference({ ...x, aggregation }).loss;
+    expect(loss('token-mean')).toBeCloseTo(-10 / 4, 12);
+    expect(loss('seq-mean-token-sum')).toBeCloseTo(-(6 + 4) / 2, 12);
+    expect(loss('seq-mean-token-mean')).toBeCloseTo(-(2 + 4) / 2, 12);
+    expect(loss('seq-mean-token-sum-norm')).toBeCloseTo(-10 / 6, 12);
+    // One clipped token: r = 1.5 > 1.2 with A = 1 -> -1.2, no gradient; with A = -1 -> 1.5, gradient -(-1) r / n.
+    const one = (A: number, dualClip?: number) => ppoPolicyLossReference({
+      B: 1, T: 1, logprobs: [Math.log(1.5)], oldLogprobs: [0], advantages: [A], ...(dualClip ? { dualClip } : {}),
+    });
+    expect(one(1).loss).toBeCloseTo(-1.2, 12);
+    expect(one(1).gradLogprobs[0]).toBe(0);
+    expect(one(1).clipFraction).toBe(1);
+    expect(one(-1).loss).toBeCloseTo(1.5, 12);
+    expect(one(-1).gradLogprobs[0]).toBeCloseTo(1.5, 12);
+    expect(one(-1).clipFraction).toBe(0);
+    expect(one(-1, 1.4).loss).toBeCloseTo(1.4, 12);
+    expect(one(-1, 1.4).gradLogprobs[0]).toBe(0);
+    expect(one(-1, 1.4).clipFractionLower).toBe(1);
+    expect(one(-1).approxKl).toBeCloseTo(1 / 1.5 - 1 + Math.log(1.5), 12);
+  });
+});
+
+// ------------------------------------------------------------------ parity
+
+// Each shape is here for a reason.
+const SHAPES: [number, number, string][] = [
+  [1, 1, 'one token'],
+  [3, 7, 'runs shorter than a CPU vector'],
+  [4, 33, 'one past a warp and a vector multiple'],
+  [300, 3, 'many short rows: CUDA packs hundreds of rows per tile'],
+  [9, 2000, 'CPU reduction blocks (16384 tokens) end inside a row; CUDA: one row per tile'],
+  [3, 4100, 'rows longer than a CUDA tile: row segments'],
+];
+
+describe.each(DEVICES)('ppoPolicyLoss on %s', (device) => {
+  const rng = new Rng();
+
+  it.each(SHAPES)('%i x %i (%s): every aggregation, dual clip, KL estimator, entropy and mask pattern', (B, T) => {
+    for (const aggregation of AGGREGATIONS)
+      for (const dualClip of [undefined, 3])
+        for (const klEstimator of KLS)
+          for (const entropyCoef of [undefined, 0.01])
+            for (const mask of MASKS) {
+              const x = randomPolicyInputs(rng, B, T, { mask, aggregation, dualClip, klEstimator, entropyCoef });
+              checkPolicy(x, device, `${B}x${T} ${aggregation} dual=${dualClip} kl=${klEstimator} H=${entropyCoef} mask=${mask}`);
+            }
+  });
+
+  it('handles asymmetric clips (clip-higher) and wide ratio spreads', () => {
+    for (const aggregation of AGGREGATIONS) {
+      const x = randomPolicyInputs(rng, 16, 100, { mask: 'random', aggregation, clipLow: 0.2, clipHigh: 0.28, dualClip: 2, spread: 1 });
+      const out = checkPolicy(x, device, `clip-higher ${aggregation}`);
+      expect(out.clipFraction).toBeGreaterThan(0);
+      expect(out.clipFractionLower).toBeGreaterThan(0);
+    }
+  });
+
+  it('gives a loss, gradients and statistics of 0 without a valid token', () => {
+    for (const [B, T] of [[4, 9], [0, 5], [5, 0]] as const) {
+      const x = randomPolicyInputs(rng, B, T, { mask: 'all empty', klEstimator: 'k3', entropyCoef: 0.1 });
+      const out = runPolicy(x, device);
+      expect([out.loss, out.clipFraction, out.clipFractionLower, out.approxKl, out.kl]).toEqual([0, 0, 0, 0, 0]);
+      expect(out.gradLogprobs.every((g) => g === 0)).toBe(true);
+      expect(out.gradEntropy!.every((g) => g === 0)).toBe(true);
+    }
+  });
+
+  it('ignores masked tokens, even NaN ones, and gives them gradient 0', () => {
+    const x = randomPolicyInputs(rng, 6, 50, { mask: 'random', klEstimator: 'k2', entropyCoef: 0.01, dualClip: 3 });
+    const clean = runPolicy(x, device);
+    const dirty = { ...x, logprobs: Float32Array.from(x.logprobs), advantages: Float32Array.from(x.advantages) };
+    for (let i = 0; i < x.mask!.length; i++)
+      if (!x.mask![i]) {
+        dirty.logprobs[i] = NaN;
+        dirty.advantages[i] = Infinity;
+      }
+    const out = runPolicy(dirty, device);
+    expect(out).toEqual(clean);
+    for (let i = 0; i < x.mask!.length; i++) if (!x.mask![i]) expect(out.gradLogprobs[i]).toBe(0);
+  });
+
+  it('makes the loss NaN when a valid token is NaN', () => {
+    const x = randomPolicyInputs(rng, 2, 20);
+    (x.advantages as Float32Array)[7] = NaN;
+    expect(runPolicy(x, device).loss).toBeNaN();
+  });
+
+  it('clamps the log-ratio to ±20: finite results, and no surrogate gradient outside', () => {
+    const x = randomPolicyInputs(rng, 2, 8);
+    const lp = x.logprobs as Float32Array;
+    const old = x.oldLogprobs as Float32Array;
+    // Far outside, exactly on the bound (the clamp passes the gradient there), inside.
+    const logRatios = [60, -60, 25, -25, LOG_RATIO_BOUND, -LOG_RATIO_BOUND];
+    logRatios.forEach((d, i) => {
+      old[i] = -30;
+      lp[i] = -30 + d;
+    });
+    // Signs for which the unclipped term wins on the bounds: it carries the gradient.
+    (x.advantages as Float32Array).set([-1, 1, -1, 1, -1, 1]);
+    const out = checkPolicy(x, device, 'clamped log-ratios');
+    expect(Number.isFinite(out.loss)).toBe(true);
+    for (let i = 0; i < 4; i++) expect(Math.abs(out.gradLogprobs[i]!)).toBe(0);
+    expect(out.gradLogprobs[4]).toBeGreaterThan(0);
+    expect(out.gradLogprobs[5]).toBeLessThan(0);
+    // k3's d is clamped alike.
+    const withKl = randomPolicyInputs(rng, 1, 4, { klEstimator: 'k3', klCoef: 1 });
+    (withKl.refLogprobs as Float32Array).set([withKl.logprobs[0]! + 30, withKl.logprobs[1]! - 30]);
+    const kl = checkPolicy(withKl, device, 'clamped k3');
+    expect(Number.isFinite(kl.kl!)).toBe(true);
+  });
+
+  it('is minus the mean advantage, with gradient -A / n, at ratio 1 (token-mean, no KL or entropy)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 70 }), fc.integer(), (B, T, seed) => {
+        const r = new Rng(seed >>> 0);
+        const x = randomPolicyInputs(r, B, T, { mask: 'random' });
+        x.oldLogprobs = x.logprobs;
+        const out = runPolicy(x, device);
+        let sum = 0;
+        let magnitude = 0;
+        let count = 0;
+        for (let i = 0; i < B * T; i++)
+          if (x.mask![i]) {
+            sum += x.advantages[i]!;
+            magnitude += Math.abs(x.advantages[i]!);
+            count++;
+          }
+        // Float32 sums of the w A terms: a few ulps of their magnitude per term summed in a lane.
+        expect(Math.abs(out.loss - (count ? -sum / count : 0))).toBeLessThanOrEqual(1e-5 * (count ? magnitude / count : 0));
+        // fl(fl(1 / n) * A): two roundings.
+        for (let i = 0; i < B * T; i++) {
+          const expected = x.mask![i] ? -x.advantages[i]! / count : 0;
+          expect(Math.abs(out.gradLogprobs[i]! - expected)).toBeLessThanOrEqual(3 * 2 ** -24 * Math.abs(expected));
+        }
+        expect(out.clipFraction).toBe(0);
+        expect(out.approxKl).toBe(0);
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('clips nothing when |log ratio| is tiny, and approxKl is about the mean of half its square', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 90 }), fc.integer(), (B, T, seed) => {
+        const r = new Rng(seed >>> 0);
+        const x = randomPolicyInputs(r, B, T, { mask: 'random', dualClip: 3, spread: 1e-3 });
+        const out = runPolicy(x, device);
+        expect(out.clipFraction).toBe(0);
+        expect(out.clipFractionLower).toBe(0);
+        let sum = 0;
+        let count = 0;
+        for (let i = 0; i < B * T; i++)
+          if (x.mask![i]) {
+            const d = Math.fround(x.logprobs[i]! - x.oldLogprobs[i]!);
+            sum += (d * d) / 2;
+            count++;
+          }
+        const expected = count ? sum / count : 0;
+        // k3(d) = d^2/2 - d^3/6 + ...: relative deviation about |d| / 3 (|d| < 5e-3 here).
+        expect(Math.abs(out.approxKl - expected)).toBeLessThanOrEqual(3e-3 * expected + 1e-12);
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('is bit-identical from run to run', () => {
+    const x = randomPolicyInputs(rng, 40, 1500, { mask: 'random', aggregation: 'seq-mean-token-mean', klEstimator: 'k3', entropyCoef: 0.01, dualClip: 3 });
+    const first = runPolicy(x, device);
+    for (let k = 0; k < 3; k++) expect(runPolicy(x, device)).toEqual(first);
+  });
+});
+
+describe('ppoPolicyLoss on cpu across thread counts', () => {
+  it('gives the same bits with 1, 2 and 3 threads', () => {
+    const rng = new Rng();
+    for (const aggregation of AGGREGATIONS) {
+      const x = randomPolicyInputs(rng, 37, 1777, { mask: 'empty rows', aggregation, klEstimator: 'k1', entropyCoef: 0.02 });
+      const v = randomValueInputs(rng, 37, 1777, { mask: 'random', clip: 0.2, aggregation });
+      const runs = [1, 2, 3].map((threads) => {
+        setNumThreads(threads);
+        return [runPolicy(x, 'cpu'), runValue(v, 'cpu')];
+      });
+      expect(runs[1]).toEqual(runs[0]);
+      expect(runs[2]).toEqual(runs[0]);
+    }
+  });
+});
+
+describe.each(DEVICES)('ppoValueLoss on %s', (device) => {
+  const rng = new Rng();
+
+  it.each(SHAPES)('%i x %i (%s): every aggregation, clip and mask pattern', (B, T) => {
+    for (const aggregation of AGGREGATIONS)
+      for (const clip of [undefined, 0.2, 0])
+        for (const mask of MASKS) {
+          const x: ValueInputs = randomValueInputs(rng, B, T, { mask, aggregation, clip });
+          checkValue(x, device, `${B}x${T} ${aggregation} clip=${clip} mask=${mask}`);
+        }
+  });
+
+  it('is 0.5 mean (v - R)^2 without clip, and clips nothing when values moved less than clip', () => {
+    const x = randomValueInputs(rng, 5, 40, { mask: 'random' });
+    const plain = runValue(x, device);
+    let sum = 0;
+    let count = 0;
+    for (let i = 0; i < 200; i++) if (x.mask![i]) (sum += 0.5 * (x.values[i]! - x.returns[i]!) ** 2), count++;
+    expect(plain.loss).toBeCloseTo(sum / count, 5);
+    expect(plain.clipFraction).toBe(0);
+    const wide = runValue({ ...x, clip: 100 }, device);
+    expect(wide).toEqual(plain);
+  });
+
+  it('ignores masked tokens, even NaN ones, and makes the loss NaN for a NaN valid value', () => {
+    const x = randomValueInputs(rng, 4, 30, { mask: 'random', clip: 0.2 });
+    const clean = runValue(x, device);
+    const dirty = { ...x, values: Float32Array.from(x.values), oldValues: Float32Array.from(x.oldValues) };
+    for (let i = 0; i < 120; i++) if (!x.mask![i]) (dirty.values[i] = NaN), (dirty.oldValues[i] = NaN);
+    expect(runValue(dirty, device)).toEqual(clean);
+    const valid = x.mask!.indexOf(1);
+    dirty.oldValues[valid] = NaN;
+    expect(runValue(dirty, device).loss).toBeNaN();
+  });
+});
+
+describe('ppo outputs', () => {
+  it('are 0-d float32 tensors on the inputs device, gradients [B, T]', () => {
+    const x = randomPolicyInputs(new Rng(), 2, 3, { klEstimator: 'k1', entropyCoef: 0.1 });
+    const r = ppoPolicyLoss(on(x.logprobs, x, 'cpu'), on(x.oldLogprobs, x, 'cpu'), on(x.advantages, x, 'cpu'), {
+      refLogprobs: on(x.refLogprobs!, x, 'cpu'), entropy: on(x.entropy!, x, 'cpu'), entropyCoef: 0.1,
+    });
+    for (const t of [r.loss, r.clipFraction, r.clipFractionLower, r.approxKl, r.kl!]) {
+      expect(t.shape).toEqual([]);
+      expect(t.dtype).toBe('float32');
+      expect(t.device).toBe('cpu');
+    }
+    expect(r.gradLogprobs.shape).toEqual([2, 3]);
+    expect(r.gradEntropy!.shape).toEqual([2, 3]);
+    const bare = ppoPolicyLoss(tensor([0, 0], [1, 2]), tensor([0, 0], [1, 2]), tensor([1, -1], [1, 2]));
+    expect(bare.kl).toBeUndefined();
+    expect(bare.gradEntropy).toBeUndefined();
+  });
+});

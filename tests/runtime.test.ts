@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import {
+  KernelError, defaultDevice, info, memory, setDefaultDevice, setNumThreads, synchronize, synchronizeSync, tensor,
+} from '../lib/index.js';
+import { HAS_CUDA } from './helpers/devices.js';
+
+describe('info()', () => {
+  it('names the backends, the CPU ISA and threads, and why cuda is off', () => {
+    const i = info();
+    expect(i.version).toMatch(/^\d+\.\d+\.\d+/);
+    expect(i.backends[0]).toBe('cpu');
+    expect(i.cpu.threads).toBeGreaterThanOrEqual(1);
+    expect(i.cpu.supportedIsas).toContain(i.cpu.isa);
+    expect(i.binary).toMatch(/\.node$/);
+    if (i.cuda.available) {
+      expect(i.backends).toContain('cuda');
+      expect(i.cuda.devices.length).toBeGreaterThan(0);
+    } else {
+      expect(i.backends).toEqual(['cpu']);
+      expect(i.cuda.reason).toMatch(/built without CUDA|no NVIDIA driver|driver too old|no CUDA device|CUDA_VISIBLE_DEVICES|cannot run this binary/);
+    }
+  });
+});
+
+describe('devices', () => {
+  it("defaults to 'cpu' and rejects malformed devices", () => {
+    expect(defaultDevice()).toBe('cpu');
+    expect(() => setDefaultDevice('tpu' as never)).toThrow(RangeError);
+    expect(() => setDefaultDevice(0 as never)).toThrow(TypeError);
+    setDefaultDevice('cpu');
+    expect(defaultDevice()).toBe('cpu');
+  });
+
+  it.skipIf(HAS_CUDA)('asking for cuda without one throws KernelError ENODEVICE, never falls back', () => {
+    for (const ask of [() => setDefaultDevice('cuda'), () => tensor([1], undefined, { device: 'cuda:0' })]) {
+      try {
+        ask();
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(KernelError);
+        expect((e as KernelError).code).toBe('ENODEVICE');
+        expect((e as Error).message).toContain(info().cuda.reason!);
+      }
+    }
+    expect(defaultDevice()).toBe('cpu');
+  });
+
+  it.runIf(HAS_CUDA)('cuda tensors round-trip through the device', async () => {
+    const a = tensor([1, 2, 3], undefined, { device: 'cuda' });
+    expect(a.device).toBe('cuda:0');
+    expect(Array.from(a.toArray())).toEqual([1, 2, 3]);
+    expect(Array.from(await a.read())).toEqual([1, 2, 3]);
+    expect(Array.from(a.to('cpu').toArray())).toEqual([1, 2, 3]);
+    expect(memory().some((m) => m.device === 'cuda:0' && m.inUse >= 12)).toBe(true);
+    a.dispose();
+  });
+});
+
+describe('synchronize and threads', () => {
+  it('synchronize resolves and synchronizeSync returns', async () => {
+    await synchronize();
+    await synchronize('cpu');
+    synchronizeSync('cpu');
+    await expect(synchronize('gpu' as never)).rejects.toThrow(RangeError);
+  });
+
+  it('setNumThreads checks its argument and keeps working', () => {
+    expect(() => setNumThreads(0)).toThrow(/setNumThreads: n expected an integer in \[1, 1024\], got 0/);
+    expect(() => setNumThreads(1.5)).toThrow(RangeError);
+    const n = info().cpu.threads;
+    setNumThreads(1);
+    expect(info().cpu.threads).toBe(1);
+    setNumThreads(n);
+    expect(info().cpu.threads).toBe(n);
+  });
+});
