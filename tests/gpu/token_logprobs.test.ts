@@ -146,7 +146,9 @@ describe('tokenLogProbs on cuda', { skip }, () => {
         return [out.logprobs, out.lse, out.entropy!].map((o) => new Uint32Array((o.toArray() as Float32Array).buffer)[at]);
       };
       const alone = run(1, 0);
-      for (const [rows, at] of [[2, 1], [7, 3], [300, 0], [300, 299], [1500, 777]])
+      // Up to ~75 M logits per batch: drawing normals in JS is the slow part.
+      const batches = V > 100_000 ? [[2, 1], [7, 3], [200, 0], [200, 199]] : [[2, 1], [7, 3], [300, 0], [300, 299], [1500, 777]];
+      for (const [rows, at] of batches as [number, number][])
         assert.deepEqual(run(rows, at), alone, `V=${V} ${dtype} rows=${rows} at=${at}`);
     }
   });
