@@ -24,19 +24,18 @@
 
 namespace rk::tlp {
 
-constexpr float kLog2e = 1.44269504088896340736f;
 constexpr float kLn2 = 0.69314718055994530942f;
-// Exponents are clamped to [kMinExp, kMaxExp] before 2^t. Below -127 the
-// result is 0 in float32 without subnormals, and a clamped t keeps the
-// entropy term e * t at 0 * -127 = 0 for masked (-inf) logits instead of
-// 0 * -inf = NaN. The upper clamp only matters for a caller-supplied lse
-// that is too small (backward): it keeps the exponent bits in range.
+// Where t multiplies 2^t (entropy terms, gradients) it is clamped to
+// [kMinExp, kMaxExp] first: 2^t is 0 below -127 anyway, and a masked (-inf)
+// logit then gives 0 * -127 = 0 instead of 0 * -inf = NaN. The upper bound
+// only matters for a caller-supplied lse that is too small (backward). The
+// CPU's vector 2^t has its own domain (simd::clampExp).
 constexpr float kMinExp = -127.0f;
 constexpr float kMaxExp = 127.0f;
 
 // c = log2(e) / T, rounded once from double (the host computes it per call).
 RK_HD float log2Scale(float invTemperature) {
-  return static_cast<float>(static_cast<double>(invTemperature) * 1.44269504088896340736);
+  return static_cast<float>(static_cast<double>(invTemperature) * 1.4426950408889634074);
 }
 // c / invT, rounded once: lse * lseScale is lse in the units of x * c (see gradRow).
 RK_HD float lseScale(float invTemperature) {
