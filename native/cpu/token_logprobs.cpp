@@ -4,11 +4,11 @@
 // kChunk elements that stay in L1/L2; per chunk a max pass, then an
 // exp-sum pass over the cached chunk with t = fma(x, c, -m) and a
 // polynomial 2^t (simd.h), giving an LsePartial; the exp-sum pass
-// prefetches the next chunk (measured: -20% time per row on this VM's
-// Xeon, bf16, one thread). The partials of a row are
-// folded left to right (kernels/common/token_logprobs.cuh), so the result
-// depends on V only: rows are spread over threads when there are many, and
-// the chunks of a row when rows are few, with the same bits either way.
+// prefetches the next chunk (-20% time per row on this VM's Xeon, bf16,
+// one thread). The partials of a row are folded left to right
+// (kernels/common/token_logprobs.cuh), so the result depends on V only:
+// rows are spread over threads when there are many, and the chunks of a
+// row when rows are few, with the same bits either way.
 //
 // Backward: one read and one write per element, g = p (a + b t) with
 // p = 2^t, t = fma(x, c, -lse * c / invT), the target element fixed up
