@@ -68,6 +68,7 @@ export const SHAPES = {
       { N: 4096, V: 128256, dtype: 'bfloat16' },
       { N: 4096, V: 151936, dtype: 'bfloat16' },
       { N: 4096, V: 151936, dtype: 'float32' }, // 2.5 GB of logits: bandwidth-bound on any GPU
+      { N: 16384, V: 151936, dtype: 'bfloat16' }, // the H100 target of the token_logprobs kernels (5 GB)
     ],
   } satisfies PerSize<TokenLogProbsShape>,
   gae: sequences,

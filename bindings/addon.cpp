@@ -98,6 +98,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerCalibration(env, exports);
   registerAdvantages(env, exports);
   registerPpo(env, exports);
+  registerTokenLogProbs(env, exports);
   return exports;
 }
 

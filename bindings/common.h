@@ -122,5 +122,6 @@ void registerPreference(Napi::Env env, Napi::Object exports);
 void registerCalibration(Napi::Env env, Napi::Object exports);
 void registerAdvantages(Napi::Env env, Napi::Object exports);
 void registerPpo(Napi::Env env, Napi::Object exports);
+void registerTokenLogProbs(Napi::Env env, Napi::Object exports);
 
 }  // namespace rk::bind

@@ -24,3 +24,7 @@ export {
   ppoPolicyLoss, ppoValueLoss, type Aggregation, type KlEstimator, type PpoPolicyLossOptions, type PpoPolicyLossResult,
   type PpoValueLossOptions, type PpoValueLossResult,
 } from './ops/ppo.js';
+export {
+  tokenLogProbs, tokenLogProbsBackward, type TokenLogProbsOptions, type TokenLogProbsResult, type TokenLogProbsGrads,
+  type TokenLogProbsBackwardOptions,
+} from './ops/token_logprobs.js';

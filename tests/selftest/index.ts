@@ -8,6 +8,7 @@ import { ADVANTAGES_CASES } from './advantages.js';
 import { PREFERENCE_CASES } from './preference.js';
 import { calibrationCases } from './calibration.js';
 import { PPO_CASES } from './ppo.js';
+import { TOKEN_LOGPROBS_CASES } from './token_logprobs.js';
 
 export interface SelftestResult {
   /** Largest error found, in the unit the case's tolerance uses. */
@@ -28,6 +29,7 @@ export const CASES: SelftestCase[] = [
   ...PREFERENCE_CASES,
   ...ADVANTAGES_CASES,
   ...PPO_CASES,
+  ...TOKEN_LOGPROBS_CASES,
 ];
 
 function devices(requested: string | undefined): Device[] {

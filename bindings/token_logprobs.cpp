@@ -1,0 +1,117 @@
+// Bindings of the token log-prob family: JS arguments -> TokenLogProbs*Params.
+// lib/ops/token_logprobs.ts validates first; the checks here only make sure
+// that no kernel can read or write past a buffer whatever it is handed.
+#include <cmath>
+
+#include "common.h"
+
+namespace rk::bind {
+namespace {
+
+struct Shape {
+  int64_t rows, vocab;
+  DType dtype;
+  size_t logitsBytes;
+};
+
+[[noreturn]] void typeError(Napi::Env env, const char* op, const std::string& what) {
+  throw Napi::TypeError::New(env, std::string(op) + ": " + what);
+}
+
+Shape shapeOf(OpArgs& args, const char* op) {
+  Shape s;
+  s.rows = args.integer("rows");
+  s.vocab = args.integer("vocab");
+  int64_t code = args.integer("dtype");
+  if (code != static_cast<int64_t>(DType::Float32) && code != static_cast<int64_t>(DType::BFloat16) &&
+      code != static_cast<int64_t>(DType::Float16))
+    typeError(args.env, op, "'dtype' must be float32, bfloat16 or float16, got code " + std::to_string(code));
+  s.dtype = static_cast<DType>(code);
+  if (s.rows < 0 || s.vocab < 1 || s.vocab > INT32_MAX)
+    typeError(args.env, op, "'rows' must be >= 0 and 'vocab' in [1, 2^31), got " + std::to_string(s.rows) + " and " +
+                                std::to_string(s.vocab));
+  if (s.rows > 0 && s.vocab > static_cast<int64_t>(INT64_MAX / 4 / s.rows))
+    typeError(args.env, op, "rows x vocab overflows");
+  s.logitsBytes = static_cast<size_t>(s.rows * s.vocab) * dtypeSize(s.dtype);
+  return s;
+}
+
+float invTemperatureOf(OpArgs& args, const char* op) {
+  double v = args.number("invTemperature");
+  float f = static_cast<float>(v);
+  if (!(f > 0.0f) || !std::isfinite(f)) typeError(args.env, op, "'invTemperature' must be a finite float32 > 0");
+  return f;
+}
+
+int32_t ignoreIndexOf(OpArgs& args, const char* op) {
+  int64_t v = args.integer("ignoreIndex");
+  if (v < INT32_MIN || v > INT32_MAX) typeError(args.env, op, "'ignoreIndex' must be an int32");
+  return static_cast<int32_t>(v);
+}
+
+// On cpu the targets are host memory: a bad one is a RangeError now, before
+// anything is enqueued (same message as the one a cuda kernel's report gives).
+void checkTargets(OpArgs& args, const char* op, const int32_t* targets, const Shape& s, int32_t ignoreIndex) {
+  if (args.device >= 0) return;
+  for (int64_t row = 0; row < s.rows; ++row) {
+    int32_t y = targets[row];
+    if (y != ignoreIndex && (y < 0 || y >= s.vocab))
+      throw Napi::RangeError::New(args.env, std::string(op) + ": targets at row " + std::to_string(row) + " is " +
+                                                std::to_string(y) + ", expected a token id in [0, " +
+                                                std::to_string(s.vocab) + ") or ignoreIndex");
+  }
+}
+
+Napi::Value tokenLogProbs(const Napi::CallbackInfo& info) {
+  const char* op = "tokenLogProbs";
+  OpArgs args(info, OpId::tokenLogProbs);
+  Shape s = shapeOf(args, op);
+  TokenLogProbsParams p{};
+  p.rows = s.rows;
+  p.vocab = s.vocab;
+  p.dtype = s.dtype;
+  p.logits = args.storage("logits", s.logitsBytes);
+  p.targets = args.tensor<int32_t>("targets", s.rows);
+  p.logprobs = args.tensor<float>("logprobs", s.rows);
+  p.lse = args.tensor<float>("lse", s.rows);
+  p.entropy = args.tensor<float>("entropy", s.rows, true);
+  p.invTemperature = invTemperatureOf(args, op);
+  p.ignoreIndex = ignoreIndexOf(args, op);
+  checkTargets(args, op, p.targets, s, p.ignoreIndex);
+  p.error = args.errorSlot();
+  return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
+}
+
+Napi::Value tokenLogProbsBackward(const Napi::CallbackInfo& info) {
+  const char* op = "tokenLogProbsBackward";
+  OpArgs args(info, OpId::tokenLogProbsBackward);
+  Shape s = shapeOf(args, op);
+  TokenLogProbsBackwardParams p{};
+  p.rows = s.rows;
+  p.vocab = s.vocab;
+  p.dtype = s.dtype;
+  p.logits = args.storage("logits", s.logitsBytes);
+  p.targets = args.tensor<int32_t>("targets", s.rows);
+  p.lse = args.tensor<float>("lse", s.rows);
+  p.gradLogprobs = args.tensor<float>("gradLogprobs", s.rows, true);
+  p.gradEntropy = args.tensor<float>("gradEntropy", s.rows, true);
+  p.entropy = args.tensor<float>("entropy", s.rows, !p.gradEntropy);
+  if (s.rows > 0 && !p.gradLogprobs && !p.gradEntropy)
+    typeError(args.env, op, "needs 'gradLogprobs' or 'gradEntropy'");
+  p.gradLogits = args.storage("gradLogits", s.logitsBytes);
+  p.invTemperature = invTemperatureOf(args, op);
+  p.ignoreIndex = ignoreIndexOf(args, op);
+  checkTargets(args, op, p.targets, s, p.ignoreIndex);
+  p.error = args.errorSlot();
+  return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
+}
+
+}  // namespace
+
+void registerTokenLogProbs(Napi::Env env, Napi::Object exports) {
+  exports.Set("tokenLogProbs", Napi::Function::New(env, guarded<tokenLogProbs>, "tokenLogProbs"));
+  exports.Set("tokenLogProbsBackward",
+              Napi::Function::New(env, guarded<tokenLogProbsBackward>, "tokenLogProbsBackward"));
+}
+
+}  // namespace rk::bind

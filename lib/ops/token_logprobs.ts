@@ -1,0 +1,204 @@
+/**
+ * Token log-probs: log-softmax gathered at the targets, with the row's
+ * log-sum-exp and (optionally) its entropy, fused so that no [N, V]
+ * intermediate exists; and the gradient with respect to the logits.
+ */
+import { DTYPE_CODE } from '../dtype.js';
+import { ordinalOf } from '../device.js';
+import { describe } from '../errors.js';
+import { Tensor, runOp } from '../tensor.js';
+import {
+  expectBoolean, expectNumber, expectOptions, expectShape, expectTensor, expectVector, sameDevice,
+} from '../validate.js';
+
+const LOGIT_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
+const INT32_RULE = { integer: true, min: -2147483648, max: 2147483647 };
+
+export interface TokenLogProbsOptions {
+  /** Logits are divided by it first. Default 1; a finite number > 0. */
+  temperature?: number;
+  /** Rows whose target equals it give logprob 0 and entropy 0 (lse is still written). Default -100. */
+  ignoreIndex?: number;
+  /** Also return the per-row entropy. Default false. */
+  entropy?: boolean;
+}
+
+export interface TokenLogProbsResult {
+  /** [...] float32: z[y] - lse(z). */
+  logprobs: Tensor;
+  /** [...] float32: log-sum-exp of z = logits / temperature. */
+  lse: Tensor;
+  /** [...] float32: lse(z) - sum p z, when asked for. */
+  entropy?: Tensor;
+}
+
+export interface TokenLogProbsGrads {
+  /** [...] float32, from the forward. Required. */
+  lse: Tensor;
+  /** [...] float32: d loss / d logprobs. */
+  gradLogprobs?: Tensor;
+  /** [...] float32, from the forward; required with gradEntropy. */
+  entropy?: Tensor;
+  /** [...] float32: d loss / d entropy. */
+  gradEntropy?: Tensor;
+}
+
+export interface TokenLogProbsBackwardOptions {
+  temperature?: number;
+  ignoreIndex?: number;
+  /** Write the gradient over `logits` and return that same Tensor. Default false. */
+  inPlace?: boolean;
+}
+
+interface Common {
+  logits: Tensor;
+  targets: Tensor;
+  rows: number;
+  vocab: number;
+  leading: number[];
+  invTemperature: number;
+  ignoreIndex: number;
+}
+
+function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+function temperatureOf(op: string, value: unknown): number {
+  const t = expectNumber(op, 'temperature', value, 1, { above: 0 });
+  if (!Number.isFinite(Math.fround(1 / t)) || Math.fround(1 / t) === 0)
+    throw new RangeError(`${op}: temperature expected a number whose inverse is a finite, non-zero float32, got ${describe(t)}`);
+  return t;
+}
+
+/** A per-row input: a Tensor of the leading shape, or a typed array when that shape is 1-D. */
+function rowTensor(op: string, name: string, value: unknown, dtype: 'float32' | 'int32', leading: number[], logits: Tensor): Tensor {
+  let t: Tensor;
+  if (leading.length === 1 && !(value instanceof Tensor) && value !== undefined && value !== null)
+    t = expectVector(op, name, value, dtype, logits.device);
+  else t = expectTensor(op, name, value, [dtype]);
+  expectShape(op, name, t, leading);
+  return t;
+}
+
+function common(op: string, logitsIn: unknown, targetsIn: unknown, opts: { temperature?: unknown; ignoreIndex?: unknown }): Common {
+  const logits = expectTensor(op, 'logits', logitsIn, LOGIT_DTYPES);
+  if (logits.shape.length < 1)
+    throw new RangeError(`${op}: logits expected shape [..., V] with at least one dimension, got ${shapeText(logits.shape)}`);
+  const vocab = logits.shape[logits.shape.length - 1]!;
+  if (vocab < 1 || vocab > 2147483647)
+    throw new RangeError(`${op}: logits expected a vocabulary (last dimension) V in [1, 2^31), got shape ${shapeText(logits.shape)}`);
+  const leading = logits.shape.slice(0, -1);
+  const targets = rowTensor(op, 'targets', targetsIn, 'int32', leading, logits);
+  const invTemperature = 1 / temperatureOf(op, opts.temperature);
+  const ignoreIndex = expectNumber(op, 'ignoreIndex', opts.ignoreIndex, -100, INT32_RULE);
+  return { logits, targets, rows: logits.size / vocab, vocab, leading, invTemperature, ignoreIndex };
+}
+
+/**
+ * Log-probabilities of the targets under softmax(logits / temperature), one
+ * read of the logits. With z = logits / T and p = softmax(z) over the last
+ * dimension V:
+ *
+ *   lse = log sum_j exp(z_j),  logprob = z[y] - lse,  entropy = lse - sum_j p_j z_j.
+ *
+ * Rows whose target is `ignoreIndex` give logprob 0 and entropy 0 (lse is
+ * still their log-sum-exp). A target outside [0, V) raises a RangeError
+ * naming the row (at once on cpu, at the next synchronize on cuda).
+ *
+ * Edge values: `-inf` logits are a masked vocabulary (p = 0, no entropy
+ * contribution); a target at a `-inf` logit gives logprob -inf. A row of only
+ * `-inf` logits gives lse = -inf and logprob = entropy = NaN (no distribution
+ * exists; IEEE's -inf - -inf). A NaN or +inf logit makes its row's lse,
+ * logprob and entropy NaN (an ignored row still gives logprob 0, entropy 0);
+ * other rows are untouched.
+ *
+ * Batch invariance: each row's outputs are bit-identical whatever the batch
+ * size, its position and the thread count, on a given backend and device.
+ *
+ * @param logits `[..., V]` float32, bfloat16 or float16 (accumulated in float32).
+ * @param targets int32 `[...]` (the leading dims of logits); a typed array when 1-D.
+ * @returns float32 tensors of shape `[...]`.
+ */
+export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | number[], opts?: TokenLogProbsOptions): TokenLogProbsResult {
+  const op = 'tokenLogProbs';
+  const o = expectOptions<TokenLogProbsOptions>(op, opts);
+  const c = common(op, logits, targets, o);
+  const withEntropy = expectBoolean(op, 'entropy', o.entropy, false);
+  const device = sameDevice(op, { logits: c.logits, targets: c.targets });
+  const logprobs = Tensor.empty(c.leading, 'float32', device);
+  const lse = Tensor.empty(c.leading, 'float32', device);
+  const entropy = withEntropy ? Tensor.empty(c.leading, 'float32', device) : undefined;
+  runOp(op, ordinalOf(device), {
+    logits: c.logits._storage(`${op}: logits`),
+    targets: c.targets._storage(`${op}: targets`),
+    logprobs: logprobs._storage(),
+    lse: lse._storage(),
+    entropy: entropy?._storage(),
+    rows: c.rows,
+    vocab: c.vocab,
+    dtype: DTYPE_CODE[c.logits.dtype],
+    invTemperature: c.invTemperature,
+    ignoreIndex: c.ignoreIndex,
+  });
+  return entropy ? { logprobs, lse, entropy } : { logprobs, lse };
+}
+
+/**
+ * Gradient of a loss with respect to the logits, given its gradients with
+ * respect to the forward's logprobs and/or entropy (at least one):
+ *
+ *   dlogits = (gLp (onehot(y) - p) - gH p (log p + H)) / T,  p = exp(z - lse),
+ *
+ * in the logits' dtype, one read and one write of the logits (lse comes from
+ * the forward: nothing is reduced again). Ignored rows, `-inf` logits and
+ * rows of only `-inf` logits get 0 (the forward returned constants there);
+ * NaN in a row's inputs makes that row NaN. With `inPlace` the gradient
+ * overwrites `logits` and that same Tensor is returned (no [..., V] output
+ * is allocated: on cpu a fresh output costs the OS's page faults).
+ *
+ * @param grads lse (required), gradLogprobs, entropy + gradEntropy: float32 `[...]`.
+ */
+export function tokenLogProbsBackward(
+  logits: Tensor,
+  targets: Tensor | Int32Array | number[],
+  grads: TokenLogProbsGrads,
+  opts?: TokenLogProbsBackwardOptions,
+): Tensor {
+  const op = 'tokenLogProbsBackward';
+  const o = expectOptions<TokenLogProbsBackwardOptions>(op, opts);
+  const c = common(op, logits, targets, o);
+  const inPlace = expectBoolean(op, 'inPlace', o.inPlace, false);
+  if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || grads instanceof Tensor)
+    throw new TypeError(`${op}: grads expected an object { lse, gradLogprobs?, entropy?, gradEntropy? }, got ${describe(grads)}`);
+  const row = (name: keyof TokenLogProbsGrads, value: unknown) =>
+    value === undefined ? undefined : rowTensor(op, `grads.${name}`, value, 'float32', c.leading, c.logits);
+  const lse = rowTensor(op, 'grads.lse', grads.lse, 'float32', c.leading, c.logits);
+  const gradLogprobs = row('gradLogprobs', grads.gradLogprobs);
+  const gradEntropy = row('gradEntropy', grads.gradEntropy);
+  const entropy = row('entropy', grads.entropy);
+  if (!gradLogprobs && !gradEntropy)
+    throw new TypeError(`${op}: grads expected gradLogprobs or gradEntropy (or both), got neither`);
+  if (gradEntropy && !entropy)
+    throw new TypeError(`${op}: grads.entropy expected a float32 Tensor (the forward's entropy, needed with gradEntropy), got undefined`);
+  const device = sameDevice(op, {
+    logits: c.logits, targets: c.targets, 'grads.lse': lse, 'grads.gradLogprobs': gradLogprobs,
+    'grads.entropy': entropy, 'grads.gradEntropy': gradEntropy,
+  });
+  const out = inPlace ? c.logits : Tensor.empty(c.logits.shape, c.logits.dtype, device);
+  runOp(op, ordinalOf(device), {
+    logits: c.logits._storage(`${op}: logits`),
+    targets: c.targets._storage(`${op}: targets`),
+    lse: lse._storage(`${op}: grads.lse`),
+    gradLogprobs: gradLogprobs?._storage(`${op}: grads.gradLogprobs`),
+    entropy: entropy?._storage(`${op}: grads.entropy`),
+    gradEntropy: gradEntropy?._storage(`${op}: grads.gradEntropy`),
+    gradLogits: out._storage(),
+    rows: c.rows,
+    vocab: c.vocab,
+    dtype: DTYPE_CODE[c.logits.dtype],
+    invTemperature: c.invTemperature,
+    ignoreIndex: c.ignoreIndex,
+  });
+  return out;
+}
