@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    // node:test files for the GPU machine (node --test dist/tests/gpu/).
+    exclude: [...configDefaults.exclude, 'tests/gpu/**'],
     // Native addons and worker threads: one process per file.
     pool: 'forks',
     testTimeout: 120_000,

@@ -5,7 +5,8 @@
 // installed package.
 //
 //   RLHF_KERNELS_CUDA=0           build the CPU backend alone even if nvcc is here
-//   RLHF_KERNELS_CUDA_ARCHS=90    CUDA architectures (CMake syntax, e.g. "90-real;120-virtual")
+//   RLHF_KERNELS_CUDA_ARCHS=90    CUDA architectures (CMake syntax, e.g. "90-real;120-virtual");
+//                                 unset: CMakeLists.txt's full list, whatever the build dir was before
 //   RLHF_KERNELS_BUILD_DIR=dir    build directory (default: build)
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { availableParallelism } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultCudaArchs } from './cuda-archs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
@@ -40,7 +42,7 @@ const cmakeJs = join(packageDir('cmake-js'), 'bin', 'cmake-js');
 
 const off = /^(0|off|false|no)$/i.test(process.env.RLHF_KERNELS_CUDA ?? '');
 const defines = [`--CDRK_CUDA=${off ? 'OFF' : 'ON'}`];
-if (process.env.RLHF_KERNELS_CUDA_ARCHS) defines.push(`--CDRK_CUDA_ARCHS=${process.env.RLHF_KERNELS_CUDA_ARCHS}`);
+defines.push(`--CDRK_CUDA_ARCHS=${process.env.RLHF_KERNELS_CUDA_ARCHS || defaultCudaArchs(root)}`);
 const out = ['--out', process.env.RLHF_KERNELS_BUILD_DIR ?? 'build'];
 const common = ['--directory', root, ...out, '--log-level', 'warn', ...defines];
 

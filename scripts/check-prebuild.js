@@ -5,9 +5,10 @@
 // made with RLHF_KERNELS_CUDA_ARCHS). Prebuilds for other platforms, made on
 // other machines and copied in, must be newer than the sources too.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultCudaArchs } from './cuda-archs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const problems = [];
@@ -35,7 +36,7 @@ for (const file of prebuilds)
 
 const here = join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'rlhf-kernels.glibc.node');
 if (existsSync(here)) {
-  const want = /set\(RK_CUDA_ARCHS "([^"]+)"/.exec(readFileSync(join(root, 'CMakeLists.txt'), 'utf8'))[1].replaceAll(';', ' ');
+  const want = defaultCudaArchs(root).replaceAll(';', ' ');
   const r = spawnSync(process.execPath, ['-e', 'console.log(JSON.stringify(require(process.argv[1]).info().cuda))', here], {
     encoding: 'utf8',
   });

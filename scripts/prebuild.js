@@ -27,6 +27,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { defaultCudaArchs } from './cuda-archs.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -103,6 +104,8 @@ if (probe.status !== 0) fail(`${target} does not load here:\n${probe.stderr.trim
 const info = JSON.parse(probe.stdout);
 if (!cpuOnly && !info.cuda.compiled)
   fail('CUDA was not compiled in (no nvcc found?): install the CUDA toolkit, or set RLHF_KERNELS_CUDA=0 for a CPU-only prebuild');
+const archs = (process.env.RLHF_KERNELS_CUDA_ARCHS || defaultCudaArchs(root)).replaceAll(';', ' ');
+if (info.cuda.compiled && info.cuda.archs !== archs) fail(`${target} holds CUDA code for "${info.cuda.archs}", not "${archs}"`);
 
 const mib = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 console.log(`rlhf-kernels prebuild: ${target}`);

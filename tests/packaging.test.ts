@@ -114,6 +114,7 @@ describe('the tarball', () => {
       'lib/index.ts',
       'CMakeLists.txt',
       'scripts/build-native.js',
+      'scripts/cuda-archs.js',
       'native/ops.def',
       'bindings/addon.cpp',
       'kernels/runtime.cu',
