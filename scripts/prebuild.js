@@ -62,53 +62,60 @@ const outRoot = outIndex > 0 ? resolve(process.argv[outIndex + 1] ?? fail('--out
 const buildDir = process.env.RLHF_KERNELS_BUILD_DIR || 'build-prebuild';
 const cpuOnly = /^(0|off|false|no)$/i.test(process.env.RLHF_KERNELS_CUDA ?? '');
 
-const built = spawnSync(process.execPath, [join(root, 'scripts', 'build-native.js')], {
+const build = spawnSync(process.execPath, [join(root, 'scripts', 'build-native.js')], {
   cwd: root,
   stdio: 'inherit',
   env: { ...process.env, RLHF_KERNELS_BUILD_DIR: buildDir },
 });
-if (built.status !== 0) process.exit(built.status ?? 1);
+if (build.status !== 0) process.exit(build.status ?? 1);
 
-const folder = join(outRoot, 'prebuilds', `${process.platform}-${process.arch}`);
-const target = join(folder, `rlhf-kernels.${libc()}.node`);
-mkdirSync(folder, { recursive: true });
-copyFileSync(join(root, buildDir, 'Release', 'rlhf_kernels.node'), target);
-const unstripped = statSync(target).size;
+// Stripped and checked beside the build; copied to prebuilds/ once it passes.
+const name = `rlhf-kernels.${libc()}.node`;
+const built = resolve(root, buildDir, 'Release', 'rlhf_kernels.node');
+const candidate = resolve(root, buildDir, name);
+copyFileSync(built, candidate);
+const unstripped = statSync(candidate).size;
 // The addon exports one symbol (napi_register_module_v1) through .dynsym;
 // --strip-unneeded drops the static symbol table and leaves .nv_fatbin alone.
-tool('strip', ['--strip-unneeded', target]);
-const size = statSync(target).size;
+tool('strip', ['--strip-unneeded', candidate]);
+const size = statSync(candidate).size;
 
 // Only the C library and its loader may be needed: libstdc++, libgcc and the
 // CUDA runtime are linked in; libcuda is dlopen'ed when cuda is first asked for.
 const allowed = /^(libc\.so\.6|libm\.so\.6|libdl\.so\.2|libpthread\.so\.0|librt\.so\.1|ld-linux[-\w.]*\.so\.\d)$/;
-const needed = [...tool('readelf', ['-d', '-W', target]).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
+const needed = [...tool('readelf', ['-d', '-W', candidate]).matchAll(/\(NEEDED\)\s+Shared library: \[([^\]]+)\]/g)].map((m) => m[1]);
 const extra = needed.filter((lib) => !allowed.test(lib));
-if (extra.length) fail(`${target} needs ${extra.join(', ')}: only glibc may be a shared dependency`);
+if (extra.length) fail(`${candidate} needs ${extra.join(', ')}: only glibc may be a shared dependency`);
 
-const symbols = tool('objdump', ['-T', target]);
-if (/GLIBCXX_|CXXABI_/.test(symbols)) fail(`${target} imports libstdc++ symbols: it must link libstdc++ statically`);
-const versions = [...new Set([...symbols.matchAll(/\bGLIBC_(\d+(?:\.\d+)+)\b/g)].map((m) => m[1]))].sort(compareVersions);
+const symbols = tool('objdump', ['-T', candidate]);
+if (/GLIBCXX_|CXXABI_/.test(symbols)) fail(`${candidate} imports libstdc++ symbols: it must link libstdc++ statically`);
+const imports = [...symbols.matchAll(/\(GLIBC_(\d+(?:\.\d+)+)\)\s+(\S+)/g)].map((m) => ({ version: m[1], symbol: m[2] }));
+const versions = [...new Set(imports.map((i) => i.version))].sort(compareVersions);
 const floor = versions.at(-1) ?? 'none';
 const maxGlibc = process.env.RLHF_KERNELS_MAX_GLIBC;
-if (maxGlibc && floor !== 'none' && compareVersions(floor, maxGlibc) > 0) {
-  const newest = symbols.split('\n').filter((l) => l.includes(`GLIBC_${floor}`)).map((l) => l.trim().split(/\s+/).at(-1));
-  fail(`${target} needs glibc ${floor} (${newest.join(', ')}), more than RLHF_KERNELS_MAX_GLIBC=${maxGlibc}: build on an older distribution`);
+const above = maxGlibc ? imports.filter((i) => compareVersions(i.version, maxGlibc) > 0) : [];
+if (above.length) {
+  const list = above.map((i) => `${i.symbol}@GLIBC_${i.version}`).join(', ');
+  fail(`${candidate} needs glibc ${floor}, more than RLHF_KERNELS_MAX_GLIBC=${maxGlibc} (${list}): build on an older distribution`);
 }
 
 // Load it in a fresh process, as an installed package would.
-const probe = spawnSync(process.execPath, ['-e', 'console.log(JSON.stringify(require(process.argv[1]).info()))', target], {
+const probe = spawnSync(process.execPath, ['-e', 'console.log(JSON.stringify(require(process.argv[1]).info()))', candidate], {
   encoding: 'utf8',
 });
-if (probe.status !== 0) fail(`${target} does not load here:\n${probe.stderr.trim()}`);
+if (probe.status !== 0) fail(`${candidate} does not load here:\n${probe.stderr.trim()}`);
 const info = JSON.parse(probe.stdout);
 if (!cpuOnly && !info.cuda.compiled)
   fail('CUDA was not compiled in (no nvcc found?): install the CUDA toolkit, or set RLHF_KERNELS_CUDA=0 for a CPU-only prebuild');
 const archs = (process.env.RLHF_KERNELS_CUDA_ARCHS || defaultCudaArchs(root)).replaceAll(';', ' ');
-if (info.cuda.compiled && info.cuda.archs !== archs) fail(`${target} holds CUDA code for "${info.cuda.archs}", not "${archs}"`);
+if (info.cuda.compiled && info.cuda.archs !== archs) fail(`${candidate} holds CUDA code for "${info.cuda.archs}", not "${archs}"`);
+
+const folder = join(outRoot, 'prebuilds', `${process.platform}-${process.arch}`);
+mkdirSync(folder, { recursive: true });
+copyFileSync(candidate, join(folder, name));
 
 const mib = (n) => `${(n / 2 ** 20).toFixed(1)} MiB`;
-console.log(`rlhf-kernels prebuild: ${target}`);
+console.log(`rlhf-kernels prebuild: ${join(folder, name)}`);
 console.log(`  size         ${mib(size)} stripped (${mib(unstripped)} before), ${size} bytes`);
 console.log(`  needs        ${needed.join(', ')}`);
 console.log(`  glibc floor  ${floor} (symbol versions: ${versions.join(' ')})`);
