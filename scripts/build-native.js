@@ -8,6 +8,8 @@
 //   RLHF_KERNELS_CUDA_ARCHS=90    CUDA architectures (CMake syntax, e.g. "90-real;120-virtual");
 //                                 unset: CMakeLists.txt's full list, whatever the build dir was before
 //   RLHF_KERNELS_BUILD_DIR=dir    build directory (default: build)
+//
+// Arguments are passed to cmake-js, e.g. --CDCMAKE_CUDA_FLAGS=... (scripts/prebuild.js).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -44,7 +46,7 @@ const off = /^(0|off|false|no)$/i.test(process.env.RLHF_KERNELS_CUDA ?? '');
 const defines = [`--CDRK_CUDA=${off ? 'OFF' : 'ON'}`];
 defines.push(`--CDRK_CUDA_ARCHS=${process.env.RLHF_KERNELS_CUDA_ARCHS || defaultCudaArchs(root)}`);
 const out = ['--out', process.env.RLHF_KERNELS_BUILD_DIR ?? 'build'];
-const common = ['--directory', root, ...out, '--log-level', 'warn', ...defines];
+const common = ['--directory', root, ...out, '--log-level', 'warn', ...defines, ...process.argv.slice(2)];
 
 function step(command, extra = []) {
   const r = spawnSync(process.execPath, [cmakeJs, command, ...common, ...extra], {

@@ -17,7 +17,8 @@ import { fileURLToPath } from 'node:url';
 import { info, tensor } from '../../lib/index.js';
 
 const cuda = info().cuda;
-const skip = cuda.available ? false : `cuda unavailable: ${cuda.reason}`;
+// Skip where there is no GPU to use; a GPU the binary cannot use is a failure.
+const skip = cuda.devices.length > 0 ? false : `no CUDA device: ${cuda.reason}`;
 const entry = fileURLToPath(new URL('../../lib/index.js', import.meta.url));
 
 /** info().cuda in a fresh process with `env` added. */
@@ -32,8 +33,9 @@ function childCuda(env: Record<string, string>): typeof cuda {
 }
 
 describe('cuda from the loaded binary', { skip }, () => {
-  it('reports the driver, the runtime and every device', () => {
+  it('can use the GPU, reporting the driver, the runtime and every device', () => {
     console.log(`binary ${info().binary}; code for ${cuda.archs}; driver ${cuda.driverVersion}`);
+    assert.ok(cuda.available, `cuda unavailable: ${cuda.reason}`);
     assert.ok(cuda.driverVersion >= 13000, `driver ${cuda.driverVersion} supports CUDA 13`);
     assert.ok(cuda.devices.length > 0);
     for (const d of cuda.devices) {
@@ -44,6 +46,7 @@ describe('cuda from the loaded binary', { skip }, () => {
 
   it('moves data through every device unchanged', () => {
     const data = Float32Array.from({ length: 1031 }, (_, i) => Math.sin(i) * 1e3);
+    assert.ok(cuda.available, `cuda unavailable: ${cuda.reason}`);
     for (const d of cuda.devices) {
       const back = tensor(data).to(`cuda:${d.ordinal}`).to('cpu').toArray();
       assert.deepEqual(back, data, `cuda:${d.ordinal}`);
