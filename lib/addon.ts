@@ -1,16 +1,18 @@
 /**
  * The one loader of the native addon, and the types of what it exports.
  *
- * Order tried: $RLHF_KERNELS_BINARY (alone, when set); in a source checkout
- * build/Release first, then prebuilds/; in an installed package (a path under
- * node_modules) prebuilds/ first, then build/Release. On failure one
- * KernelError('ELOAD') lists every path tried, what each gave, and the likely
- * fix. The addon loads on first use, never at import, and loading it starts
- * nothing: CUDA is probed only when info() or a cuda op asks.
+ * Order tried: $RLHF_KERNELS_BINARY alone, when set (relative to the working
+ * directory); in an installed package (its folder is under node_modules) the
+ * prebuild for this platform first, then build/Release (where
+ * `npx rlhf-kernels build-from-source` writes); in a source checkout
+ * build/Release first, then the prebuild. On failure one KernelError('ELOAD')
+ * lists every path tried, what each gave, and the likely fix. The addon
+ * loads on first use, never at import, and loading it starts nothing: CUDA
+ * is probed only when info() or a cuda op asks.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KernelError } from './errors.js';
 
@@ -56,94 +58,158 @@ export interface Addon {
   [op: string]: unknown;
 }
 
-const BINARY = 'rlhf_kernels.node';
-const PREBUILD = 'rlhf-kernels';
+/** What cmake-js builds, in build/Release. */
+const BUILT = 'rlhf_kernels.node';
+/**
+ * The prebuild, in prebuilds/<platform>-<arch>/: `rlhf-kernels.glibc.node` on
+ * Linux, as prebuildify names a Node-API build of this package with
+ * --tag-libc, and as node-gyp-build accepts it (scripts/prebuild.js).
+ */
+const PREBUILT = 'rlhf-kernels';
 
-/** The package root: the nearest folder above this file with our package.json. */
-export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
-  let dir = from;
-  for (;;) {
-    const pkg = join(dir, 'package.json');
-    if (existsSync(pkg)) {
-      try {
-        if (JSON.parse(readFileSync(pkg, 'utf8')).name === 'rlhf-kernels') return dir;
-      } catch {
-        /* not ours */
-      }
-    }
-    const up = dirname(dir);
-    if (up === dir) return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-    dir = up;
-  }
+/** This file's folder, or undefined when it was bundled into something that is not a file. */
+function here(): string | undefined {
+  const url = (import.meta as { url?: unknown }).url;
+  return typeof url === 'string' && url.startsWith('file:') ? dirname(fileURLToPath(url)) : undefined;
 }
 
-function libc(): 'glibc' | 'musl' {
-  const report = process.report?.getReport?.() as { header?: { glibcVersionRuntime?: string } } | undefined;
-  return report?.header?.glibcVersionRuntime ? 'glibc' : 'musl';
+/**
+ * The package root: the nearest folder above `from` whose package.json is
+ * ours; undefined when there is none (this code was bundled away from it).
+ */
+export function packageRoot(from = here()): string | undefined {
+  for (let dir = from; dir !== undefined; ) {
+    try {
+      if (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).name === 'rlhf-kernels') return dir;
+    } catch {
+      /* no package.json here, or not ours */
+    }
+    const up = dirname(dir);
+    dir = up === dir ? undefined : up;
+  }
+  return undefined;
+}
+
+interface Host {
+  libc?: 'glibc' | 'musl';
+  glibc?: string;
+}
+
+let host: Host | undefined;
+
+/** The C library of this Linux host (from the process report, as detect-libc does). */
+function hostLibc(): Host {
+  if (host) return host;
+  if (process.platform !== 'linux') return (host = {});
+  const { header } = process.report.getReport() as { header: { glibcVersionRuntime?: string } };
+  return (host = header.glibcVersionRuntime ? { libc: 'glibc', glibc: header.glibcVersionRuntime } : { libc: 'musl' });
+}
+
+function platformText(): string {
+  const { libc, glibc } = hostLibc();
+  const c = libc === 'glibc' ? `, glibc ${glibc}` : libc === 'musl' ? ', musl' : '';
+  return `${process.platform}-${process.arch}${c}, Node.js ${process.version}`;
 }
 
 /** Every path the loader tries, in order. */
 export function candidatePaths(root = packageRoot()): string[] {
   const override = process.env.RLHF_KERNELS_BINARY;
-  if (override) return [override];
-  const local = join(root, 'build', 'Release', BINARY);
+  if (override) return [resolve(override)];
+  if (root === undefined) return [];
+  const local = join(root, 'build', 'Release', BUILT);
   const folder = join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  const prebuilt =
-    process.platform === 'linux'
-      ? [join(folder, `${PREBUILD}.${libc()}.node`), join(folder, `${PREBUILD}.node`)]
-      : [join(folder, `${PREBUILD}.node`)];
+  const libc = hostLibc().libc;
+  const prebuilt = libc ? [join(folder, `${PREBUILT}.${libc}.node`)] : [join(folder, `${PREBUILT}.node`)];
   const installed = root.split(sep).includes('node_modules');
   return installed ? [...prebuilt, local] : [local, ...prebuilt];
 }
 
-function likelyFix(failures: { path: string; error: string }[]): string {
-  const text = failures.map((f) => f.error).join('\n');
-  if (process.execArgv.includes('--no-addons') || /ERR_DLOPEN_DISABLED|addons are disabled/i.test(text))
-    return 'Node.js runs with --no-addons: native addons are disabled. Remove the flag.';
-  if (/GLIBC_\d/.test(text))
-    return 'The C library here (glibc) is older than the binary needs (glibc 2.28 or newer). Build from source: npx rlhf-kernels build-from-source.';
-  if (/GLIBCXX_|CXXABI_/.test(text))
-    return 'The C++ runtime here (libstdc++) is older than the binary needs. Build from source: npx rlhf-kernels build-from-source.';
-  if (/invalid ELF|wrong ELF class|exec format/i.test(text))
-    return `The binary was built for another platform than ${process.platform}-${process.arch}. Build from source: npx rlhf-kernels build-from-source.`;
-  if (!import.meta.url.startsWith('file:'))
-    return 'rlhf-kernels was bundled: keep it external in your bundler (e.g. esbuild --external:rlhf-kernels, webpack externals) so its .node file stays beside it.';
-  if (failures.every((f) => /not found|ENOENT|cannot open shared object file: No such file/i.test(f.error)))
-    return `No binary for ${process.platform}-${process.arch} is here. In a source checkout run \`npm run build\`; in an installed package run \`npx rlhf-kernels build-from-source\` (needs cmake and a C++17 compiler; nvcc for the cuda backend). If you bundle your code, keep rlhf-kernels external.`;
-  return 'See the errors above; `npx rlhf-kernels build-from-source` rebuilds the binary for this machine.';
+interface Failure {
+  path: string;
+  error: string;
+  /** Node.js's error code, e.g. ERR_DLOPEN_FAILED. */
+  code?: string;
 }
 
-let loaded: Addon | undefined;
+const BUILD_FROM_SOURCE =
+  'npx rlhf-kernels build-from-source (needs cmake >= 3.18, a C++17 compiler, and cmake-js and node-addon-api installed beside rlhf-kernels; nvcc for the cuda backend)';
+
+/** The prebuilt platforms this package holds, e.g. ['linux-x64']. */
+function prebuiltPlatforms(root: string | undefined): string[] {
+  if (root === undefined) return [];
+  try {
+    return readdirSync(join(root, 'prebuilds'));
+  } catch {
+    return [];
+  }
+}
+
+/** One line saying what most likely went wrong, and what to do. */
+function likelyFix(failures: Failure[], root: string | undefined): string {
+  const text = failures.map((f) => f.error).join('\n');
+  const override = process.env.RLHF_KERNELS_BINARY;
+  if (failures.some((f) => f.code === 'ERR_DLOPEN_DISABLED'))
+    return 'Node.js runs with --no-addons (on its command line or in NODE_OPTIONS): native addons are disabled. Remove the flag.';
+  const glibc = /GLIBC_(\d+(?:\.\d+)+)/.exec(text);
+  if (glibc)
+    return `This host's C library is glibc ${hostLibc().glibc ?? '(unknown)'}; the binary needs glibc ${glibc[1]} or newer. Build one for this host: ${BUILD_FROM_SOURCE}.`;
+  if (/GLIBCXX_|CXXABI_/.test(text))
+    return `The C++ runtime here (libstdc++) is older than the one the binary was built against. Rebuild it on this host: ${BUILD_FROM_SOURCE}.`;
+  if (/invalid ELF|wrong ELF class|ELF file|exec format|file too short|not a valid/i.test(text))
+    return `The file is not a shared library for ${process.platform}-${process.arch} (truncated, or built for another platform). ${override ? 'Point RLHF_KERNELS_BINARY at a build of rlhf-kernels, or unset it.' : `Reinstall rlhf-kernels, or ${BUILD_FROM_SOURCE}.`}`;
+  if (/not an rlhf-kernels addon/.test(text))
+    return 'Point RLHF_KERNELS_BINARY at a build of rlhf-kernels (build/Release/rlhf_kernels.node or prebuilds/<platform>/rlhf-kernels.*.node), or unset it.';
+  if (override)
+    return `RLHF_KERNELS_BINARY is set, so only that path was tried: point it at a build of rlhf-kernels (build/Release/${BUILT} or a prebuild), or unset it.`;
+  if (root === undefined)
+    return 'This copy of rlhf-kernels is not inside its package folder, so its binary cannot be found: if you bundle your code, keep rlhf-kernels external (esbuild --external:rlhf-kernels, webpack externals, Vite ssr.external) so that prebuilds/ stays beside it, or set RLHF_KERNELS_BINARY to the .node file.';
+  if (hostLibc().libc === 'musl')
+    return `This host uses musl libc (Alpine?): the prebuilt binary is for glibc. Build one for this host: ${BUILD_FROM_SOURCE}.`;
+  if (failures.every((f) => f.error === 'not found')) {
+    const have = prebuiltPlatforms(root);
+    const platforms = have.length ? `this package has prebuilds for ${have.join(', ')} only` : 'this copy has no prebuilds';
+    return `No binary for ${process.platform}-${process.arch} is here (${platforms}). In a source checkout run \`npm run build\`; in an installed package run ${BUILD_FROM_SOURCE}.`;
+  }
+  return `See the errors above; ${BUILD_FROM_SOURCE} rebuilds the binary for this host.`;
+}
+
+let loaded: { native: Addon; path: string } | undefined;
 
 /** The addon, loaded on first call. Throws KernelError('ELOAD') if it cannot load. */
 export function addon(): Addon {
-  if (loaded) return loaded;
-  const require = createRequire(import.meta.url);
-  const failures: { path: string; error: string }[] = [];
-  for (const path of candidatePaths()) {
+  if (loaded) return loaded.native;
+  const require = createRequire(join(here() ?? process.cwd(), 'addon.js'));
+  const root = packageRoot();
+  const failures: Failure[] = [];
+  for (const path of candidatePaths(root)) {
     if (!existsSync(path)) {
       failures.push({ path, error: 'not found' });
       continue;
     }
     try {
       const native = require(path) as Addon;
+      if (typeof native.init !== 'function') {
+        failures.push({ path, error: 'it loaded, but it is not an rlhf-kernels addon (it exports no init())' });
+        continue;
+      }
       native.init({ KernelError });
-      loaded = native;
+      loaded = { native, path };
       return native;
     } catch (e) {
-      failures.push({ path, error: (e as Error).message.split('\n')[0]! });
+      const { message, code } = e as NodeJS.ErrnoException;
+      failures.push({ path, error: message.split('\n')[0]!, code });
     }
   }
-  const lines = failures.map((f) => `  ${f.path}: ${f.error}`).join('\n');
+  const tried = failures.length
+    ? failures.map((f) => `  ${f.path}: ${f.error}`).join('\n')
+    : `  nothing: no package.json named rlhf-kernels above ${here() ?? 'this bundle'}`;
   throw new KernelError(
-    `rlhf-kernels: could not load the native addon (${process.platform}-${process.arch}, Node.js ${process.version}). Tried:\n${lines}\n${likelyFix(failures)}`,
+    `rlhf-kernels: could not load the native addon (${platformText()}). Tried:\n${tried}\n${likelyFix(failures, root)}`,
     'ELOAD',
   );
 }
 
 /** The path the addon was loaded from, for info(). */
 export function loadedFrom(): string | undefined {
-  if (!loaded) return undefined;
-  const require = createRequire(import.meta.url);
-  return candidatePaths().find((p) => require.cache[p] !== undefined);
+  return loaded?.path;
 }

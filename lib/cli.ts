@@ -9,8 +9,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { packageRoot } from './addon.js';
+import { join, resolve } from 'node:path';
+import { candidatePaths, packageRoot } from './addon.js';
 import { info } from './runtime.js';
 
 function flag(args: string[], name: string): string | undefined {
@@ -40,6 +40,33 @@ function printInfo(): void {
   }
 }
 
+/**
+ * Builds build/Release/rlhf_kernels.node from the sources the package ships
+ * (scripts/build-native.js, which says what is missing). In an installed
+ * package the loader still tries the prebuild first: the build is used where
+ * the prebuild cannot load, or everywhere with RLHF_KERNELS_BINARY (it says so).
+ */
+function buildFromSource(): number {
+  const root = packageRoot();
+  if (root === undefined) {
+    console.error('rlhf-kernels: build-from-source: this copy of rlhf-kernels is not inside its package folder (bundled?): nothing to build from.');
+    return 1;
+  }
+  const script = join(root, 'scripts', 'build-native.js');
+  if (!existsSync(script)) {
+    console.error(`rlhf-kernels: build-from-source: ${script} is missing: this copy has no sources to build from.`);
+    return 1;
+  }
+  const r = spawnSync(process.execPath, [script], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) return r.status ?? 1;
+  const built = resolve(root, process.env.RLHF_KERNELS_BUILD_DIR ?? 'build', 'Release', 'rlhf_kernels.node');
+  console.log(`rlhf-kernels: built ${built}`);
+  const first = candidatePaths(root)[0];
+  if (first !== built)
+    console.log(`  The loader tries ${first} first; to use this build in any case, set RLHF_KERNELS_BINARY=${built}`);
+  return 0;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command = 'info', ...rest] = argv;
   switch (command) {
@@ -64,16 +91,8 @@ async function main(argv: string[]): Promise<number> {
       const code = await runBench(rest);
       return ok ? code : 1;
     }
-    case 'build-from-source': {
-      const root = packageRoot();
-      const script = join(root, 'scripts', 'build-native.js');
-      if (!existsSync(script)) {
-        console.error(`rlhf-kernels: ${script} is missing: this copy has no sources to build from.`);
-        return 1;
-      }
-      const r = spawnSync(process.execPath, [script], { cwd: root, stdio: 'inherit' });
-      return r.status ?? 1;
-    }
+    case 'build-from-source':
+      return buildFromSource();
     case '-h':
     case '--help':
     case 'help':
