@@ -11,13 +11,13 @@ export function machineNames(info: Info): { cpu: string; gpus: string[] } {
 }
 
 /** A git checkout of the sources (not a package installed under node_modules). */
-export function isSourceCheckout(root: string): boolean {
-  return !root.split(sep).includes('node_modules') && existsSync(join(root, '.git'));
+export function isSourceCheckout(root: string | undefined): root is string {
+  return root !== undefined && !root.split(sep).includes('node_modules') && existsSync(join(root, '.git'));
 }
 
 /** The commit checked out at `root`, or null outside a git checkout. */
-export function gitCommit(root: string): string | null {
-  if (!existsSync(join(root, '.git'))) return null;
+export function gitCommit(root: string | undefined): string | null {
+  if (root === undefined || !existsSync(join(root, '.git'))) return null;
   const r = spawnSync('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: root, encoding: 'utf8', timeout: 5000 });
   return r.status === 0 ? r.stdout.trim() : null;
 }
