@@ -41,10 +41,16 @@ export interface PlannedCase {
   case: BenchCase;
 }
 
-/** Cases of every suite for these devices, filtered by --op (op or family name). */
+/**
+ * Cases of every suite for these devices, filtered by --op (op or family
+ * name) and then in the order of the --op list. With --device given, only
+ * providers on those devices run (a GPU run times no CPU peer); otherwise
+ * peers on any device stay beside our kernels.
+ */
 export function planCases(suites: BenchSuite[], args: BenchArgs, devices: Device[], problems: string[]): PlannedCase[] {
   const wanted = args.ops.map((o) => o.toLowerCase());
-  const out: PlannedCase[] = [];
+  const onlyAsked = args.devices.length > 0 && !args.devices.includes('all');
+  const out: (PlannedCase & { rank: number })[] = [];
   for (const suite of suites) {
     let cases: BenchCase[];
     try {
@@ -54,12 +60,15 @@ export function planCases(suites: BenchSuite[], args: BenchArgs, devices: Device
       continue;
     }
     for (const c of cases) {
-      if (wanted.length > 0 && !wanted.includes(c.op.toLowerCase()) && !wanted.includes(suite.family.toLowerCase())) continue;
-      // Our kernels run only on the devices asked for; peers stay beside them.
-      const providers = c.providers.filter((p) => !p.ours || (devices as string[]).includes(canonical(p.device)));
+      const rank = wanted.length === 0 ? 0 : Math.max(wanted.indexOf(c.op.toLowerCase()), wanted.indexOf(suite.family.toLowerCase()));
+      if (rank < 0) continue;
+      const providers = c.providers.filter(
+        (p) => (!p.ours && !onlyAsked) || (devices as string[]).includes(canonical(p.device)),
+      );
       const hadOurs = c.providers.some((p) => p.ours);
-      if (providers.length > 0 && (!hadOurs || providers.some((p) => p.ours))) out.push({ suite, case: { ...c, providers } });
+      if (providers.length > 0 && (!hadOurs || providers.some((p) => p.ours))) out.push({ suite, case: { ...c, providers }, rank });
     }
   }
-  return out;
+  // Stable: within one --op entry, the suites' own order.
+  return out.sort((a, b) => a.rank - b.rank).map(({ suite, case: c }) => ({ suite, case: c }));
 }

@@ -64,11 +64,10 @@ export const SHAPES = {
       { N: 1024, V: 151936, dtype: 'bfloat16' },
     ],
     large: [
-      { N: 16384, V: 32000, dtype: 'float32' }, // a 16 K-token micro-batch
-      { N: 4096, V: 128256, dtype: 'bfloat16' },
-      { N: 4096, V: 151936, dtype: 'bfloat16' },
-      { N: 4096, V: 151936, dtype: 'float32' }, // 2.5 GB of logits: bandwidth-bound on any GPU
       { N: 16384, V: 151936, dtype: 'bfloat16' }, // the H100 target of the token_logprobs kernels (5 GB)
+      { N: 16384, V: 32000, dtype: 'float32' }, // a 16 K-token micro-batch, Llama 2 vocabulary
+      { N: 4096, V: 128256, dtype: 'bfloat16' }, // Llama 3 vocabulary
+      { N: 4096, V: 151936, dtype: 'float32' }, // 2.5 GB of fp32 logits
     ],
   } satisfies PerSize<TokenLogProbsShape>,
   gae: sequences,

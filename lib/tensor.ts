@@ -287,8 +287,10 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   const exact = data instanceof Uint16Array || (!Array.isArray(data) && natural === dtype);
   if (opts.copy === false && (!exact || device !== 'cpu'))
     throw new TypeError(`${where}: copy: false needs a cpu tensor and data already in ${dtype} (a ${dtypeArrayName(dtype)}), got ${describe(data)} for ${device}`);
+  // A copy to the device reads the caller's array directly: it is staged
+  // before copyToDevice returns, so no host copy is needed first.
   const host: HostArray = exact
-    ? opts.copy === false
+    ? opts.copy === false || device !== 'cpu'
       ? (data as HostArray)
       : (data as HostArray).slice()
     : convert(where, data as ArrayLike<number>, dtype);

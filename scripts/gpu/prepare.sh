@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepares the GPU run, here (where Node.js, npm and nvcc are). Builds the
-# addon with sm_90 code only (the H100 of the run; RLHF_KERNELS_CUDA_ARCHS
-# overrides) in build-gpu/, leaving build/ as it is, compiles the
+# shipped prebuild (or, with RK_GPU_DEV=1, an sm_90-only build in
+# build-gpu/), leaving build/ as it is, compiles the
 # TypeScript, and packs what the GPU machine lacks into .gpu/ (git-ignored):
 #   .gpu/rlhf_kernels.node       the addon (run.sh points RLHF_KERNELS_BINARY at it)
 #   .gpu/node.xz                 this Node.js binary
@@ -12,11 +12,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-RLHF_KERNELS_BUILD_DIR=build-gpu RLHF_KERNELS_CUDA_ARCHS="${RLHF_KERNELS_CUDA_ARCHS:-90-real}" npm run build:native
+# The binary under test is the one the npm tarball ships (every arch, sm_90
+# included), unless RK_GPU_DEV=1 asks for a quick sm_90-only build.
+if [ "${RK_GPU_DEV:-0}" = 1 ]; then
+  RLHF_KERNELS_BUILD_DIR=build-gpu RLHF_KERNELS_CUDA_ARCHS="${RLHF_KERNELS_CUDA_ARCHS:-90-real}" npm run build:native
+  binary=build-gpu/Release/rlhf_kernels.node
+else
+  npm run build:prebuild
+  binary=prebuilds/linux-x64/rlhf-kernels.glibc.node
+fi
+# A build with code for sm_75 alone: on a newer GPU it must report
+# cudaErrorNoKernelImageForDevice (tests/gpu/packaging.test.ts).
+RLHF_KERNELS_BUILD_DIR=build-sm75 RLHF_KERNELS_CUDA_ARCHS=75-real npm run build:native
 npm run build:ts
 
 mkdir -p .gpu/node_modules
-cp build-gpu/Release/rlhf_kernels.node .gpu/rlhf_kernels.node
+cp "$binary" .gpu/rlhf_kernels.node
+cp build-sm75/Release/rlhf_kernels.node .gpu/mismatched.node
 xz -T2 -c "$(command -v node)" > .gpu/node.xz
 rm -rf .gpu/node_modules/tinybench
 cp -R node_modules/tinybench .gpu/node_modules/tinybench
