@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # The GPU run, on the GPU machine (Python + PyTorch, no Node.js, no
 # node_modules, no network), from the repository root, after
-# scripts/gpu/prepare.sh. Writes to $OUT (7 files):
+# scripts/gpu/prepare.sh. Writes to $OUT (8 files, the most that come back):
 #   env.txt          nvidia-smi, node, torch, rlhf-kernels info
 #   gpu-tests.txt    node --test dist/tests/gpu/ (CUDA parity of every family)
 #   bench-cuda.json  rlhf-kernels bench --device cuda --size large --json
-#   bench-cuda.log   its stderr (providers that did not run, problems)
+#   bench-cuda.log   its stderr (providers that did not run, problems), and
+#                    the host-inclusive times of bench/gpu/device_time.ts
+#   ncu.csv          Nsight Compute's device time of every kernel of device_time.ts
 #   torch.json       PyTorch eager / torch.compile on the same shapes
 #   torch.log        its output
 #   summary.md       ours vs torch, fraction of HBM bandwidth
 # Every step runs under its own timeout inside a total budget
 # (RK_GPU_BUDGET seconds, default 330) and tolerates the failure of the
 # ones before; the summary table is printed last. RK_PYTHON picks the
-# Python (default python3).
+# Python (default python3). RK_BENCH_OPS and RK_TORCH_FAMILIES narrow a
+# rerun to some op families; RK_GPU_NCU=0 skips the ncu step.
 set -u
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder whose files come back}"
@@ -68,16 +71,31 @@ if [ -n "$NODE" ]; then
   # No new case in the last fifth of the step: the case in hand can finish.
   # The flagship first: cases run in the order of --op until the budget.
   timeout -k 5 "$t" "$NODE" dist/lib/cli.js bench --device cuda --size large --json --budget $((t * 4 / 5)) \
-    --op token_logprobs,ppo,advantages,preference,calibration \
+    --op "${RK_BENCH_OPS:-token_logprobs,ppo,advantages,preference,calibration}" \
     > "$OUT/bench-cuda.json" 2> "$OUT/bench-cuda.log"
   echo "exit $?"
+
+  # Kernel by kernel device time (Nsight Compute), beside the host-inclusive wall times.
+  NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
+  if [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = 1 ]; then
+    step "device time (ncu)"
+    timeout -k 5 "$(allot 60 80)" "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
+      --log-file "$OUT/ncu.csv" "$NODE" dist/bench/gpu/device_time.js >> "$OUT/bench-cuda.log" 2>&1
+    echo "exit $?; $(grep -c device_time: "$OUT/bench-cuda.log") ops"
+  fi
 fi
 
 step "torch peers"
 timeout 60 "$PY" bench/gpu/torch_check.py > "$OUT/torch.log" 2>&1
 echo "torch_check exit $?" | tee -a "$OUT/torch.log"
 t=$(allot 150 15)
-timeout -k 5 "$t" "$PY" bench/gpu/torch_peers.py --shapes .gpu/shapes-large.json --out "$OUT/torch.json" \
+# RK_TORCH_FAMILIES (e.g. gae,ppo): only those shape families.
+SHAPES=.gpu/shapes-large.json
+if [ -n "${RK_TORCH_FAMILIES:-}" ]; then
+  "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); keep=sys.argv[2].split(","); d["shapes"]={k:v for k,v in d["shapes"].items() if k in keep}; json.dump(d,open(sys.argv[3],"w"))' \
+    "$SHAPES" "$RK_TORCH_FAMILIES" /tmp/rk-shapes.json && SHAPES=/tmp/rk-shapes.json
+fi
+timeout -k 5 "$t" "$PY" bench/gpu/torch_peers.py --shapes "$SHAPES" --out "$OUT/torch.json" \
   --budget $((t * 9 / 10)) >> "$OUT/torch.log" 2>&1
 echo "exit $?; $(tail -1 "$OUT/torch.log")"
 

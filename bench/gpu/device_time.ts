@@ -1,0 +1,105 @@
+/**
+ * Device time of each op at its goal shape, for `ncu` (Nsight Compute) to
+ * read kernel by kernel on the GPU machine (scripts/gpu/run.sh):
+ *
+ *   ncu --clock-control none --metrics gpu__time_duration.sum --csv node dist/bench/gpu/device_time.js
+ *
+ * Each op runs once to warm up, then RUNS times, synchronized between runs,
+ * so the profile holds RUNS + 1 launches of each kernel. It also prints, per
+ * op, the wall time of 20 calls queued back to back and one synchronize
+ * (host work included): where that is far above the kernels' sum, the op is
+ * bound by the host (validation, allocation, launch), not the GPU.
+ */
+import {
+  Tensor, dpoLoss, gae, groupAdvantages, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, sequenceLogProbs,
+  synchronizeSync, tensor, tokenLogProbs, tokenLogProbsBackward, whiten,
+} from '../../lib/index.js';
+
+const RUNS = 3;
+const QUEUED = 20;
+
+/** Deterministic pseudo-random floats in [lo, hi): a 1 Mi block repeated (fast for GB-sized inputs). */
+function floats(n: number, lo: number, hi: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let x = seed >>> 0 || 1;
+  const head = Math.min(n, 1 << 20);
+  for (let i = 0; i < head; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = lo + ((x >>> 0) / 2 ** 32) * (hi - lo);
+  }
+  for (let filled = head; filled < n; filled *= 2) out.copyWithin(filled, 0, Math.min(filled, n - filled));
+  return out;
+}
+
+function cuda(data: Float32Array | Int32Array | Uint8Array, shape: number[], dtype?: 'bfloat16'): Tensor {
+  return tensor(data, shape, { device: 'cuda', ...(dtype ? { dtype } : {}) });
+}
+
+interface Case {
+  name: string;
+  run: () => unknown;
+}
+
+function cases(): Case[] {
+  const B = 512, T = 4096, n = B * T;
+  const lp = cuda(floats(n, -3, 0, 1), [B, T]);
+  const old = cuda(floats(n, -3, 0, 2), [B, T]);
+  const adv = cuda(floats(n, -1, 1, 3), [B, T]);
+  const ref = cuda(floats(n, -3, 0, 4), [B, T]);
+  const ent = cuda(floats(n, 0, 2, 5), [B, T]);
+  const mask = cuda(Uint8Array.from(floats(n, 0, 1, 6), (v) => (v < 0.9 ? 1 : 0)), [B, T]);
+  const values = cuda(floats(n, -1, 1, 7), [B, T]);
+  const P = 16384;
+  const c = cuda(floats(P, -3, 3, 8), [P]), r = cuda(floats(P, -3, 3, 9), [P]);
+  const rc = cuda(floats(P, -300, -100, 10), [P]), rr = cuda(floats(P, -300, -100, 11), [P]);
+  const N = 4096, V = 151936;
+  const logits = cuda(floats(N * V, -4, 4, 12), [N, V], 'bfloat16');
+  const targets = cuda(Int32Array.from(floats(N, 0, V, 13), Math.floor), [N]);
+  const gLp = cuda(floats(N, -1, 1, 14), [N]);
+  const fwd = tokenLogProbs(logits, targets);
+  const scores = cuda(floats(65536, -1, 1, 15), [65536]);
+  return [
+    { name: `tokenLogProbs N=${N} V=${V} bf16`, run: () => tokenLogProbs(logits, targets) },
+    { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, run: () => tokenLogProbsBackward(logits, targets, { lse: fwd.lse, gradLogprobs: gLp }) },
+    { name: `ppoPolicyLoss B=${B} T=${T} mask`, run: () => ppoPolicyLoss(lp, old, adv, { mask }) },
+    { name: `ppoPolicyLoss B=${B} T=${T} mask kl+entropy`, run: () => ppoPolicyLoss(lp, old, adv, { mask, refLogprobs: ref, klCoef: 0.05, entropy: ent, entropyCoef: 0.01 }) },
+    { name: `ppoValueLoss B=${B} T=${T} mask`, run: () => ppoValueLoss(values, old, adv, { mask, clip: 0.2 }) },
+    { name: `gae B=${B} T=${T} mask`, run: () => gae(adv, values, { gamma: 0.99, lambda: 0.95, mask }) },
+    { name: `whiten B=${B} T=${T} mask`, run: () => whiten(adv, { mask }) },
+    { name: `groupAdvantages G=4096 K=16`, run: () => groupAdvantages(scores, { groupSize: 16, estimator: 'grpo' }) },
+    { name: `pairwiseLoss B=${P}`, run: () => pairwiseLoss(c, r) },
+    { name: `dpoLoss B=${P}`, run: () => dpoLoss(rc, rr, c, r) },
+    { name: `sequenceLogProbs B=${B} T=${T}`, run: () => sequenceLogProbs(lp, mask) },
+  ];
+}
+
+/** Gives back the device memory of an op's outputs (a tensor or an object of them). */
+function release(out: unknown): void {
+  if (out instanceof Tensor) out.dispose();
+  else if (out && typeof out === 'object') for (const v of Object.values(out)) if (v instanceof Tensor) v.dispose();
+}
+
+function main(): void {
+  for (const c of cases()) {
+    for (let i = 0; i <= RUNS; i++) {
+      const out = c.run();
+      synchronizeSync('cuda');
+      release(out);
+    }
+    // Twice: the first round grows the memory pool to QUEUED sets of outputs.
+    let us = 0;
+    for (let round = 0; round < 2; round++) {
+      const outs: unknown[] = [];
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < QUEUED; i++) outs.push(c.run());
+      synchronizeSync('cuda');
+      us = Number(process.hrtime.bigint() - t0) / 1e3 / QUEUED;
+      outs.forEach(release);
+    }
+    console.log(`device_time: ${c.name}: ${us.toFixed(1)} us per call, ${QUEUED} queued then one synchronize`);
+  }
+}
+
+main();
