@@ -44,7 +44,10 @@ export function readJson<T>(path: string | undefined): T | string {
   }
 }
 
-const key = (r: { op: string; direction: string; shape: string }) => `${r.op} | ${r.direction} | ${r.shape}`;
+// Our backward ops have names of their own (tokenLogProbsBackward); the
+// PyTorch rows name the forward op with direction 'backward'.
+const key = (r: { op: string; direction: string; shape: string }) =>
+  `${r.direction === 'backward' ? r.op.replace(/Backward$/, '') : r.op} | ${r.direction} | ${r.shape}`;
 const times = (x: number | undefined) => (x === undefined ? '-' : x >= 10 ? `${x.toFixed(0)}×` : `${x.toPrecision(2)}×`);
 
 function table(header: string[], rows: string[][]): string[] {

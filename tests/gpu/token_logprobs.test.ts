@@ -118,7 +118,11 @@ describe('tokenLogProbs on cuda', { skip }, () => {
         const gRef = tokenLogProbsBackwardRef(values, y, V, hostGrads, { temperature });
         const gNaive = decode(dtype, encode(dtype, Float32Array.from(tokenLogProbsBackwardRef(values, y, V, hostGrads, { temperature }, f32))));
         close(`${what} dlogits`, host(g), gRef, gNaive, EPS[dtype]);
-        if (dtype === 'float32') agree(`${what} dlogits`, host(g), host(gCpu), 1e-5);
+        // A gradient element is about p (|gLp| + |gH| |log p|) / T with p ~ 1/V: compare
+        // relative to that scale (the mean |dlogits| itself is rounding noise when V = 1,
+        // where the exact gradient is 0).
+        const gradScale = (meanAbs(gLp) + meanAbs(gH) * Math.max(1, meanAbs(host(gpu.lse)))) / temperature / V;
+        if (dtype === 'float32') agree(`${what} dlogits`, host(g), host(gCpu), 1e-5, Math.max(meanAbs(host(gCpu)), gradScale));
         const inPlace = tokenLogProbsBackward(logitsGpu, tensor(y, [rows], { device: 'cuda' }), grads('cuda', gpu), { temperature, inPlace: true });
         assert.equal(inPlace, logitsGpu);
         assert.deepEqual(inPlace.toArray(), g.toArray(), `${what}: in place differs`);
