@@ -1,0 +1,53 @@
+// read() and synchronize() wait off the JS thread: timers keep firing while a
+// large op runs. The blocking toArray() of the same work is the control: it
+// must starve the timer, so the test can tell the two apart.
+import { describe, expect, it } from 'vitest';
+import { tensor, tokenLogProbs } from '../lib/index.js';
+import { Rng } from './helpers/random.js';
+
+const N = 2048, V = 32000;
+
+function logits(): Float32Array {
+  const rng = new Rng();
+  const data = new Float32Array(N * V);
+  data.set(rng.normals(1 << 16, 2));
+  for (let filled = 1 << 16; filled < data.length; filled *= 2) data.copyWithin(filled, 0, Math.min(filled, data.length - filled));
+  return data;
+}
+
+/** Queues `rounds` forwards (each reads N x V logits) and returns the last result's log-probs. */
+function work(x: ReturnType<typeof tensor>, y: ReturnType<typeof tensor>, rounds: number) {
+  let out;
+  for (let i = 0; i < rounds; i++) out = tokenLogProbs(x, y, { entropy: true });
+  return out!.logprobs;
+}
+
+describe('the event loop', () => {
+  it('keeps ticking while a large op is awaited with read(), not with toArray()', async () => {
+    const x = tensor(logits(), [N, V]);
+    const y = tensor(new Rng().ints(N, 0, V), [N]);
+    work(x, y, 1).toArray(); // warm-up: pool threads, pages
+
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 1);
+    const measure = async (wait: () => Promise<unknown> | unknown) => {
+      await new Promise((r) => setTimeout(r, 5));
+      ticks = 0;
+      const t0 = performance.now();
+      await wait();
+      return { ticks, ms: performance.now() - t0 };
+    };
+    const rounds = 8;
+    const awaited = await measure(() => work(x, y, rounds).read());
+    const blocked = await measure(() => work(x, y, rounds).toArray());
+    clearInterval(timer);
+    console.log(`awaited ${awaited.ms.toFixed(0)} ms: ${awaited.ticks} ticks; blocked ${blocked.ms.toFixed(0)} ms: ${blocked.ticks} ticks`);
+
+    // Awaiting: the 1 ms timer fires for most of the wait (>= a quarter of its
+    // milliseconds, allowing for a loaded machine). Blocking: at most once.
+    expect(awaited.ms).toBeGreaterThan(20);
+    expect(awaited.ticks).toBeGreaterThanOrEqual(Math.floor(awaited.ms / 4));
+    expect(blocked.ms).toBeGreaterThan(20);
+    expect(blocked.ticks).toBeLessThanOrEqual(1);
+  });
+});
