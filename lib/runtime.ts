@@ -46,7 +46,11 @@ export function info(): Info {
 
 export interface MemoryUse {
   device: Device;
-  /** Bytes held by live tensors. */
+  /**
+   * cuda: bytes held by live tensors. cpu: bytes in the process's
+   * ArrayBuffers (cpu tensors keep their data there; freed by the garbage
+   * collector once no view of them is left).
+   */
   inUse: number;
   /** Bytes the device's pool has reserved (cuda; 0 for cpu). */
   pooled: number;

@@ -55,15 +55,14 @@ export function releaseAll(): void {
   pending.length = 0;
 }
 
-// ----------------------------------------------------------- host accounting
-let hostBytes = 0;
-const hostRegistry = new FinalizationRegistry<number>((bytes) => {
-  hostBytes -= bytes;
-});
-
-/** @internal Bytes held by live cpu tensors. */
+/**
+ * @internal Bytes of host memory in ArrayBuffers (tensors' storage among
+ * them), as Node.js reports it. Not tracked per tensor: registering every
+ * tensor with a FinalizationRegistry would make each large output survive
+ * into the old generation and cost more than the op itself.
+ */
 export function hostBytesInUse(): number {
-  return hostBytes;
+  return process.memoryUsage().arrayBuffers;
 }
 
 function shapeSize(shape: readonly number[]): number {
@@ -94,7 +93,6 @@ export class Tensor {
   _host: HostArray | null;
   /** @internal cuda storage, null once disposed */
   _buffer: DeviceBuffer | null;
-  readonly #hostToken: object | undefined;
 
   /** @internal Use tensor() or an op to make tensors. */
   constructor(shape: readonly number[], dtype: DType, device: Device, host: HostArray | null, buffer: DeviceBuffer | null) {
@@ -104,11 +102,6 @@ export class Tensor {
     this.size = shapeSize(shape);
     this._host = host;
     this._buffer = buffer;
-    if (host) {
-      hostBytes += host.byteLength;
-      this.#hostToken = {};
-      hostRegistry.register(this, host.byteLength, this.#hostToken);
-    }
   }
 
   /** @internal An uninitialised tensor (zeros on cpu). */
@@ -210,10 +203,6 @@ export class Tensor {
 
   /** Gives the memory back (device memory to the pool, in stream order). Idempotent. */
   dispose(): void {
-    if (this._host) {
-      hostBytes -= this._host.byteLength;
-      hostRegistry.unregister(this.#hostToken!);
-    }
     this._host = null;
     this._buffer?.free();
     this._buffer = null;
