@@ -34,24 +34,8 @@ struct ScalarLanes {
   RK_HD float splat(float x) { return x; }
   RK_HD bool none() { return false; }
   RK_HD float select(bool m, float a, float b) { return m ? a : b; }
-  RK_HD uint32_t bits(float x) {
-#if defined(__CUDA_ARCH__)
-    return __float_as_uint(x);
-#else
-    uint32_t u;
-    std::memcpy(&u, &x, sizeof u);
-    return u;
-#endif
-  }
-  RK_HD float fromBits(uint32_t u) {
-#if defined(__CUDA_ARCH__)
-    return __uint_as_float(u);
-#else
-    float x;
-    std::memcpy(&x, &u, sizeof x);
-    return x;
-#endif
-  }
+  RK_HD uint32_t bits(float x) { return floatBits(x); }
+  RK_HD float fromBits(uint32_t u) { return bitsFloat(u); }
 };
 
 // clamp(x, lo, hi) that keeps NaN (fminf/fmaxf would drop it).

@@ -33,28 +33,8 @@ RK_HD float pairDifference(float chosen, float rejected, float refChosen, float 
   return (chosen - refChosen) - (rejected - refRejected);
 }
 
-RK_HD float floatFromBits(int32_t bits) {
-#if defined(__CUDA_ARCH__)
-  return __int_as_float(bits);
-#else
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-#endif
-}
-
-RK_HD int32_t bitsOfFloat(float f) {
-#if defined(__CUDA_ARCH__)
-  return __float_as_int(f);
-#else
-  int32_t bits;
-  std::memcpy(&bits, &f, sizeof bits);
-  return bits;
-#endif
-}
-
 // 2^k for an integer k in [-126, 127], from its bits.
-RK_HD float pow2i(int32_t k) { return floatFromBits((k + 127) << 23); }
+RK_HD float pow2i(int32_t k) { return bitsFloat(static_cast<uint32_t>(k + 127) << 23); }
 
 // exp(y) for y <= 0 (not NaN). z = k ln2 + r with |r| <= ln2 / 2
 // (Cody–Waite: k * C1 is exact, C1 having 9 significant bits); exp(r) by the
@@ -89,8 +69,8 @@ RK_HD float log1pUnit(float e) {
   // s * s out of the subnormals, which x86 computes ~100 times slower. The
   // floor is taken on the bits (s >= 0 orders like its bits): as a float
   // select, GCC turns it back into s * s for the lanes that keep s.
-  const int32_t sBits = bitsOfFloat(s);
-  const float sFloor = floatFromBits(sBits > 0x2b800000 ? sBits : 0x2b800000);  // 2^-40
+  const int32_t sBits = static_cast<int32_t>(floatBits(s));
+  const float sFloor = bitsFloat(static_cast<uint32_t>(sBits > 0x2b800000 ? sBits : 0x2b800000));  // 2^-40
   const float z = sFloor * sFloor;
   float p = 1.0f / 15.0f;
   p = p * z + 1.0f / 13.0f;
