@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  type Device, type Tensor, gae, groupAdvantages, info, synchronizeSync, tensor, whiten,
+  type Device, type Tensor, gae, groupAdvantages, synchronizeSync, tensor, whiten,
 } from '../../lib/index.js';
 import { addon } from '../../lib/addon.js';
 import { runOp } from '../../lib/tensor.js';
@@ -22,21 +22,8 @@ import {
   type Estimator, type GaeInputs, type TrajectoryKinds, gaeReference, groupAdvantagesReference, randomTrajectories,
   whitenReference,
 } from '../reference/advantages.js';
+import { skip, maxAbs } from './common.js';
 
-const cuda = (() => {
-  try {
-    return info().cuda;
-  } catch (e) {
-    return { available: false, reason: (e as Error).message };
-  }
-})();
-const skip = cuda.available ? false : `cuda unavailable: ${cuda.reason}`;
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 function tolerance(ref: Float64Array, naive: Float64Array): number {
   return derivedTolerance(naive, ref, 4, 4 * EPS.float32 * maxAbs(ref));

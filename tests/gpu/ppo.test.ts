@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addon } from '../../lib/addon.js';
 import {
-  type Aggregation, type Device, type KlEstimator, Tensor, info, ppoPolicyLoss, ppoValueLoss, tensor,
+  type Aggregation, type Device, type KlEstimator, Tensor, ppoPolicyLoss, ppoValueLoss, tensor,
 } from '../../lib/index.js';
 import { runOp } from '../../lib/tensor.js';
 import { Rng } from '../helpers/random.js';
@@ -17,15 +17,8 @@ import {
   type PolicyInputs, type PolicyResult, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
 } from '../reference/ppo.js';
 import { type MaskKind, randomPolicyInputs, randomValueInputs } from '../reference/ppo_inputs.js';
+import { skip } from './common.js';
 
-const cuda = (() => {
-  try {
-    return info().cuda;
-  } catch (e) {
-    return { available: false, reason: (e as Error).message };
-  }
-})();
-const skip = cuda.available ? false : `cuda unavailable: ${cuda.reason}`;
 const GPU: Device = 'cuda:0';
 const AGGREGATIONS: Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];
 const MASKS: MaskKind[] = ['none', 'random', 'empty rows', 'all empty'];

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  type Device, type PreferenceKind, type SequenceReduce, dpoLoss, info, pairwiseLoss, sequenceLogProbs,
+  type Device, type PreferenceKind, type SequenceReduce, dpoLoss, pairwiseLoss, sequenceLogProbs,
   sequenceLogProbsBackward, tensor,
 } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
@@ -15,24 +15,11 @@ import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js'
 import {
   type LossRefOptions, preferenceLossRef, sequenceLogProbsBackwardRef, sequenceLogProbsRef,
 } from '../reference/preference.js';
+import { skip, maxAbs } from './common.js';
 
-const cuda = (() => {
-  try {
-    return info().cuda;
-  } catch (e) {
-    return { available: false, reason: (e as Error).message };
-  }
-})();
-const skip = cuda.available ? false : `cuda unavailable: ${cuda.reason}`;
 const GPU: Device = 'cuda:0';
 const KINDS: PreferenceKind[] = ['sigmoid', 'hinge', 'ipo'];
 const REDUCES: SequenceReduce[] = ['sum', 'mean'];
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 /** Error within 4x the naive float32 run's, plus 4 ulps of the largest value. */
 function assertClose(out: ArrayLike<number>, exact: ArrayLike<number>, naive: ArrayLike<number>, what: string): void {

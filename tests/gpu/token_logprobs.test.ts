@@ -6,24 +6,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  type Tensor, fromBFloat16, fromFloat16, info, synchronize, tensor, toBFloat16, toFloat16, tokenLogProbs,
+  type Tensor, fromBFloat16, fromFloat16, synchronize, tensor, toBFloat16, toFloat16, tokenLogProbs,
   tokenLogProbsBackward,
 } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, errorStats, f32 } from '../helpers/tolerance.js';
 import { tokenLogProbsBackwardRef, tokenLogProbsRef } from '../reference/token_logprobs.js';
+import { skip } from './common.js';
 
 type LogitDType = 'float32' | 'bfloat16' | 'float16';
 const DTYPES: LogitDType[] = ['float32', 'bfloat16', 'float16'];
 
-const cuda = (() => {
-  try {
-    return info().cuda;
-  } catch (e) {
-    return { available: false, reason: (e as Error).message };
-  }
-})();
-const skip = cuda.available ? false : `cuda unavailable: ${cuda.reason}`;
 
 function encode(dtype: LogitDType, v: Float32Array): Float32Array | Uint16Array {
   return dtype === 'bfloat16' ? toBFloat16(v) : dtype === 'float16' ? toFloat16(v) : v;
