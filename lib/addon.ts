@@ -23,15 +23,26 @@ export interface DeviceBuffer {
   free(): void;
 }
 
+/** What the addon says of itself and the host (bindings/runtime.cpp info()). */
 export interface NativeInfo {
   version: string;
-  cpu: { threads: number; isa: string; supportedIsas: string[]; note?: string };
+  cpu: {
+    threads: number;
+    /** The instruction set the CPU kernels run with (baseline, avx2, avx512, neon). */
+    isa: string;
+    supportedIsas: string[];
+    /** Set when RLHF_KERNELS_ISA asked for an ISA that cannot be used. */
+    note?: string;
+  };
   cuda: {
+    /** Built with the CUDA backend. */
     compiled: boolean;
     available: boolean;
+    /** Why cuda is unavailable: not compiled in, no driver, driver too old, no device, hidden by CUDA_VISIBLE_DEVICES, no kernel image. */
     reason?: string;
     driverVersion: number;
     runtimeVersion: number;
+    /** The CUDA code compiled in, e.g. "75-real ... 120-virtual". */
     archs: string;
     devices: { ordinal: number; name: string; computeCapability: string; totalMemory: number; multiprocessors: number }[];
   };

@@ -1,35 +1,16 @@
 /** Runtime: what is here, memory, synchronize, threads. */
-import { addon, loadedFrom } from './addon.js';
+import { type NativeInfo, addon, loadedFrom } from './addon.js';
 import { type Device, ordinalOf, parseDevice } from './device.js';
 import { describe } from './errors.js';
 import { hostBytesInUse, releaseAll } from './tensor.js';
 
 export type Backend = 'cpu' | 'cuda';
 
-export interface Info {
-  version: string;
+export interface Info extends NativeInfo {
   /** Backends that can run ops here: always 'cpu', plus 'cuda' when available. */
   backends: Backend[];
   /** Where the native addon was loaded from. */
   binary: string | undefined;
-  cpu: {
-    threads: number;
-    /** The instruction set the CPU kernels run with (baseline, avx2, avx512, neon). */
-    isa: string;
-    supportedIsas: string[];
-    note?: string;
-  };
-  cuda: {
-    /** Built with the CUDA backend. */
-    compiled: boolean;
-    available: boolean;
-    /** Why cuda is unavailable: not compiled in, no driver, driver too old, no device, hidden by CUDA_VISIBLE_DEVICES, no kernel image. */
-    reason?: string;
-    driverVersion: number;
-    runtimeVersion: number;
-    archs: string;
-    devices: { ordinal: number; name: string; computeCapability: string; totalMemory: number; multiprocessors: number }[];
-  };
 }
 
 /** What this build and host can do. Probes CUDA on first call (silently). */
