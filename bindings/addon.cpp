@@ -94,6 +94,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new EnvState());
   exports.Set("init", Napi::Function::New(env, guarded<init>, "init"));
   registerRuntime(env, exports);
+  registerHostMemory(env, exports);
   registerPreference(env, exports);
   registerCalibration(env, exports);
   registerAdvantages(env, exports);

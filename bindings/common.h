@@ -16,11 +16,14 @@
 
 namespace rk::bind {
 
+struct HostLedger;  // bindings/host_memory.cpp
+
 struct EnvState {
   Napi::FunctionReference kernelError;   // lib/errors.ts KernelError, set by init()
   Napi::FunctionReference deviceBuffer;  // the DeviceBuffer class
   std::shared_ptr<CpuStream> cpu;        // created on first use
   std::vector<std::shared_ptr<cuda::Context>> cuda;  // by ordinal, on first use
+  std::shared_ptr<HostLedger> host;      // pooled host blocks held here, on first use
 
   CpuStream& cpuStream();
   std::shared_ptr<CpuStream> cpuStreamShared();
@@ -118,6 +121,7 @@ class OpArgs {
 
 // Each op family's file registers its functions on the exports object.
 void registerRuntime(Napi::Env env, Napi::Object exports);
+void registerHostMemory(Napi::Env env, Napi::Object exports);
 void registerPreference(Napi::Env env, Napi::Object exports);
 void registerCalibration(Napi::Env env, Napi::Object exports);
 void registerAdvantages(Napi::Env env, Napi::Object exports);

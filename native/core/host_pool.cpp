@@ -1,0 +1,133 @@
+#include "host_pool.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace rk {
+namespace {
+
+constexpr size_t kPage = 4096;
+constexpr size_t kHuge = size_t{2} << 20;       // a transparent huge page on x86-64 and arm64 (4K pages)
+constexpr size_t kMinBytes = size_t{256} << 10;  // below this, a fresh JS allocation is cheap enough
+
+// Eight classes per power of two, whole pages: a block serves any request
+// up to 1/8 smaller, so outputs whose length varies a little from step to
+// step (sequence lengths) still find one. The slack is address space only:
+// pages never touched are never backed.
+size_t sizeClass(size_t bytes) {
+  size_t top = kPage;
+  while (top * 2 <= bytes) top *= 2;
+  const size_t step = std::max(kPage, top / 8);
+  return (bytes + step - 1) / step * step;
+}
+
+// Blocks from mmap, so that a release gives the memory back to the OS at
+// once (malloc may keep it). Blocks of 2 MiB and more are aligned to 2 MiB
+// and marked for transparent huge pages: one fault per 2 MiB on first touch,
+// fewer TLB misses in the kernels (a no-op where THP is off).
+void* mapBlock(size_t capacity) {
+  const bool huge = capacity >= kHuge;
+  const size_t span = huge ? capacity + kHuge : capacity;
+  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  if (!huge) return p;
+  const uintptr_t base = reinterpret_cast<uintptr_t>(p);
+  const uintptr_t aligned = (base + kHuge - 1) & ~(kHuge - 1);
+  if (aligned > base) munmap(p, aligned - base);
+  if (const size_t tail = base + span - (aligned + capacity)) munmap(reinterpret_cast<void*>(aligned + capacity), tail);
+#ifdef MADV_HUGEPAGE
+  madvise(reinterpret_cast<void*>(aligned), capacity, MADV_HUGEPAGE);
+#endif
+  return reinterpret_cast<void*>(aligned);
+}
+
+size_t defaultLimit() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  const size_t ram = pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
+  return std::min(ram / 8, size_t{1} << 30);
+}
+
+}  // namespace
+
+HostPool& HostPool::global() {
+  static HostPool* pool = new HostPool();  // never destroyed: finalizers may run during exit
+  return *pool;
+}
+
+HostPool::HostPool() {
+  stats_.limit = defaultLimit();
+  stats_.minBytes = kMinBytes;
+  if (const char* v = std::getenv("RLHF_KERNELS_HOST_POOL"); v && *v) {
+    char* end = nullptr;
+    const unsigned long long mib = std::strtoull(v, &end, 10);
+    if (end && *end == '\0') stats_.limit = static_cast<size_t>(mib) << 20;
+  }
+  if (const char* v = std::getenv("RLHF_KERNELS_HOST_POOL_POISON"); v && std::string(v) == "1") {
+    stats_.poison = true;
+    stats_.minBytes = 0;
+  }
+}
+
+void* HostPool::acquire(size_t bytes, size_t* capacity) {
+  const size_t cap = sizeClass(std::max<size_t>(bytes, 1));
+  void* data = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = idle_.find(cap);
+    if (it != idle_.end()) {
+      data = it->second.back().data;
+      it->second.pop_back();
+      if (it->second.empty()) idle_.erase(it);
+      stats_.idle -= cap;
+    } else {
+      if (cap > stats_.limit) return nullptr;
+      while (stats_.inUse + stats_.idle + cap > stats_.limit && !idle_.empty()) evictOldest();
+      if (stats_.inUse + stats_.idle + cap > stats_.limit) return nullptr;
+    }
+    stats_.inUse += cap;  // counted before mapping, so that racing callers respect the limit
+  }
+  if (!data) data = mapBlock(cap);
+  if (!data) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stats_.inUse -= cap;
+    return nullptr;
+  }
+  if (stats_.poison) std::memset(data, 0xff, cap);
+  *capacity = cap;
+  return data;
+}
+
+void HostPool::release(void* data, size_t capacity) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  stats_.inUse -= capacity;
+  idle_[capacity].push_back(Idle{data, ++clock_});
+  stats_.idle += capacity;
+}
+
+void HostPool::evictOldest() {
+  auto oldest = idle_.begin();
+  for (auto it = idle_.begin(); it != idle_.end(); ++it)
+    if (it->second.front().stamp < oldest->second.front().stamp) oldest = it;
+  const size_t cap = oldest->first;
+  munmap(oldest->second.front().data, cap);
+  oldest->second.pop_front();
+  if (oldest->second.empty()) idle_.erase(oldest);
+  stats_.idle -= cap;
+}
+
+void HostPool::trim() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  while (!idle_.empty()) evictOldest();
+}
+
+HostPool::Stats HostPool::stats() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stats_;
+}
+
+}  // namespace rk
