@@ -48,6 +48,20 @@ export interface NativeInfo {
   };
 }
 
+/** The process's pool of large host blocks (native/core/host_pool.h). */
+export interface HostPoolStats {
+  /** Bytes of blocks held by live ArrayBuffers (or waiting for their finalizer). */
+  inUse: number;
+  /** Bytes of blocks kept for reuse. */
+  idle: number;
+  /** inUse + idle never exceed it; 0: the pool is off. */
+  limit: number;
+  /** Smaller storage is allocated by JS. */
+  minBytes: number;
+  /** Blocks are filled with 0xff bytes when handed out (tests). */
+  poison: boolean;
+}
+
 /** Arguments of a native op: `device` (-1 = cpu), tensors' storage, scalars. */
 export type OpArgs = { device: number } & Record<string, unknown>;
 
@@ -66,6 +80,13 @@ export interface Addon {
   copyToHostAsync(src: DeviceBuffer, dst: ArrayBufferView): Promise<void>;
   copyOnDevice(src: DeviceBuffer, dst: DeviceBuffer, bytes?: number): void;
   fillDevice(dst: DeviceBuffer, byte: number): void;
+  /** An ArrayBuffer of `bytes` from the host pool (contents undefined), or undefined. */
+  hostAlloc(bytes: number): ArrayBuffer | undefined;
+  /** Detaches a buffer from hostAlloc and gives its block back in cpu stream order. */
+  hostFree(buffer: ArrayBuffer): boolean;
+  hostPool(): HostPoolStats;
+  /** Releases the pool's idle blocks to the OS. */
+  hostPoolTrim(): void;
   [op: string]: unknown;
 }
 

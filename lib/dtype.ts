@@ -26,6 +26,16 @@ export function hostArray(dtype: DType, size: number): HostArray {
   }
 }
 
+/** A host array of `size` elements over `buffer` (from its start). */
+export function hostView(dtype: DType, buffer: ArrayBuffer, size: number): HostArray {
+  switch (dtype) {
+    case 'float32': return new Float32Array(buffer, 0, size);
+    case 'float16': case 'bfloat16': return new Uint16Array(buffer, 0, size);
+    case 'int32': return new Int32Array(buffer, 0, size);
+    case 'uint8': return new Uint8Array(buffer, 0, size);
+  }
+}
+
 /** The dtype a host array holds without conversion, if any. */
 export function dtypeOfArray(data: ArrayBufferView): DType | undefined {
   if (data instanceof Float32Array) return 'float32';

@@ -30,16 +30,21 @@ export interface MemoryUse {
   /**
    * cuda: bytes held by live tensors. cpu: bytes in the process's
    * ArrayBuffers (cpu tensors keep their data there; freed by the garbage
-   * collector once no view of them is left).
+   * collector once no view of them is left), host pool blocks included.
    */
   inUse: number;
-  /** Bytes the device's pool has reserved (cuda; 0 for cpu). */
+  /**
+   * Bytes the device's pool has reserved. cpu: the idle blocks of the
+   * process's host pool (shared by its worker threads), kept for reuse up to
+   * $RLHF_KERNELS_HOST_POOL MiB (default 1/8 of the RAM, at most 1 GiB) for
+   * blocks in use and idle together.
+   */
   pooled: number;
 }
 
 /** Memory held by tensors on every device used in this thread. */
 export function memory(): MemoryUse[] {
-  const out: MemoryUse[] = [{ device: 'cpu', inUse: hostBytesInUse(), pooled: 0 }];
+  const out: MemoryUse[] = [{ device: 'cpu', inUse: hostBytesInUse(), pooled: addon().hostPool().idle }];
   for (const m of addon().memory()) out.push({ device: `cuda:${m.device}`, inUse: m.inUse, pooled: m.pooled });
   return out;
 }

@@ -1,18 +1,21 @@
 /**
  * Tensor: a dense, row-major array on one device.
  *
- * cpu tensors keep their elements in a JS-owned ArrayBuffer, so no native
- * view can outlive its memory; cuda tensors own a DeviceBuffer from the
- * device's stream-ordered pool. Ops return tensors at once and fill them in
+ * cpu tensors keep their elements in an ArrayBuffer, so no view can outlive
+ * its memory: a small one JS allocates, a large one comes from the addon's
+ * host pool and goes back to it only once no view can reach it (see "host
+ * storage" below); cuda tensors own a DeviceBuffer from the device's
+ * stream-ordered pool. Ops return tensors at once and fill them in
  * stream order; `read()` waits without blocking the event loop, `toArray()`
  * and `item()` block.
  */
 import { inspect } from 'node:util';
+import { markAsUntransferable } from 'node:worker_threads';
 import { addon, type DeviceBuffer } from './addon.js';
 import { type Device, defaultDevice, deviceOf, ordinalOf, parseDevice } from './device.js';
 import {
   DTYPES, DTYPE_BYTES, type DType, type HostArray, bfloat16Bits, bfloat16Value, dtypeOfArray, float16Bits,
-  float16Value, hostArray,
+  float16Value, hostArray, hostView,
 } from './dtype.js';
 import { KernelError, describe } from './errors.js';
 
@@ -55,14 +58,57 @@ export function releaseAll(): void {
   pending.length = 0;
 }
 
+// -------------------------------------------------------------- host storage
+// A fresh JS allocation of tens of MB costs more in the OS's first-touch page
+// faults than the op that fills it, so large cpu storage comes from the
+// addon's pool (native/core/host_pool.h) as external ArrayBuffers
+// (bindings/host_memory.cpp). A block goes back to the pool only when no JS
+// view can reach it any more: when the garbage collector has dropped the
+// buffer (its finalizer), or at dispose() of the tensor that owns it if that
+// storage never left this file (no toArray() or read() handed it out; runOp's
+// pending list holds views, but the block goes back in cpu stream order
+// after the work that uses it). dispose() detaches the buffer first, so any
+// view left reads as empty. Reused blocks hold old data: every op writes
+// every element of its outputs (tests/host_pool.test.ts poisons them).
+
+/** Storage below this many bytes is JS-allocated; Infinity when the pool is off. */
+let poolMinBytes: number | undefined;
+
+/** Pooled storage no Tensor owns yet: the first one constructed with it does. */
+const unclaimed = new WeakSet<HostArray>();
+
+/** @internal Uninitialised host storage of `size` elements (zeros when JS-allocated). */
+export function allocHost(dtype: DType, size: number): HostArray {
+  const bytes = size * DTYPE_BYTES[dtype];
+  if (poolMinBytes === undefined) {
+    const pool = addon().hostPool();
+    poolMinBytes = pool.limit > 0 ? Math.max(1, pool.minBytes) : Infinity;
+  }
+  const buffer = bytes >= poolMinBytes ? addon().hostAlloc(bytes) : undefined;
+  if (!buffer) return hostArray(dtype, size);
+  // Transferred to another thread, the block would go back to the pool when
+  // this one's environment ends (Node finalizes external buffers then).
+  markAsUntransferable(buffer);
+  const array = hostView(dtype, buffer, size);
+  unclaimed.add(array);
+  return array;
+}
+
+/** Gives pooled storage that nothing else has seen back at once (a no-op otherwise). */
+function freeHost(array: HostArray): void {
+  addon().hostFree(array.buffer as ArrayBuffer);
+}
+
 /**
  * @internal Bytes of host memory in ArrayBuffers (tensors' storage among
- * them), as Node.js reports it. Not tracked per tensor: registering every
- * tensor with a FinalizationRegistry would make each large output survive
- * into the old generation and cost more than the op itself.
+ * them): what Node.js's allocator holds, plus the host pool's blocks in use
+ * (external ArrayBuffers, which Node.js does not count). Not tracked per
+ * tensor: registering every tensor with a FinalizationRegistry would make
+ * each large output survive into the old generation and cost more than the
+ * op itself.
  */
 export function hostBytesInUse(): number {
-  return process.memoryUsage().arrayBuffers;
+  return process.memoryUsage().arrayBuffers + addon().hostPool().inUse;
 }
 
 function shapeSize(shape: readonly number[]): number {
@@ -93,6 +139,10 @@ export class Tensor {
   _host: HostArray | null;
   /** @internal cuda storage, null once disposed */
   _buffer: DeviceBuffer | null;
+  /** Owns pooled storage: dispose() may give it back if not #exposed. */
+  readonly #pooled: boolean = false;
+  /** toArray() or read() handed the storage out: views of it may live anywhere. */
+  #exposed = false;
 
   /** @internal Use tensor() or an op to make tensors. */
   constructor(shape: readonly number[], dtype: DType, device: Device, host: HostArray | null, buffer: DeviceBuffer | null) {
@@ -102,13 +152,17 @@ export class Tensor {
     this.size = shapeSize(shape);
     this._host = host;
     this._buffer = buffer;
+    if (host) this.#pooled = unclaimed.delete(host);
   }
 
-  /** @internal An uninitialised tensor (zeros on cpu). */
+  /**
+   * @internal An uninitialised tensor, on cpu as on cuda: large cpu storage
+   * comes from the host pool and holds whatever it held before.
+   */
   static empty(shape: readonly number[], dtype: DType, device: Device): Tensor {
     const size = shapeSize(shape);
     const ordinal = ordinalOf(device);
-    if (ordinal < 0) return new Tensor(shape, dtype, 'cpu', hostArray(dtype, size), null);
+    if (ordinal < 0) return new Tensor(shape, dtype, 'cpu', allocHost(dtype, size), null);
     const native = addon();
     return new Tensor(shape, dtype, device, null, new native.DeviceBuffer(ordinal, size * DTYPE_BYTES[dtype]));
   }
@@ -122,7 +176,10 @@ export class Tensor {
     return this._host === null && this._buffer === null;
   }
 
-  /** @internal The storage handed to the addon; throws if disposed. */
+  /**
+   * @internal The storage handed to the addon; throws if disposed. Not an
+   * exposure (see dispose()): callers must not keep it past runOp.
+   */
   _storage(what = 'tensor'): HostArray | DeviceBuffer {
     const s = this._host ?? this._buffer;
     if (!s) throw new KernelError(`${what}: the tensor ${this} was disposed`, 'EDISPOSED');
@@ -135,7 +192,7 @@ export class Tensor {
     const src = this._storage('Tensor.to');
     const native = addon();
     if (target === 'cpu') {
-      const out = hostArray(this.dtype, this.size);
+      const out = allocHost(this.dtype, this.size);
       if (this._host) {
         native.synchronize(-1);
         releaseAll();
@@ -165,7 +222,13 @@ export class Tensor {
    * float16/bfloat16 come as Uint16Array bit patterns.
    */
   toArray(): HostArray {
-    const src = this._storage('Tensor.toArray');
+    if (this._host) this.#exposed = true;
+    return this.#hostNow('Tensor.toArray');
+  }
+
+  /** toArray() without handing out the storage (item()). */
+  #hostNow(what: string): HostArray {
+    const src = this._storage(what);
     const native = addon();
     if (this._host) {
       native.synchronize(-1);
@@ -183,6 +246,7 @@ export class Tensor {
     const native = addon();
     if (this._host) {
       const host = this._host;
+      this.#exposed = true;
       await native.synchronizeAsync(-1);
       return host;
     }
@@ -195,14 +259,19 @@ export class Tensor {
   item(): number {
     this._storage('Tensor.item');
     if (this.size !== 1) throw new RangeError(`Tensor.item: expected a tensor of one element, got shape ${formatShape(this.shape)}`);
-    const v = this.toArray()[0]!;
+    const v = this.#hostNow('Tensor.item')[0]!;
     if (this.dtype === 'bfloat16') return bfloat16Value(v);
     if (this.dtype === 'float16') return float16Value(v);
     return v;
   }
 
-  /** Gives the memory back (device memory to the pool, in stream order). Idempotent. */
+  /**
+   * Gives the memory back (device memory to the pool, in stream order).
+   * Idempotent. On cpu, views from toArray() or read() stay valid: their
+   * memory goes back when the garbage collector has dropped them.
+   */
   dispose(): void {
+    if (this._host && this.#pooled && !this.#exposed) freeHost(this._host);
     this._host = null;
     this._buffer?.free();
     this._buffer = null;
@@ -222,7 +291,7 @@ export class Tensor {
 }
 
 function convert(where: string, data: ArrayLike<number>, dtype: DType): HostArray {
-  const out = hostArray(dtype, data.length);
+  const out = allocHost(dtype, data.length);
   for (let i = 0; i < data.length; i++) {
     const v = data[i]!;
     if (typeof v !== 'number') throw new TypeError(`${where}: data[${i}] expected a number, got ${describe(v)}`);
@@ -281,11 +350,18 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   const host: HostArray = exact
     ? opts.copy === false || device !== 'cpu'
       ? (data as HostArray)
-      : (data as HostArray).slice()
+      : copyHost(dtype, data as HostArray)
     : convert(where, data as ArrayLike<number>, dtype);
   if (device === 'cpu') return new Tensor(dims, dtype, 'cpu', host, null);
   const out = Tensor.empty(dims, dtype, device);
   addon().copyToDevice(out._buffer!, host);
+  if (unclaimed.delete(host)) freeHost(host); // a converted staging copy, seen by nothing else
+  return out;
+}
+
+function copyHost(dtype: DType, data: HostArray): HostArray {
+  const out = allocHost(dtype, data.length);
+  out.set(data as never);
   return out;
 }
 
