@@ -30,6 +30,11 @@ void* OpArgs::storage(const char* name, size_t bytes, bool optional) {
            " bytes, the op needs " + std::to_string(bytes));
     Napi::ArrayBuffer buf = a.ArrayBuffer();
     if (buf.ByteLength() == 0 && bytes > 0) fail(std::string("'") + name + "' is detached");
+    // An empty ArrayBuffer may have no data at all: a present input must not
+    // read as a missing optional one (ppoPolicyLoss writes kl only when it
+    // sees refLogprobs), so it gets an address that is never read.
+    alignas(64) static uint8_t nothing[64];
+    if (!buf.Data()) return nothing;
     return static_cast<uint8_t*>(buf.Data()) + a.ByteOffset();
   }
   DeviceBuffer* b = DeviceBuffer::from(env, v);
