@@ -155,7 +155,7 @@ export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | num
  * rows of only `-inf` logits get 0 (the forward returned constants there);
  * NaN in a row's inputs makes that row NaN. With `inPlace` the gradient
  * overwrites `logits` and that same Tensor is returned (no [..., V] output
- * is allocated: on cpu a fresh output costs the OS's page faults).
+ * is allocated, and half the memory is touched).
  *
  * @param grads lse (required), gradLogprobs, entropy + gradEntropy: float32 `[...]`.
  */
