@@ -44,7 +44,7 @@ describe('host pool', () => {
     expect(r).toMatchObject({ pool: { limit: 0, inUse: 0 }, ok: true });
   });
 
-  it('memory() reports its idle blocks as cpu pooled', () => {
+  it('memory() reports its idle blocks as cpu pooled; hostPoolTrim() releases them', () => {
     const x = tensor(new Float32Array(1 << 20).fill(2));
     const before = addon().hostPool();
     expect(before.limit).toBeGreaterThan(0);
@@ -54,5 +54,7 @@ describe('host pool', () => {
     addon().synchronize(-1);
     expect(memory()[0]!.pooled).toBe(addon().hostPool().idle);
     expect(addon().hostPool().idle).toBeGreaterThanOrEqual(4 * (1 << 20));
+    addon().hostPoolTrim();
+    expect(memory()[0]!.pooled).toBe(0);
   });
 });
