@@ -1,5 +1,7 @@
 #include "cpu_stream.h"
 
+#include "spin.h"
+
 namespace rk {
 
 CpuStream::CpuStream() : thread_([this] { loop(); }) {}
@@ -19,6 +21,7 @@ uint64_t CpuStream::enqueue(std::function<void()> task) {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(task));
     ticket = ++submitted_;
+    queued_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_one();
   return ticket;
@@ -27,6 +30,7 @@ uint64_t CpuStream::enqueue(std::function<void()> task) {
 void CpuStream::loop() {
   for (;;) {
     std::function<void()> task;
+    spinUntil([this] { return queued_.load(std::memory_order_acquire) > 0; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -35,6 +39,7 @@ void CpuStream::loop() {
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      queued_.fetch_sub(1, std::memory_order_relaxed);
     }
     try {
       task();
@@ -50,15 +55,20 @@ void CpuStream::loop() {
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      ++completed_;
+      done_.store(++completed_, std::memory_order_release);
     }
     idle_.notify_all();
   }
 }
 
 void CpuStream::synchronize() {
+  uint64_t target;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    target = submitted_;
+  }
+  if (spinUntil([&] { return done_.load(std::memory_order_acquire) >= target; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  uint64_t target = submitted_;
   idle_.wait(lock, [&] { return completed_ >= target; });
 }
 

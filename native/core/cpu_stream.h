@@ -6,6 +6,7 @@
 // A task that throws does not stop the stream: the first failure is kept and
 // reported at the next synchronize (and cleared then), as CUDA would.
 #pragma once
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -47,6 +48,8 @@ class CpuStream {
   std::condition_variable wake_, idle_;
   std::deque<std::function<void()>> queue_;
   uint64_t submitted_ = 0, completed_ = 0;
+  // Lock-free mirrors for the short spins before blocking (spin.h).
+  std::atomic<uint64_t> queued_{0}, done_{0};
   bool stopping_ = false;
   StreamFailure failure_;
   ErrorSlot slot_{};

@@ -12,7 +12,9 @@ namespace rk {
 namespace {
 
 constexpr size_t kPage = 4096;
-constexpr size_t kMinBytes = size_t{256} << 10;  // below this, a fresh JS allocation is cheap enough
+// From 64 KiB up: glibc serves 128 KiB and more with fresh mmap pages (its
+// mmap threshold), whose first-touch faults cost more than a small op.
+constexpr size_t kMinBytes = size_t{64} << 10;
 
 // Eight classes per power of two, whole pages: a block serves any request
 // up to 1/8 smaller, so outputs whose length varies a little from step to

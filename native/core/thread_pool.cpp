@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include "spin.h"
+
 #include <cstdlib>
 #include <string>
 
@@ -89,6 +91,7 @@ void ThreadPool::work(Job& job) {
 void ThreadPool::workerLoop() {
   for (;;) {
     std::shared_ptr<Job> job;
+    spinUntil([this] { return queued_.load(std::memory_order_acquire) > 0; });
     {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -97,6 +100,7 @@ void ThreadPool::workerLoop() {
       // Everything handed out: later arrivals need not see this job.
       if (job->next.load() >= job->chunks) {
         queue_.pop_front();
+        queued_.fetch_sub(1, std::memory_order_relaxed);
         continue;
       }
     }
@@ -118,17 +122,22 @@ void ThreadPool::run(int64_t n, int64_t grain, void (*fn)(void*, int64_t, int64_
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(job);
+    queued_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   work(*job);
-  {
+  if (!spinUntil([&] { return job->done.load() == job->chunks; })) {
     std::unique_lock<std::mutex> lock(job->mutex);
     job->finished.wait(lock, [&] { return job->done.load() == job->chunks; });
   }
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = queue_.begin(); it != queue_.end(); ++it)
-      if (*it == job) { queue_.erase(it); break; }
+      if (*it == job) {
+        queue_.erase(it);
+        queued_.fetch_sub(1, std::memory_order_relaxed);
+        break;
+      }
   }
   if (job->error) std::rethrow_exception(job->error);
 }

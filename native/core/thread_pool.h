@@ -53,6 +53,7 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::atomic<int> queued_{0};  // queue_.size(), read without the lock by spinning workers
   std::vector<std::thread> workers_;
   bool stopping_ = false;
   std::mutex resize_;
