@@ -7,28 +7,12 @@
 namespace rk::bind {
 namespace {
 
-int64_t nonNegative(OpArgs& args, const char* name) {
-  const int64_t v = args.integer(name);
-  if (v < 0)
-    throw Napi::RangeError::New(args.env, std::string(opName(static_cast<int32_t>(args.op))) + ": " + name +
-                                              " expected >= 0, got " + std::to_string(v));
-  return v;
-}
-
-// a * b elements, refused when it cannot be a buffer's size.
-int64_t product(OpArgs& args, int64_t a, int64_t b) {
-  if (b != 0 && a > (int64_t{1} << 53) / b)
-    throw Napi::RangeError::New(args.env, std::string(opName(static_cast<int32_t>(args.op))) + ": " +
-                                              std::to_string(a) + " x " + std::to_string(b) + " elements is too many");
-  return a * b;
-}
-
 Napi::Value gae(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::gae);
   GaeParams p{};
-  p.rows = nonNegative(args, "rows");
-  p.steps = nonNegative(args, "steps");
-  const int64_t n = product(args, p.rows, p.steps);
+  p.rows = args.count("rows");
+  p.steps = args.count("steps");
+  const int64_t n = args.elements(p.rows, p.steps);
   p.rewards = args.tensor<const float>("rewards", n);
   p.values = args.tensor<const float>("values", n);
   p.mask = args.tensor<const uint8_t>("mask", n, true);
@@ -47,7 +31,7 @@ Napi::Value gae(const Napi::CallbackInfo& info) {
 Napi::Value whiten(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::whiten);
   WhitenParams p{};
-  p.count = nonNegative(args, "count");
+  p.count = args.count("count");
   p.x = args.tensor<const float>("x", p.count);
   p.mask = args.tensor<const uint8_t>("mask", p.count, true);
   p.out = args.tensor<float>("out", p.count);
@@ -59,10 +43,10 @@ Napi::Value whiten(const Napi::CallbackInfo& info) {
 Napi::Value groupAdvantages(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::groupAdvantages);
   GroupAdvantagesParams p{};
-  p.groups = nonNegative(args, "groups");
-  p.groupSize = nonNegative(args, "groupSize");
+  p.groups = args.count("groups");
+  p.groupSize = args.count("groupSize");
   if (p.groupSize < 1) throw Napi::RangeError::New(info.Env(), "groupAdvantages: groupSize expected >= 1, got 0");
-  const int64_t n = product(args, p.groups, p.groupSize);
+  const int64_t n = args.elements(p.groups, p.groupSize);
   p.scores = args.tensor<const float>("scores", n);
   p.out = args.tensor<float>("out", n);
   const int64_t estimator = args.integer("estimator");

@@ -6,8 +6,7 @@ namespace rk::bind {
 static Napi::Value readBandwidth(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::readBandwidth);
   ReadBandwidthParams p{};
-  p.n = args.integer("n");
-  if (p.n < 0) throw Napi::RangeError::New(info.Env(), "readBandwidth: n expected >= 0, got " + std::to_string(p.n));
+  p.n = args.count("n");
   p.data = args.tensor<const float>("data", p.n);
   p.checksum = args.tensor<float>("checksum", 1);
   return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));

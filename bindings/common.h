@@ -104,6 +104,13 @@ class OpArgs {
   double number(const char* name);
   int64_t integer(const char* name);
   bool flag(const char* name);
+  // Checked scalars: a RangeError naming the op and the field otherwise.
+  int64_t count(const char* name, int64_t min = 0);  // an integer >= min
+  float finite(const char* name);                    // a finite float32
+  int32_t code(const char* name, int32_t last);      // an enum code in [0, last]
+  // a * b elements, refused past 2^53 (no JS array is that long).
+  int64_t elements(int64_t a, int64_t b);
+  [[noreturn]] void refuse(const std::string& what);
   // Where the kernel reports bad input values (cpu stream or device slot).
   ErrorSlot* errorSlot();
   cuda::Context& cuda();

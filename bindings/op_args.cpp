@@ -1,4 +1,6 @@
 // OpArgs and the generated per-op dispatch (cpu stream or cuda launch).
+#include <cmath>
+
 #include "../native/cpu/dispatch.h"
 #include "common.h"
 
@@ -60,6 +62,35 @@ int64_t OpArgs::integer(const char* name) {
   if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d)))
     fail(std::string("'") + name + "' must be an integer");
   return static_cast<int64_t>(d);
+}
+
+int64_t OpArgs::count(const char* name, int64_t min) {
+  const int64_t v = integer(name);
+  if (v < min) refuse(std::string(name) + " expected >= " + std::to_string(min) + ", got " + std::to_string(v));
+  return v;
+}
+
+float OpArgs::finite(const char* name) {
+  const double v = number(name);
+  if (!std::isfinite(static_cast<float>(v)))
+    refuse(std::string(name) + " expected a finite float32, got " + std::to_string(v));
+  return static_cast<float>(v);
+}
+
+int32_t OpArgs::code(const char* name, int32_t last) {
+  const int64_t v = integer(name);
+  if (v < 0 || v > last) refuse(std::string(name) + " code " + std::to_string(v) + " is unknown");
+  return static_cast<int32_t>(v);
+}
+
+int64_t OpArgs::elements(int64_t a, int64_t b) {
+  if (b != 0 && a > (int64_t{1} << 53) / b)
+    refuse(std::to_string(a) + " x " + std::to_string(b) + " elements is too many");
+  return a * b;
+}
+
+void OpArgs::refuse(const std::string& what) {
+  throw Napi::RangeError::New(env, std::string(opName(static_cast<int32_t>(op))) + ": " + what);
 }
 
 bool OpArgs::flag(const char* name) {

@@ -11,45 +11,16 @@
 namespace rk::bind {
 namespace {
 
-[[noreturn]] void refuse(OpArgs& args, const std::string& what) {
-  throw Napi::RangeError::New(args.env, std::string(opName(static_cast<int32_t>(args.op))) + ": " + what);
-}
-
-int64_t nonNegative(OpArgs& args, const char* name) {
-  const int64_t v = args.integer(name);
-  if (v < 0) refuse(args, std::string(name) + " expected >= 0, got " + std::to_string(v));
-  return v;
-}
-
-// rows * steps elements, refused when it cannot be a buffer's size.
-int64_t elements(OpArgs& args, int64_t rows, int64_t steps) {
-  if (steps != 0 && rows > (int64_t{1} << 53) / steps)
-    refuse(args, std::to_string(rows) + " x " + std::to_string(steps) + " elements is too many");
-  return rows * steps;
-}
-
-int32_t code(OpArgs& args, const char* name, int32_t last) {
-  const int64_t v = args.integer(name);
-  if (v < 0 || v > last) refuse(args, std::string(name) + " code " + std::to_string(v) + " is unknown");
-  return static_cast<int32_t>(v);
-}
-
-float finite(OpArgs& args, const char* name) {
-  const double v = args.number(name);
-  if (!std::isfinite(v)) refuse(args, std::string(name) + " expected a finite number, got " + std::to_string(v));
-  return static_cast<float>(v);
-}
-
 Aggregation aggregation(OpArgs& args) {
-  return static_cast<Aggregation>(code(args, "aggregation", static_cast<int32_t>(Aggregation::SeqMeanTokenSumNorm)));
+  return static_cast<Aggregation>(args.code("aggregation", static_cast<int32_t>(Aggregation::SeqMeanTokenSumNorm)));
 }
 
 Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::ppoPolicyLoss);
   PpoPolicyLossParams p{};
-  p.rows = nonNegative(args, "rows");
-  p.steps = nonNegative(args, "steps");
-  const int64_t n = elements(args, p.rows, p.steps);
+  p.rows = args.count("rows");
+  p.steps = args.count("steps");
+  const int64_t n = args.elements(p.rows, p.steps);
   p.logprobs = args.tensor<const float>("logprobs", n);
   p.oldLogprobs = args.tensor<const float>("oldLogprobs", n);
   p.advantages = args.tensor<const float>("advantages", n);
@@ -63,26 +34,26 @@ Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   p.clipFractionLower = args.tensor<float>("clipFractionLower", 1);
   p.approxKl = args.tensor<float>("approxKl", 1);
   p.kl = p.refLogprobs ? args.tensor<float>("kl", 1) : nullptr;
-  p.clipLow = finite(args, "clipLow");
-  p.clipHigh = finite(args, "clipHigh");
-  if (p.clipLow < 0 || p.clipHigh < 0) refuse(args, "clipLow and clipHigh expected >= 0");
+  p.clipLow = args.finite("clipLow");
+  p.clipHigh = args.finite("clipHigh");
+  if (p.clipLow < 0 || p.clipHigh < 0) args.refuse("clipLow and clipHigh expected >= 0");
   // 0 = off: +inf makes the dual-clip bound -A * c never the smaller for A < 0.
-  const float dual = finite(args, "dualClip");
-  if (dual != 0 && !(dual > 1)) refuse(args, "dualClip expected 0 (off) or > 1, got " + std::to_string(dual));
+  const float dual = args.finite("dualClip");
+  if (dual != 0 && !(dual > 1)) args.refuse("dualClip expected 0 (off) or > 1, got " + std::to_string(dual));
   p.dualClip = dual == 0 ? std::numeric_limits<float>::infinity() : dual;
-  p.klCoef = p.refLogprobs ? finite(args, "klCoef") : 0.0f;
-  p.entropyCoef = p.entropy ? finite(args, "entropyCoef") : 0.0f;
+  p.klCoef = p.refLogprobs ? args.finite("klCoef") : 0.0f;
+  p.entropyCoef = p.entropy ? args.finite("entropyCoef") : 0.0f;
   p.aggregation = aggregation(args);
-  p.klEstimator = static_cast<KlEstimator>(code(args, "klEstimator", static_cast<int32_t>(KlEstimator::K3)));
+  p.klEstimator = static_cast<KlEstimator>(args.code("klEstimator", static_cast<int32_t>(KlEstimator::K3)));
   return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
 }
 
 Napi::Value ppoValueLoss(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::ppoValueLoss);
   PpoValueLossParams p{};
-  p.rows = nonNegative(args, "rows");
-  p.steps = nonNegative(args, "steps");
-  const int64_t n = elements(args, p.rows, p.steps);
+  p.rows = args.count("rows");
+  p.steps = args.count("steps");
+  const int64_t n = args.elements(p.rows, p.steps);
   p.values = args.tensor<const float>("values", n);
   p.oldValues = args.tensor<const float>("oldValues", n);
   p.returns = args.tensor<const float>("returns", n);
@@ -90,7 +61,7 @@ Napi::Value ppoValueLoss(const Napi::CallbackInfo& info) {
   p.gradValues = args.tensor<float>("gradValues", n);
   p.loss = args.tensor<float>("loss", 1);
   p.clipFraction = args.tensor<float>("clipFraction", 1);
-  p.clip = finite(args, "clip");
+  p.clip = args.finite("clip");
   p.aggregation = aggregation(args);
   return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
 }

@@ -9,39 +9,20 @@
 namespace rk::bind {
 namespace {
 
-[[noreturn]] void badArgument(Napi::Env env, OpId op, const std::string& what) {
-  throw Napi::RangeError::New(env, std::string(opName(static_cast<int32_t>(op))) + ": " + what);
-}
-
-int64_t sizeArg(OpArgs& args, const char* name, int64_t min) {
-  int64_t v = args.integer(name);
-  if (v < min) badArgument(args.env, args.op, std::string("'") + name + "' must be >= " + std::to_string(min));
-  return v;
-}
-
-// rows * steps, refusing products past 2^53 (no JS array is that long).
-int64_t elements(OpArgs& args, int64_t rows, int64_t steps) {
-  if (steps > 0 && rows > (int64_t{1} << 53) / steps) badArgument(args.env, args.op, "rows * steps is too large");
-  return rows * steps;
-}
-
 SequenceReduce reduceArg(OpArgs& args) {
-  int64_t r = args.integer("reduce");
-  if (r != static_cast<int64_t>(SequenceReduce::Sum) && r != static_cast<int64_t>(SequenceReduce::Mean))
-    badArgument(args.env, args.op, "'reduce' must be 0 (sum) or 1 (mean)");
-  return static_cast<SequenceReduce>(r);
+  return static_cast<SequenceReduce>(args.code("reduce", static_cast<int32_t>(SequenceReduce::Mean)));
 }
 
 Napi::Value preferenceLoss(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::preferenceLoss);
   PreferenceLossParams p{};
-  p.count = sizeArg(args, "count", 1);
+  p.count = args.count("count", 1);
   p.chosen = args.tensor<const float>("chosen", p.count);
   p.rejected = args.tensor<const float>("rejected", p.count);
   p.refChosen = args.tensor<const float>("refChosen", p.count, true);
   p.refRejected = args.tensor<const float>("refRejected", p.count, true);
   if ((p.refChosen == nullptr) != (p.refRejected == nullptr))
-    badArgument(args.env, args.op, "'refChosen' and 'refRejected' come together");
+    args.refuse("'refChosen' and 'refRejected' come together");
   p.margin = args.tensor<const float>("margin", p.count, true);
   p.gradChosen = args.tensor<float>("gradChosen", p.count);
   p.gradRejected = args.tensor<float>("gradRejected", p.count);
@@ -51,14 +32,14 @@ Napi::Value preferenceLoss(const Napi::CallbackInfo& info) {
   p.beta = static_cast<float>(args.number("beta"));
   p.labelSmoothing = static_cast<float>(args.number("labelSmoothing"));
   p.centerCoef = static_cast<float>(args.number("centerCoef"));
-  if (!(p.beta > 0.0f) || !std::isfinite(p.beta)) badArgument(args.env, args.op, "'beta' must be finite and > 0");
+  if (!(p.beta > 0.0f) || !std::isfinite(p.beta)) args.refuse("'beta' must be finite and > 0");
   if (!(p.labelSmoothing >= 0.0f && p.labelSmoothing < 0.5f))
-    badArgument(args.env, args.op, "'labelSmoothing' must be in [0, 0.5)");
+    args.refuse("'labelSmoothing' must be in [0, 0.5)");
   if (!(p.centerCoef >= 0.0f) || !std::isfinite(p.centerCoef))
-    badArgument(args.env, args.op, "'centerCoef' must be finite and >= 0");
+    args.refuse("'centerCoef' must be finite and >= 0");
   int64_t kind = args.integer("kind");
   if (kind < 0 || kind > static_cast<int64_t>(PreferenceKind::Ipo))
-    badArgument(args.env, args.op, "'kind' must be 0 (sigmoid), 1 (hinge) or 2 (ipo)");
+    args.refuse("'kind' must be 0 (sigmoid), 1 (hinge) or 2 (ipo)");
   p.kind = static_cast<PreferenceKind>(kind);
   return Napi::Number::New(args.env, static_cast<double>(run(args, p)));
 }
@@ -66,9 +47,9 @@ Napi::Value preferenceLoss(const Napi::CallbackInfo& info) {
 Napi::Value sequenceLogProbs(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::sequenceLogProbs);
   SequenceLogProbsParams p{};
-  p.rows = sizeArg(args, "rows", 0);
-  p.steps = sizeArg(args, "steps", 0);
-  const int64_t n = elements(args, p.rows, p.steps);
+  p.rows = args.count("rows", 0);
+  p.steps = args.count("steps", 0);
+  const int64_t n = args.elements(p.rows, p.steps);
   p.tokenLogprobs = args.tensor<const float>("tokenLogprobs", n);
   p.mask = args.tensor<const uint8_t>("mask", n);
   p.out = args.tensor<float>("out", p.rows);
@@ -79,9 +60,9 @@ Napi::Value sequenceLogProbs(const Napi::CallbackInfo& info) {
 Napi::Value sequenceLogProbsBackward(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::sequenceLogProbsBackward);
   SequenceLogProbsBackwardParams p{};
-  p.rows = sizeArg(args, "rows", 0);
-  p.steps = sizeArg(args, "steps", 0);
-  const int64_t n = elements(args, p.rows, p.steps);
+  p.rows = args.count("rows", 0);
+  p.steps = args.count("steps", 0);
+  const int64_t n = args.elements(p.rows, p.steps);
   p.gradSequence = args.tensor<const float>("gradSequence", p.rows);
   p.mask = args.tensor<const uint8_t>("mask", n);
   p.out = args.tensor<float>("out", n);
