@@ -6,7 +6,7 @@ import {
 import { runOp } from '../lib/tensor.js';
 import { DEVICES } from './helpers/devices.js';
 import { Rng } from './helpers/random.js';
-import { EPS, derivedTolerance, errorStats, f32, isPoison, poison } from './helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, isPoison, maxAbs, poison } from './helpers/tolerance.js';
 import {
   type Estimator, type GaeInputs, type TrajectoryKinds, gaeReference, gaeVerl, groupAdvantagesReference,
   randomTrajectories, whitenReference,
@@ -23,12 +23,6 @@ function runGae(x: GaeInputs, device: Device): { advantages: Float32Array; retur
     lastValues: on(x.lastValues, 'float32', [x.B]),
   });
   return { advantages: advantages.toArray() as Float32Array, returns: returns.toArray() as Float32Array };
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
 }
 
 /**

@@ -4,7 +4,7 @@
  */
 import { expect } from 'vitest';
 import { type Device, type Tensor, ppoPolicyLoss, ppoValueLoss, tensor } from '../lib/index.js';
-import { EPS, derivedTolerance, errorStats, f32 } from './helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, maxAbs } from './helpers/tolerance.js';
 import {
   type PolicyInputs, type PolicyResult, type ValueInputs, type ValueResult, ppoPolicyLossReference,
   ppoValueLossReference,
@@ -48,12 +48,6 @@ export function runValue(x: ValueInputs, device: Device): { loss: number; gradVa
     mask: x.mask && on(x.mask, x, device, 'uint8'), clip: x.clip, aggregation: x.aggregation,
   });
   return { loss: r.loss.item(), gradValues: r.gradValues.toArray() as Float32Array, clipFraction: r.clipFraction.item() };
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
 }
 
 /**

@@ -11,16 +11,10 @@ import {
 import { DEVICES } from './helpers/devices.js';
 import { gradient } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
-import { EPS, derivedTolerance, errorStats, f32 } from './helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, maxAbs } from './helpers/tolerance.js';
 import { type LossRefOptions, pairTerms, preferenceLossRef, softplus } from './reference/preference.js';
 
 const KINDS: PreferenceKind[] = ['sigmoid', 'hinge', 'ipo'];
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 /** The tolerance rule, plus a floor of a few float32 ulps of the largest value for when the naive run is exact. */
 function expectClose(out: ArrayLike<number>, exact: ArrayLike<number>, naive: ArrayLike<number>, what: string): void {

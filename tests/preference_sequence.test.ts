@@ -11,16 +11,10 @@ import {
 import { DEVICES } from './helpers/devices.js';
 import { gradient } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
-import { EPS, type Round, derivedTolerance, errorStats, f32, f64 } from './helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, f64, maxAbs, type Round } from './helpers/tolerance.js';
 import { preferenceLossRef, sequenceLogProbsBackwardRef, sequenceLogProbsRef } from './reference/preference.js';
 
 const REDUCES: SequenceReduce[] = ['sum', 'mean'];
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 function expectClose(out: ArrayLike<number>, exact: ArrayLike<number>, naive: ArrayLike<number>, what: string): void {
   const tol = derivedTolerance(naive, exact, 4, 4 * EPS.float32 * maxAbs(exact));

@@ -11,9 +11,4 @@ export const skip: false | string = (() => {
   }
 })();
 
-/** The largest finite |a[i]|. */
-export function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
+export { maxAbs } from '../helpers/tolerance.js';

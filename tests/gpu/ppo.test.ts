@@ -12,7 +12,7 @@ import {
 } from '../../lib/index.js';
 import { runOp } from '../../lib/tensor.js';
 import { Rng } from '../helpers/random.js';
-import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
 import {
   type PolicyInputs, type PolicyResult, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
 } from '../reference/ppo.js';
@@ -58,12 +58,6 @@ function runValue(x: ValueInputs, device: Device) {
     mask: x.mask && on(x.mask, x, device, true), clip: x.clip, aggregation: x.aggregation,
   });
   return { loss: r.loss.item(), clipFraction: r.clipFraction.item(), gradValues: r.gradValues.toArray() as Float32Array };
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
 }
 
 /**

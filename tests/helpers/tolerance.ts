@@ -51,6 +51,13 @@ export function errorStats(out: ArrayLike<number>, ref: ArrayLike<number>): Erro
   return { maxAbs, maxRel, worst, mismatchedNonFinite };
 }
 
+/** The largest finite |a[i]| (0 when none). */
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
 /** The tolerance rule: factor × (naive float32 error) + floor. */
 export function derivedTolerance(naive: ArrayLike<number>, ref: ArrayLike<number>, factor = 4, floor = 0): number {
   return factor * errorStats(naive, ref).maxAbs + floor;

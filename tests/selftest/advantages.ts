@@ -1,15 +1,9 @@
 /** Selftest cases of the advantage family: each op on fresh random inputs against its float64 reference. */
 import { type Device, gae, groupAdvantages, tensor, whiten } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
-import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
 import { gaeReference, groupAdvantagesReference, randomTrajectories, whitenReference } from '../reference/advantages.js';
 import type { SelftestCase, SelftestResult } from './index.js';
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 /** Max abs error against the reference; tolerance 4 x the naive float32 run's + 4 ulps. */
 function compare(out: ArrayLike<number>, ref: Float64Array, naive: Float64Array): SelftestResult {

@@ -1,16 +1,10 @@
 /** Selftest cases of the PPO family: each op on fresh random inputs against its float64 reference. */
 import { type Device, ppoPolicyLoss, ppoValueLoss, tensor } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
-import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
 import { type PolicyInputs, ppoPolicyLossReference, ppoValueLossReference } from '../reference/ppo.js';
 import { randomPolicyInputs, randomValueInputs } from '../reference/ppo_inputs.js';
 import type { SelftestCase, SelftestResult } from './index.js';
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 interface Check {
   what: string;

@@ -8,15 +8,9 @@ import {
   tensor,
 } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
-import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
+import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
 import { type LossRefOptions, preferenceLossRef, sequenceLogProbsBackwardRef, sequenceLogProbsRef } from '../reference/preference.js';
 import type { SelftestCase, SelftestResult } from './index.js';
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) if (Number.isFinite(a[i]!)) m = Math.max(m, Math.abs(a[i]!));
-  return m;
-}
 
 /** The worst of several outputs, as error / tolerance (so the case passes at <= 1). */
 function judge(parts: [string, ArrayLike<number>, ArrayLike<number>, ArrayLike<number>][]): SelftestResult {
