@@ -62,8 +62,8 @@ export interface BenchSuite {
 // What the runner reports (`bench --json`, bench/results/bench.csv, and the
 // GPU summary read these).
 
-/** One provider of one case, timed. */
-export interface BenchResult {
+/** Which provider of which case a row is about. */
+export interface BenchRowKey {
   family: string;
   op: string;
   direction: BenchCase['direction'];
@@ -71,6 +71,10 @@ export interface BenchResult {
   provider: string;
   device: Device;
   ours: boolean;
+}
+
+/** One provider of one case, timed. */
+export interface BenchResult extends BenchRowKey {
   elements: number;
   bytes: number;
   medianMs: number;
@@ -88,14 +92,7 @@ export interface BenchResult {
 }
 
 /** A provider that did not run, and why (one line). */
-export interface BenchSkip {
-  family: string;
-  op: string;
-  direction: BenchCase['direction'];
-  shape: string;
-  provider: string;
-  device: Device;
-  ours: boolean;
+export interface BenchSkip extends BenchRowKey {
   reason: string;
   /** true when it threw (a bug to look at), false when it said it cannot run here. */
   failed: boolean;
