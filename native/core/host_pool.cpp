@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -28,13 +29,42 @@ size_t sizeClass(size_t bytes) {
 }
 
 // Blocks from mmap, so that a release gives the memory back to the OS at
-// once (malloc may keep it). No MADV_HUGEPAGE: measured on this VM (THP
-// defrag "madvise"), first touch of 32 MiB took 13 ms with 4 KiB pages and
-// 5 to 74 ms with huge pages (direct compaction), and rewriting a touched
-// block took the same time either way.
+// once (malloc may keep it). Blocks of kHugeMin and more are 2 MiB aligned
+// and advised MADV_HUGEPAGE (transparent huge pages are usually in
+// "madvise" mode). Measured on this VM (Xeon, THP enabled and defrag
+// "madvise"), 2 threads streaming 512 MiB through the token log-prob
+// forward read 25 GB/s with huge pages against 19 to 23 GB/s with 4 KiB
+// pages (one TLB entry per 2 MiB, and the prefetchers stop at page ends
+// less often); first touch took 0.13 ms/MiB against 0.4, except while the
+// kernel must compact memory to find free huge pages (2 ms/MiB, seen on the
+// first large block of a fresh machine). Pooled blocks are touched once and
+// reused, so the steady state pays none of it. RLHF_KERNELS_HUGE_PAGES=0
+// turns the advice off.
+constexpr size_t kHuge = size_t{2} << 20;
+constexpr size_t kHugeMin = size_t{4} << 20;
+
+bool hugePagesWanted() {
+  static const bool wanted = [] {
+    const char* v = std::getenv("RLHF_KERNELS_HUGE_PAGES");
+    return !(v && std::string(v) == "0");
+  }();
+  return wanted;
+}
+
 void* mapBlock(size_t capacity) {
-  void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
+  const bool huge = capacity >= kHugeMin && hugePagesWanted();
+  const size_t span = huge ? capacity + kHuge : capacity;
+  void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  if (!huge) return p;
+  // Keep the 2 MiB aligned capacity bytes inside the span; unmap the rest,
+  // so that release() can munmap(data, capacity) as for any block.
+  char* base = static_cast<char*>(p);
+  char* data = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~(kHuge - 1));
+  if (data > base) munmap(base, static_cast<size_t>(data - base));
+  if (char* end = data + capacity; end < base + span) munmap(end, static_cast<size_t>(base + span - end));
+  madvise(data, capacity, MADV_HUGEPAGE);  // advice only: failure leaves 4 KiB pages
+  return data;
 }
 
 size_t defaultLimit() {
