@@ -27,7 +27,7 @@ constexpr int64_t kChunk = 8192;       // forward: 32 KB of float32, two passes 
 constexpr int64_t kGradChunk = 16384;  // backward work item (no reduction)
 constexpr int kUnroll = 4;             // independent accumulators per pass
 constexpr int64_t kRowGrain = 65536;   // elements per parallelFor grain
-constexpr int64_t kGrainsPerThread = 4;  // forward: rows split into this many runs per thread
+constexpr int64_t kGrainsPerThread = 4;  // work split into about this many runs per thread
 constexpr int64_t kPrefetchAhead = 65536;  // bytes: two float32 chunks
 
 // Prefetch into L2 (prefetcht1), one request per cache line of the bytes
@@ -214,8 +214,13 @@ void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, in
     Vec pv = simd::exp2(t);
     return simd::mul(pv, kEntropyTerm ? simd::fma(b, t, a) : a);
   };
-  const int64_t whole = n / W * W;
-  for (int64_t i = 0; i < whole; i += W) simd::store(tag, g + i, grad(simd::load(tag, x + i)));
+  constexpr int64_t kStep = int64_t{W} * kUnroll;
+  const int64_t unrolled = n / kStep * kStep, whole = n / W * W;
+  for (int64_t i = 0; i < unrolled; i += kStep) {
+    prefetchStep(x + i);
+    for (int u = 0; u < kUnroll; ++u) simd::store(tag, g + i + u * W, grad(simd::load(tag, x + i + u * W)));
+  }
+  for (int64_t i = unrolled; i < whole; i += W) simd::store(tag, g + i, grad(simd::load(tag, x + i)));
   if (const int rest = static_cast<int>(n - whole))
     simd::storePartial(tag, g + whole, rest, grad(simd::loadPartial(tag, x + whole, rest, 0.0f)));
 
@@ -230,8 +235,10 @@ template <class E, bool kEntropyTerm>
 void backward(const TokenLogProbsBackwardParams& p) {
   const int64_t V = p.vocab, chunks = (V + kGradChunk - 1) / kGradChunk;
   const int64_t items = p.rows * chunks;
-  const int64_t grain = std::max<int64_t>(1, kRowGrain / std::min(V, kGradChunk));
-  ThreadPool::global().parallelFor(items, grain, [&](int64_t b, int64_t e) {
+  ThreadPool& pool = ThreadPool::global();
+  const int64_t grain =
+      std::max({int64_t{1}, kRowGrain / std::min(V, kGradChunk), items / (kGrainsPerThread * pool.threads())});
+  pool.parallelFor(items, grain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       int64_t row = i / chunks, lo = (i % chunks) * kGradChunk;
       gradChunk<E, kEntropyTerm>(p, row, lo, std::min(kGradChunk, V - lo));
