@@ -73,27 +73,38 @@ __global__ void __launch_bounds__(kLossThreads)
   const float halfInvBeta = 0.5f / p.beta;
   const float centerScale = 2.0f * p.centerCoef * invCount;
 
-  LossPartial acc = {0.0, 0.0, 0.0, 0ull};
+  // Every load of this thread's pairs first, then the math and the stores:
+  // the outputs may alias the inputs as far as the compiler knows, so loads
+  // interleaved with stores would wait for one memory round trip per pair.
   const int64_t base = static_cast<int64_t>(blockIdx.x) * kPairsPerBlock + threadIdx.x;
+  float c[kPairsPerThread], r[kPairsPerThread], d[kPairsPerThread], m[kPairsPerThread];
+#pragma unroll
+  for (int k = 0; k < kPairsPerThread; ++k) {
+    const int64_t i = base + static_cast<int64_t>(k) * kLossThreads;
+    const bool in = i < p.count;
+    c[k] = in ? __ldg(p.chosen + i) : 0.0f;
+    r[k] = in ? __ldg(p.rejected + i) : 0.0f;
+    d[k] = in && p.refChosen ? preference::pairDifference(c[k], r[k], __ldg(p.refChosen + i), __ldg(p.refRejected + i))
+                             : preference::pairDifference(c[k], r[k]);
+    m[k] = in && p.margin ? __ldg(p.margin + i) : 0.0f;
+  }
+
+  LossPartial acc = {0.0, 0.0, 0.0, 0ull};
 #pragma unroll
   for (int k = 0; k < kPairsPerThread; ++k) {
     const int64_t i = base + static_cast<int64_t>(k) * kLossThreads;
     if (i >= p.count) break;
-    float c = p.chosen[i], r = p.rejected[i];
-    float d = p.refChosen ? preference::pairDifference(c, r, p.refChosen[i], p.refRejected[i])
-                          : preference::pairDifference(c, r);
-    float m = p.margin ? p.margin[i] : 0.0f;
-    preference::PairTerms t = preference::pairTerms(Kind, d, m, p.beta, halfInvBeta, p.labelSmoothing);
+    preference::PairTerms t = preference::pairTerms(Kind, d[k], m[k], p.beta, halfInvBeta, p.labelSmoothing);
     float g = t.slope * invCount;
-    float sum = c + r;
+    float sum = c[k] + r[k];
     float centerRaw = centerScale * sum;  // as on cpu: 0 * inf stays out when there is no centering
     float center = centerRaw == centerRaw ? centerRaw : 0.0f;
     p.gradChosen[i] = g + center;
     p.gradRejected[i] = center - g;
     acc.loss += t.loss;
-    acc.margin += d;
+    acc.margin += d[k];
     acc.center += static_cast<double>(sum) * sum;  // used only when centerCoef > 0
-    acc.correct += d > 0.0f ? 1ull : 0ull;
+    acc.correct += d[k] > 0.0f ? 1ull : 0ull;
   }
 
   LossPartial block = blockSum(acc, warps);
