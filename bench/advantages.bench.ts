@@ -117,9 +117,12 @@ function gaeCase([B, T]: [number, number], [suffix, kinds]: [string, TrajectoryK
       };
     }),
   );
-  // The cpu kernel alone, writing into the same outputs every iteration: on
-  // cpu a fresh output is fresh pages from the OS, and faulting in 2 x 4 B
-  // x B x T of them can cost more than the kernel; this row shows how much.
+  // The cpu kernel alone (runOp, no argument checks) on plain JS arrays,
+  // writing into the same outputs every iteration. The public call's
+  // tensors live in host-pool blocks (huge pages where the OS gives them,
+  // reused from call to call); these arrays live in V8's 4 KiB pages. On the
+  // 2-core Xeon VM this row is 25-50% slower than the first at B=512
+  // T=4096: page size, not the checks, is most of the difference.
   if (devices.includes('cpu'))
     providers.push({
       name: 'rlhf-kernels (outputs reused)',
