@@ -102,7 +102,7 @@ Napi::Value hostFree(const Napi::CallbackInfo& cb) {
   return Napi::Boolean::New(env, true);
 }
 
-// hostPool(): { inUse, idle, limit, minBytes, poison }: the process's pool.
+// hostPool(): { inUse, idle, limit, minBytes, hugeFrom, poison }: the process's pool.
 Napi::Value hostPool(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
   const HostPool::Stats st = HostPool::global().stats();
@@ -111,6 +111,7 @@ Napi::Value hostPool(const Napi::CallbackInfo& cb) {
   out.Set("idle", static_cast<double>(st.idle));
   out.Set("limit", refused.load() ? 0.0 : static_cast<double>(st.limit));
   out.Set("minBytes", static_cast<double>(st.minBytes));
+  out.Set("hugeFrom", static_cast<double>(st.hugeFrom));
   out.Set("poison", st.poison);
   return out;
 }

@@ -58,6 +58,8 @@ export interface HostPoolStats {
   limit: number;
   /** Smaller storage is allocated by JS. */
   minBytes: number;
+  /** Blocks of this many bytes and up are advised huge pages; 0: none ($RLHF_KERNELS_HUGE_PAGES=0). */
+  hugeFrom: number;
   /** Blocks are filled with 0xff bytes when handed out (tests). */
   poison: boolean;
 }

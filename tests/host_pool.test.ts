@@ -44,6 +44,35 @@ describe('host pool', () => {
     expect(r).toMatchObject({ pool: { limit: 0, inUse: 0 }, ok: true });
   });
 
+  // Huge-page blocks are carved 2 MiB aligned out of a larger mapping: sizes
+  // on both sides of the 4 MiB threshold and odd sizes must keep every byte
+  // and recycle as any block does, with the advice on and off.
+  it.each([['on', {}], ['off', { RLHF_KERNELS_HUGE_PAGES: '0' }]])('blocks across the huge-page threshold (advice %s)', (mode, env) => {
+    const entry = new URL('../dist/lib/index.js', import.meta.url).href;
+    const code = `const rk = await import(${JSON.stringify(entry)});
+      const { addon } = await import(${JSON.stringify(new URL('../dist/lib/addon.js', import.meta.url).href)});
+      const bad = [];
+      for (const n of [(1 << 20) - 1, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) + 12345, 9 * (1 << 20) + 7]) {
+        for (let round = 0; round < 2; round++) {
+          const data = new Float32Array(n);
+          for (let i = 0; i < n; i++) data[i] = ((i * 2654435761) % 1000003) / 1000003 + round;
+          const x = rk.tensor(data);
+          const back = x.toArray();
+          let same = back.length === n;
+          for (let i = 0; same && i < n; i += 1) same = back[i] === data[i];
+          const w = rk.whiten(x).toArray();
+          let mean = 0;
+          for (let i = 0; i < n; i++) mean += w[i];
+          if (!same || !(Math.abs(mean / n) < 1e-4) || w[n - 1] !== w[n - 1]) bad.push([n, round]);
+          x.dispose();
+        }
+      }
+      console.log(JSON.stringify({ hugeFrom: addon().hostPool().hugeFrom, bad }));`;
+    const r = run(['--input-type=module', '-e', code], env) as { hugeFrom: number; bad: unknown[] };
+    expect(r.bad).toEqual([]);
+    expect(r.hugeFrom).toBe(mode === 'on' ? 4 << 20 : 0);
+  });
+
   it('memory() reports its idle blocks as cpu pooled; hostPoolTrim() releases them', () => {
     const x = tensor(new Float32Array(1 << 20).fill(2));
     const before = addon().hostPool();

@@ -43,16 +43,9 @@ size_t sizeClass(size_t bytes) {
 constexpr size_t kHuge = size_t{2} << 20;
 constexpr size_t kHugeMin = size_t{4} << 20;
 
-bool hugePagesWanted() {
-  static const bool wanted = [] {
-    const char* v = std::getenv("RLHF_KERNELS_HUGE_PAGES");
-    return !(v && std::string(v) == "0");
-  }();
-  return wanted;
-}
-
-void* mapBlock(size_t capacity) {
-  const bool huge = capacity >= kHugeMin && hugePagesWanted();
+// hugeFrom: blocks of this many bytes and up are huge-page blocks (0: none).
+void* mapBlock(size_t capacity, size_t hugeFrom) {
+  const bool huge = hugeFrom > 0 && capacity >= hugeFrom;
   const size_t span = huge ? capacity + kHuge : capacity;
   void* p = mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
@@ -88,6 +81,8 @@ HostPool::HostPool() {
     const unsigned long long mib = std::strtoull(v, &end, 10);
     if (end && *end == '\0') stats_.limit = static_cast<size_t>(mib) << 20;
   }
+  const char* huge = std::getenv("RLHF_KERNELS_HUGE_PAGES");
+  stats_.hugeFrom = huge && std::string(huge) == "0" ? 0 : kHugeMin;
   if (const char* v = std::getenv("RLHF_KERNELS_HOST_POOL_POISON"); v && std::string(v) == "1") {
     stats_.poison = true;
     stats_.minBytes = 0;
@@ -112,7 +107,7 @@ void* HostPool::acquire(size_t bytes, size_t* capacity) {
     }
     stats_.inUse += cap;  // counted before mapping, so that racing callers respect the limit
   }
-  if (!data) data = mapBlock(cap);
+  if (!data) data = mapBlock(cap, stats_.hugeFrom);
   if (!data) {
     std::lock_guard<std::mutex> lock(mutex_);
     stats_.inUse -= cap;

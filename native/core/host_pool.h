@@ -13,7 +13,8 @@
 // returned first when room is needed.
 //
 // $RLHF_KERNELS_HOST_POOL: the limit in MiB (default: 1/8 of the RAM, at
-// most 1 GiB); 0 turns the pool off. $RLHF_KERNELS_HOST_POOL_POISON=1, for
+// most 1 GiB); 0 turns the pool off. $RLHF_KERNELS_HUGE_PAGES=0: no block
+// is advised huge pages (see mapBlock in host_pool.cpp). $RLHF_KERNELS_HOST_POOL_POISON=1, for
 // tests: every block is filled with 0xff bytes (NaN as float32, float16 and
 // bfloat16) each time it is handed out, and minBytes() is 0 (every cpu
 // tensor comes from the pool), so an output element an op leaves unwritten
@@ -43,6 +44,7 @@ class HostPool {
     size_t idle = 0;      // bytes of blocks waiting for reuse
     size_t limit = 0;     // inUse + idle never exceeds it; 0 = off
     size_t minBytes = 0;  // smaller storage is not worth a block
+    size_t hugeFrom = 0;  // blocks this large and up are advised huge pages; 0 = never
     bool poison = false;
   };
   Stats stats() const;
