@@ -179,6 +179,32 @@ describe('tokenLogProbsBackward parity (cpu)', () => {
     });
   }
 
+  // Gradients of 32 MiB and more leave the cpu kernel through non-temporal
+  // stores, after a head up to the first aligned element (V = 50257: every
+  // row starts at another alignment). In place never streams: both paths
+  // compute the same numbers, so they must agree bit for bit, and every
+  // element of the streamed output (its block first filled with NaN) must
+  // be written.
+  it('streams large out-of-place gradients: the same bits as in place, every element written', () => {
+    const rng = new Rng();
+    const V = 50257;
+    for (const dtype of LOGIT_DTYPES) {
+      const rows = Math.ceil((33 << 20) / (V * (dtype === 'float32' ? 4 : 2)));
+      const { tensor: logits } = randomLogits(rng, [rows, V], dtype, { masked: 0.01 });
+      const y = randomTargets(rng, rows, V);
+      const fwd = tokenLogProbs(logits, y, { entropy: true });
+      const grads = { lse: fwd.lse, gradLogprobs: tensor(rng.normals(rows)), entropy: fwd.entropy, gradEntropy: tensor(rng.normals(rows)) };
+      const copy = tensor(logits.toArray().slice() as Float32Array | Uint16Array, [rows, V], { dtype });
+      tensor(new Uint16Array(rows * V * (dtype === 'float32' ? 2 : 1)).fill(0x7fc0), undefined, { dtype: 'bfloat16' }).dispose(); // a NaN block for the pool
+      const streamed = tokenLogProbsBackward(logits, y, grads).toArray();
+      const cached = tokenLogProbsBackward(copy, y, grads, { inPlace: true }).toArray();
+      let differ = 0;
+      for (let i = 0; i < streamed.length; i++) if (streamed[i] !== cached[i]) differ++;
+      expect(differ, `${dtype}: elements that differ`).toBe(0);
+      expect(decode(dtype, streamed).some((v) => Number.isNaN(v)), `${dtype}: a NaN left`).toBe(false);
+    }
+  });
+
   it('writes in place over the logits and returns them, ignored rows included', () => {
     const rng = new Rng();
     for (const dtype of LOGIT_DTYPES) {

@@ -167,6 +167,14 @@ static inline void store(Fp16, uint16_t* p, Vec v) {
 static inline void storePartial(Fp32, float* p, int n, Vec v) {
   _mm512_mask_storeu_ps(p, static_cast<__mmask16>((1u << n) - 1), v.v);
 }
+// Non-temporal stores of one vector to an address aligned to its size.
+static inline void storeStream(Fp32, float* p, Vec v) { _mm512_stream_ps(p, v.v); }
+static inline void storeStream(Bf16, uint16_t* p, Vec v) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), toBf16Bits(v.v));
+}
+static inline void storeStream(Fp16, uint16_t* p, Vec v) {
+  _mm256_stream_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
+}
 static inline void storePartial(Bf16, uint16_t* p, int n, Vec v) {
   _mm256_mask_storeu_epi16(p, static_cast<__mmask16>((1u << n) - 1), toBf16Bits(v.v));
 }
@@ -318,6 +326,23 @@ static inline void storePartial(E tag, typename E::Raw* p, int n, Vec v) {
   for (int i = 0; i < n; ++i) p[i] = lanes[i];
 }
 #endif
+
+#if !defined(RK_ISA_AVX512)
+// Non-temporal stores exist on AVX2 too, but only AVX-512 builds use them
+// here: elsewhere an aligned vector store is a plain store.
+template <class E>
+static inline void storeStream(E tag, typename E::Raw* p, Vec v) {
+  store(tag, p, v);
+}
+#endif
+
+// Orders this thread's non-temporal stores before its later stores (x86
+// streams are weakly ordered); nothing to do elsewhere.
+static inline void streamFence() {
+#if defined(RK_ISA_AVX512)
+  _mm_sfence();
+#endif
+}
 
 // 2^f for |f| <= 1/2: degree-6 minimax polynomial (relative error 1.9e-9,
 // 1.3 ulp after float32 Horner).

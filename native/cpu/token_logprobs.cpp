@@ -28,7 +28,8 @@ constexpr int64_t kGradChunk = 16384;  // backward work item (no reduction)
 constexpr int kUnroll = 4;             // independent accumulators per pass
 constexpr int64_t kRowGrain = 65536;   // elements per parallelFor grain
 constexpr int64_t kGrainsPerThread = 4;  // work split into about this many runs per thread
-constexpr int64_t kPrefetchAhead = 65536;  // bytes: two float32 chunks
+constexpr int64_t kPrefetchAhead = 65536;
+constexpr int64_t kStreamBytes = int64_t{32} << 20;  // backward: stream gradients this large  // bytes: two float32 chunks
 
 // Prefetch into L2 (prefetcht1), one request per cache line of the bytes
 // that one unrolled step of the exp-sum pass reads, kPrefetchAhead later.
@@ -177,7 +178,7 @@ void forward(const TokenLogProbsParams& p) {
 
 // One work item of the backward: elements [lo, lo + n) of one row.
 template <class E, bool kEntropyTerm>
-void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, int64_t n) {
+void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, int64_t n, bool stream) {
   using Raw = typename E::Raw;
   constexpr E tag{};
   constexpr int W = simd::kWidth;
@@ -214,15 +215,26 @@ void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, in
     Vec pv = simd::exp2(t);
     return simd::mul(pv, kEntropyTerm ? simd::fma(b, t, a) : a);
   };
-  constexpr int64_t kStep = int64_t{W} * kUnroll;
-  const int64_t unrolled = n / kStep * kStep, whole = n / W * W;
-  for (int64_t i = 0; i < unrolled; i += kStep) {
-    prefetchStep(x + i);
-    for (int u = 0; u < kUnroll; ++u) simd::store(tag, g + i + u * W, grad(simd::load(tag, x + i + u * W)));
+  // Streamed: a head up to the first vector-aligned output element, then
+  // aligned non-temporal stores, then the tail.
+  int64_t head = 0;
+  if (stream) {
+    constexpr uintptr_t kAlign = sizeof(Raw) * W;
+    const uintptr_t misalign = reinterpret_cast<uintptr_t>(g) % kAlign;
+    head = std::min<int64_t>(n, misalign ? static_cast<int64_t>((kAlign - misalign) / sizeof(Raw)) : 0);
+    if (head) simd::storePartial(tag, g, static_cast<int>(head), grad(simd::loadPartial(tag, x, static_cast<int>(head), 0.0f)));
   }
-  for (int64_t i = unrolled; i < whole; i += W) simd::store(tag, g + i, grad(simd::load(tag, x + i)));
+  constexpr int64_t kStep = int64_t{W} * kUnroll;
+  const int64_t unrolled = head + (n - head) / kStep * kStep, whole = head + (n - head) / W * W;
+  auto put = [&](int64_t i, Vec v) { stream ? simd::storeStream(tag, g + i, v) : simd::store(tag, g + i, v); };
+  for (int64_t i = head; i < unrolled; i += kStep) {
+    prefetchStep(x + i);
+    for (int u = 0; u < kUnroll; ++u) put(i + u * W, grad(simd::load(tag, x + i + u * W)));
+  }
+  for (int64_t i = unrolled; i < whole; i += W) put(i, grad(simd::load(tag, x + i)));
   if (const int rest = static_cast<int>(n - whole))
     simd::storePartial(tag, g + whole, rest, grad(simd::loadPartial(tag, x + whole, rest, 0.0f)));
+  if (stream) simd::streamFence();  // before the target's store below and the pool's completion
 
   if (hasTarget) {
     float t = exponent.scalar(xTarget);
@@ -235,13 +247,18 @@ template <class E, bool kEntropyTerm>
 void backward(const TokenLogProbsBackwardParams& p) {
   const int64_t V = p.vocab, chunks = (V + kGradChunk - 1) / kGradChunk;
   const int64_t items = p.rows * chunks;
+  // A large gradient out of place goes to memory with non-temporal stores:
+  // no read for ownership of lines about to be overwritten whole, which is a
+  // third of the traffic. Small ones stay in cache for whoever reads next.
+  const bool stream = p.gradLogits != p.logits &&
+                      p.rows * V * static_cast<int64_t>(dtypeSize(p.dtype)) >= kStreamBytes;
   ThreadPool& pool = ThreadPool::global();
   const int64_t grain =
       std::max({int64_t{1}, kRowGrain / std::min(V, kGradChunk), items / (kGrainsPerThread * pool.threads())});
   pool.parallelFor(items, grain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
       int64_t row = i / chunks, lo = (i % chunks) * kGradChunk;
-      gradChunk<E, kEntropyTerm>(p, row, lo, std::min(kGradChunk, V - lo));
+      gradChunk<E, kEntropyTerm>(p, row, lo, std::min(kGradChunk, V - lo), stream);
     }
   });
 }
