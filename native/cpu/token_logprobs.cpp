@@ -92,14 +92,16 @@ __attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x,
     return tlp::lseEmpty();
   }
 
-  // Pass 2: s = sum 2^t, w = sum 2^t t with t = x c - m <= 0, clamped so
-  // that masked logits give 2^t = 0 and 0 * t = 0.
+  // Pass 2: s = sum 2^t, w = sum 2^t t with t = x c - m <= 0, clamped
+  // where exp2 needs it or t multiplies, so that masked logits give 2^t = 0
+  // and 0 * t = 0.
   const float m = xmax * c;
   const Exponent exponent{c, m, xmax};
   Vec s[kUnroll], w[kUnroll];
   for (int u = 0; u < kUnroll; ++u) s[u] = w[u] = simd::splat(0.0f);
   auto accumulate = [&](Vec xv, int u) {
-    Vec t = simd::clampExp(exponent(xv));
+    Vec t = exponent(xv);
+    if constexpr (kEntropy || !simd::kExp2AnyInput) t = simd::clampExp(t);
     Vec e = simd::exp2(t);
     s[u] = simd::add(s[u], e);
     if constexpr (kEntropy) w[u] = simd::fma(e, t, w[u]);
@@ -211,7 +213,8 @@ void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, in
 
   const Vec a = simd::splat(r.a), b = simd::splat(r.b);
   auto grad = [&](Vec xv) {
-    Vec t = simd::clampExp(exponent(xv));
+    Vec t = exponent(xv);
+    if constexpr (kEntropyTerm || !simd::kExp2AnyInput) t = simd::clampExp(t);
     Vec pv = simd::exp2(t);
     return simd::mul(pv, kEntropyTerm ? simd::fma(b, t, a) : a);
   };
