@@ -60,6 +60,9 @@ function cases(): Case[] {
   const gLp = cuda(floats(N, -1, 1, 14), [N]);
   const fwd = tokenLogProbs(logits, targets);
   const scores = cuda(floats(65536, -1, 1, 15), [65536]);
+  const big = 2048 * 8192;
+  const bigRewards = cuda(floats(big, -1, 1, 16), [2048, 8192]), bigValues = cuda(floats(big, -1, 1, 17), [2048, 8192]);
+  const bigMask = cuda(Uint8Array.from(floats(big, 0, 1, 18), (v) => (v < 0.9 ? 1 : 0)), [2048, 8192]);
   return [
     { name: `tokenLogProbs N=${N} V=${V} bf16`, run: () => tokenLogProbs(logits, targets) },
     { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, run: () => tokenLogProbsBackward(logits, targets, { lse: fwd.lse, gradLogprobs: gLp }) },
@@ -67,6 +70,8 @@ function cases(): Case[] {
     { name: `ppoPolicyLoss B=${B} T=${T} mask kl+entropy`, run: () => ppoPolicyLoss(lp, old, adv, { mask, refLogprobs: ref, klCoef: 0.05, entropy: ent, entropyCoef: 0.01 }) },
     { name: `ppoValueLoss B=${B} T=${T} mask`, run: () => ppoValueLoss(values, old, adv, { mask, clip: 0.2 }) },
     { name: `gae B=${B} T=${T} mask`, run: () => gae(adv, values, { gamma: 0.99, lambda: 0.95, mask }) },
+    // The bandwidth goal's shape (>= 8 M elements).
+    { name: `gae B=2048 T=8192 mask`, run: () => gae(bigRewards, bigValues, { gamma: 0.99, lambda: 0.95, mask: bigMask }) },
     { name: `whiten B=${B} T=${T} mask`, run: () => whiten(adv, { mask }) },
     { name: `groupAdvantages G=4096 K=16`, run: () => groupAdvantages(scores, { groupSize: 16, estimator: 'grpo' }) },
     { name: `pairwiseLoss B=${P}`, run: () => pairwiseLoss(c, r) },

@@ -8,6 +8,8 @@
 #   bench-cuda.log   its stderr (providers that did not run, problems), and
 #                    the host-inclusive times of bench/gpu/device_time.ts
 #   ncu.csv          Nsight Compute's device time of every kernel of device_time.ts
+#                    (RK_GPU_NCU=details: ncu-details.txt instead, the full
+#                    section set of the kernels matching $RK_NCU_KERNELS)
 #   torch.json       PyTorch eager / torch.compile on the same shapes
 #   torch.log        its output
 #   summary.md       ours vs torch, fraction of HBM bandwidth
@@ -15,7 +17,11 @@
 # (RK_GPU_BUDGET seconds, default 330) and tolerates the failure of the
 # ones before; the summary table is printed last. RK_PYTHON picks the
 # Python (default python3). RK_BENCH_OPS and RK_TORCH_FAMILIES narrow a
-# rerun to some op families; RK_GPU_NCU=0 skips the ncu step.
+# rerun to some op families; RK_GPU_NCU=0 skips the ncu step, and
+# RK_GPU_NCU=details profiles instead of timing: every section of ncu's
+# full set (occupancy, memory workload, warp stalls, source counters) for
+# the kernels whose names match RK_NCU_KERNELS (a regex; default the
+# kernels short of their goals), to tune them.
 set -u
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder whose files come back}"
@@ -82,6 +88,13 @@ if [ -n "$NODE" ]; then
     timeout -k 5 "$(allot 60 80)" "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
       --log-file "$OUT/ncu.csv" "$NODE" dist/bench/gpu/device_time.js >> "$OUT/bench-cuda.log" 2>&1
     echo "exit $?; $(grep -c device_time: "$OUT/bench-cuda.log") ops"
+  elif [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = details ]; then
+    step "kernel profiles (ncu --set full)"
+    # Two launches of each matching kernel (device_time.ts runs each op 4 times).
+    timeout -k 5 "$(allot 120 80)" "$NCU" --set full --import-source yes --page details \
+      --kernel-name "regex:${RK_NCU_KERNELS:-gaeKernel|ppo|preferenceLoss}" --launch-skip 1 --launch-count 10 \
+      "$NODE" dist/bench/gpu/device_time.js > "$OUT/ncu-details.txt" 2>> "$OUT/bench-cuda.log"
+    echo "exit $?; $(grep -c '^  [a-zA-Z_].*(' "$OUT/ncu-details.txt") kernel reports"
   fi
 fi
 
