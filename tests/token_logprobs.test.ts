@@ -4,9 +4,11 @@
  * the backward, and properties. Edges, invariance and bad inputs are in
  * token_logprobs_edges.test.ts.
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { tensor, tokenLogProbs, tokenLogProbsBackward } from '../lib/index.js';
+import { info, tensor, tokenLogProbs, tokenLogProbsBackward } from '../lib/index.js';
 import { partial } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
 import { EPS, f32 } from './helpers/tolerance.js';
@@ -180,29 +182,17 @@ describe('tokenLogProbsBackward parity (cpu)', () => {
   }
 
   // Gradients of 32 MiB and more leave the cpu kernel through non-temporal
-  // stores, after a head up to the first aligned element (V = 50257: every
-  // row starts at another alignment). In place never streams: both paths
-  // compute the same numbers, so they must agree bit for bit, and every
-  // element of the streamed output (its block first filled with NaN) must
-  // be written.
-  it('streams large out-of-place gradients: the same bits as in place, every element written', () => {
-    const rng = new Rng();
-    const V = 50257;
-    for (const dtype of LOGIT_DTYPES) {
-      const rows = Math.ceil((33 << 20) / (V * (dtype === 'float32' ? 4 : 2)));
-      const { tensor: logits } = randomLogits(rng, [rows, V], dtype, { masked: 0.01 });
-      const y = randomTargets(rng, rows, V);
-      const fwd = tokenLogProbs(logits, y, { entropy: true });
-      const grads = { lse: fwd.lse, gradLogprobs: tensor(rng.normals(rows)), entropy: fwd.entropy, gradEntropy: tensor(rng.normals(rows)) };
-      const copy = tensor(logits.toArray().slice() as Float32Array | Uint16Array, [rows, V], { dtype });
-      tensor(new Uint16Array(rows * V * (dtype === 'float32' ? 2 : 1)).fill(0x7fc0), undefined, { dtype: 'bfloat16' }).dispose(); // a NaN block for the pool
-      const streamed = tokenLogProbsBackward(logits, y, grads).toArray();
-      const cached = tokenLogProbsBackward(copy, y, grads, { inPlace: true }).toArray();
-      let differ = 0;
-      for (let i = 0; i < streamed.length; i++) if (streamed[i] !== cached[i]) differ++;
-      expect(differ, `${dtype}: elements that differ`).toBe(0);
-      expect(decode(dtype, streamed).some((v) => Number.isNaN(v)), `${dtype}: a NaN left`).toBe(false);
-    }
+  // stores (AVX2, AVX-512); a child process per ISA checks that they equal
+  // the in-place path's bit for bit and that every element is written
+  // (tests/token_logprobs_stream_child.mjs).
+  it.each(info().cpu.supportedIsas)('streams large out-of-place gradients like in place, every element written (%s)', (isa) => {
+    const child = fileURLToPath(new URL('./token_logprobs_stream_child.mjs', import.meta.url));
+    const out = execFileSync(process.execPath, [child], {
+      env: { ...process.env, RLHF_KERNELS_ISA: isa, RLHF_KERNELS_HOST_POOL_POISON: '1' }, encoding: 'utf8',
+    });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { isa: string; results: Record<string, object> };
+    expect(r.isa).toBe(isa);
+    for (const dtype of LOGIT_DTYPES) expect(r.results[dtype], dtype).toEqual({ differ: 0, unwritten: 0 });
   });
 
   it('writes in place over the logits and returns them, ignored rows included', () => {

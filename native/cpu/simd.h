@@ -245,19 +245,30 @@ static inline Vec load(Fp16, const uint16_t* p) {
   return {_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)))};
 }
 static inline void store(Fp32, float* p, Vec v) { _mm256_storeu_ps(p, v.v); }
-static inline void store(Bf16, uint16_t* p, Vec v) {
-  __m256i b = _mm256_castps_si256(v.v);
+// The eight bfloat16 of v (round to nearest even, NaN kept quiet).
+static inline __m128i toBf16Bits(__m256 v) {
+  __m256i b = _mm256_castps_si256(v);
   __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(1));
   __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(b, _mm256_set1_epi32(0x7fff)), lsb), 16);
   __m256i nan = _mm256_or_si256(_mm256_srli_epi32(b, 16), _mm256_set1_epi32(0x40));
-  __m256i isNan = _mm256_castps_si256(_mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
+  __m256i isNan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
   r = _mm256_blendv_epi8(r, nan, isNan);
   // Pack the low halves of the eight 32-bit lanes (all < 2^16, so no saturation).
-  __m128i packed = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), packed);
+  return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+}
+static inline void store(Bf16, uint16_t* p, Vec v) {
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(p), toBf16Bits(v.v));
 }
 static inline void store(Fp16, uint16_t* p, Vec v) {
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
+}
+// Non-temporal stores of one vector to an address aligned to its size.
+static inline void storeStream(Fp32, float* p, Vec v) { _mm256_stream_ps(p, v.v); }
+static inline void storeStream(Bf16, uint16_t* p, Vec v) {
+  _mm_stream_si128(reinterpret_cast<__m128i*>(p), toBf16Bits(v.v));
+}
+static inline void storeStream(Fp16, uint16_t* p, Vec v) {
+  _mm_stream_si128(reinterpret_cast<__m128i*>(p), _mm256_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
 }
 
 #elif defined(__aarch64__)
@@ -347,9 +358,8 @@ static inline void storePartial(E tag, typename E::Raw* p, int n, Vec v) {
 }
 #endif
 
-#if !defined(RK_ISA_AVX512)
-// Non-temporal stores exist on AVX2 too, but only AVX-512 builds use them
-// here: elsewhere an aligned vector store is a plain store.
+#if !defined(RK_ISA_AVX512) && !defined(RK_ISA_AVX2)
+// No streaming stores on NEON and the one-lane baseline: a plain store.
 template <class E>
 static inline void storeStream(E tag, typename E::Raw* p, Vec v) {
   store(tag, p, v);
@@ -359,7 +369,7 @@ static inline void storeStream(E tag, typename E::Raw* p, Vec v) {
 // Orders this thread's non-temporal stores before its later stores (x86
 // streams are weakly ordered); nothing to do elsewhere.
 static inline void streamFence() {
-#if defined(RK_ISA_AVX512)
+#if defined(RK_ISA_AVX512) || defined(RK_ISA_AVX2)
   _mm_sfence();
 #endif
 }
