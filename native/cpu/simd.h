@@ -192,6 +192,30 @@ static inline void storeStream(Bf16, uint16_t* p, Vec v) {
 static inline void storeStream(Fp16, uint16_t* p, Vec v) {
   _mm256_stream_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtps_ph(v.v, _MM_FROUND_TO_NEAREST_INT));
 }
+
+// 32 bfloat16 as two vectors in one 64-byte load and one unpack each: a
+// bfloat16 is the high half of its float32, so interleaving zero words
+// below the data words widens it (vpmovzxwd + vpslld took two
+// instructions per vector). The lanes come in unpack order (per 128-bit
+// block: elements 0-3 in a, 4-7 in b); sums and maxima do not care, and
+// storePair's vpackusdw puts them back in place.
+constexpr bool kPairedBf16 = true;
+static inline void loadPair(Bf16, const uint16_t* p, Vec& a, Vec& b) {
+  const __m512i x = _mm512_loadu_si512(p), zero = _mm512_setzero_si512();
+  a.v = _mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, x));
+  b.v = _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, x));
+}
+// Rounded bfloat16 bits of each lane, in the low half of its 32 bits.
+static inline __m512i bf16Rounded(__m512 v) {
+  const __m512i b = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
+  const __m512i nan = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+  return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, nan);
+}
+static inline __m512i packPair(Vec a, Vec b) { return _mm512_packus_epi32(bf16Rounded(a.v), bf16Rounded(b.v)); }
+static inline void storePair(Bf16, uint16_t* p, Vec a, Vec b) { _mm512_storeu_si512(p, packPair(a, b)); }
+static inline void storePairStream(Bf16, uint16_t* p, Vec a, Vec b) { _mm512_stream_si512(reinterpret_cast<__m512i*>(p), packPair(a, b)); }
 static inline void storePartial(Bf16, uint16_t* p, int n, Vec v) {
   _mm256_mask_storeu_epi16(p, static_cast<__mmask16>((1u << n) - 1), toBf16Bits(v.v));
 }
@@ -365,6 +389,27 @@ static inline void storeStream(E tag, typename E::Raw* p, Vec v) {
   store(tag, p, v);
 }
 #endif
+
+// Two consecutive vectors, for the dtypes without a paired form (every
+// dtype but AVX-512 bfloat16): lanes in memory order.
+#if !defined(RK_ISA_AVX512)
+constexpr bool kPairedBf16 = false;
+#endif
+template <class E>
+static inline void loadPair(E tag, const typename E::Raw* p, Vec& a, Vec& b) {
+  a = load(tag, p);
+  b = load(tag, p + kWidth);
+}
+template <class E>
+static inline void storePair(E tag, typename E::Raw* p, Vec a, Vec b) {
+  store(tag, p, a);
+  store(tag, p + kWidth, b);
+}
+template <class E>
+static inline void storePairStream(E tag, typename E::Raw* p, Vec a, Vec b) {
+  storeStream(tag, p, a);
+  storeStream(tag, p + kWidth, b);
+}
 
 // Orders this thread's non-temporal stores before its later stores (x86
 // streams are weakly ordered); nothing to do elsewhere.

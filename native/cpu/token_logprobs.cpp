@@ -29,7 +29,8 @@ constexpr int kUnroll = 4;             // independent accumulators per pass
 constexpr int64_t kRowGrain = 65536;   // elements per parallelFor grain
 constexpr int64_t kGrainsPerThread = 4;  // work split into about this many runs per thread
 constexpr int64_t kPrefetchAhead = 65536;
-constexpr int64_t kStreamBytes = int64_t{32} << 20;  // backward: stream gradients this large  // bytes: two float32 chunks
+constexpr int64_t kStreamBytes = int64_t{32} << 20;  // backward: stream gradients this large
+constexpr uintptr_t kLine = 64;                         // bytes: streamed stores start on a line  // bytes: two float32 chunks
 
 // Prefetch into L2 (prefetcht1), one request per cache line of the bytes
 // that one unrolled step of the exp-sum pass reads, kPrefetchAhead later.
@@ -60,6 +61,21 @@ struct Exponent {
   }
 };
 
+// The kUnroll vectors of one step at x, as pairs (simd::loadPair: lanes
+// possibly permuted within the step; storeStep puts them back).
+template <class E>
+inline void loadStep(E tag, const typename E::Raw* x, Vec (&v)[kUnroll]) {
+  static_assert(kUnroll % 2 == 0, "steps are whole pairs");
+  for (int u = 0; u < kUnroll; u += 2) simd::loadPair(tag, x + u * simd::kWidth, v[u], v[u + 1]);
+}
+template <bool kStream, class E>
+inline void storeStep(E tag, typename E::Raw* g, const Vec (&v)[kUnroll]) {
+  for (int u = 0; u < kUnroll; u += 2) {
+    if constexpr (kStream) simd::storePairStream(tag, g + u * simd::kWidth, v[u], v[u + 1]);
+    else simd::storePair(tag, g + u * simd::kWidth, v[u], v[u + 1]);
+  }
+}
+
 // The LsePartial of n elements (n > 0) at x. Out of line, so that both
 // forward paths run the very same code (GCC's FMA contraction is per copy).
 template <class E, bool kEntropy>
@@ -75,10 +91,12 @@ __attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x,
   const Vec ninf = simd::splat(-INFINITY);
   Vec m0 = ninf, m1 = ninf, m2 = ninf, m3 = ninf;
   for (int64_t i = 0; i < unrolled; i += kStep) {
-    m0 = simd::max(m0, simd::load(tag, x + i));
-    m1 = simd::max(m1, simd::load(tag, x + i + W));
-    m2 = simd::max(m2, simd::load(tag, x + i + 2 * W));
-    m3 = simd::max(m3, simd::load(tag, x + i + 3 * W));
+    Vec v[kUnroll];
+    loadStep(tag, x + i, v);
+    m0 = simd::max(m0, v[0]);
+    m1 = simd::max(m1, v[1]);
+    m2 = simd::max(m2, v[2]);
+    m3 = simd::max(m3, v[3]);
   }
   for (int64_t i = unrolled; i < whole; i += W) m0 = simd::max(m0, simd::load(tag, x + i));
   if (rest) m0 = simd::max(m0, simd::loadPartial(tag, x + whole, rest, -INFINITY));
@@ -110,7 +128,9 @@ __attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x,
   // row, or the next rows) streams in: DRAM and the FMA units overlap.
   for (int64_t i = 0; i < unrolled; i += kStep) {
     prefetchStep(x + i);
-    for (int u = 0; u < kUnroll; ++u) accumulate(simd::load(tag, x + i + u * W), u);
+    Vec v[kUnroll];
+    loadStep(tag, x + i, v);
+    for (int u = 0; u < kUnroll; ++u) accumulate(v[u], u);
   }
   for (int64_t i = unrolled; i < whole; i += W) accumulate(simd::load(tag, x + i), 0);
   if (rest) accumulate(simd::loadPartial(tag, x + whole, rest, -INFINITY), 0);
@@ -179,8 +199,8 @@ void forward(const TokenLogProbsParams& p) {
 }
 
 // One work item of the backward: elements [lo, lo + n) of one row.
-template <class E, bool kEntropyTerm>
-void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, int64_t n, bool stream) {
+template <class E, bool kEntropyTerm, bool kStream>
+void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, int64_t n) {
   using Raw = typename E::Raw;
   constexpr E tag{};
   constexpr int W = simd::kWidth;
@@ -218,26 +238,33 @@ void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, in
     Vec pv = simd::exp2(t);
     return simd::mul(pv, kEntropyTerm ? simd::fma(b, t, a) : a);
   };
-  // Streamed: a head up to the first vector-aligned output element, then
-  // aligned non-temporal stores, then the tail.
+  // Streamed: a head of partial vectors up to the first cache-line aligned
+  // output element, then aligned non-temporal stores.
   int64_t head = 0;
-  if (stream) {
-    constexpr uintptr_t kAlign = sizeof(Raw) * W;
-    const uintptr_t misalign = reinterpret_cast<uintptr_t>(g) % kAlign;
-    head = std::min<int64_t>(n, misalign ? static_cast<int64_t>((kAlign - misalign) / sizeof(Raw)) : 0);
-    if (head) simd::storePartial(tag, g, static_cast<int>(head), grad(simd::loadPartial(tag, x, static_cast<int>(head), 0.0f)));
+  if constexpr (kStream) {
+    const uintptr_t misalign = reinterpret_cast<uintptr_t>(g) % kLine;
+    head = std::min<int64_t>(n, misalign ? static_cast<int64_t>((kLine - misalign) / sizeof(Raw)) : 0);
+    for (int64_t i = 0; i < head; i += W) {
+      const int k = static_cast<int>(std::min<int64_t>(W, head - i));
+      simd::storePartial(tag, g + i, k, grad(simd::loadPartial(tag, x + i, k, 0.0f)));
+    }
   }
   constexpr int64_t kStep = int64_t{W} * kUnroll;
   const int64_t unrolled = head + (n - head) / kStep * kStep, whole = head + (n - head) / W * W;
-  auto put = [&](int64_t i, Vec v) { stream ? simd::storeStream(tag, g + i, v) : simd::store(tag, g + i, v); };
   for (int64_t i = head; i < unrolled; i += kStep) {
     prefetchStep(x + i);
-    for (int u = 0; u < kUnroll; ++u) put(i + u * W, grad(simd::load(tag, x + i + u * W)));
+    Vec v[kUnroll];
+    loadStep(tag, x + i, v);
+    for (int u = 0; u < kUnroll; ++u) v[u] = grad(v[u]);
+    storeStep<kStream>(tag, g + i, v);
   }
-  for (int64_t i = unrolled; i < whole; i += W) put(i, grad(simd::load(tag, x + i)));
+  for (int64_t i = unrolled; i < whole; i += W) {
+    if constexpr (kStream) simd::storeStream(tag, g + i, grad(simd::load(tag, x + i)));
+    else simd::store(tag, g + i, grad(simd::load(tag, x + i)));
+  }
   if (const int rest = static_cast<int>(n - whole))
     simd::storePartial(tag, g + whole, rest, grad(simd::loadPartial(tag, x + whole, rest, 0.0f)));
-  if (stream) simd::streamFence();  // before the target's store below and the pool's completion
+  if constexpr (kStream) simd::streamFence();  // before the target's store below and the pool's completion
 
   if (hasTarget) {
     float t = exponent.scalar(xTarget);
@@ -260,8 +287,9 @@ void backward(const TokenLogProbsBackwardParams& p) {
       std::max({int64_t{1}, kRowGrain / std::min(V, kGradChunk), items / (kGrainsPerThread * pool.threads())});
   pool.parallelFor(items, grain, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      int64_t row = i / chunks, lo = (i % chunks) * kGradChunk;
-      gradChunk<E, kEntropyTerm>(p, row, lo, std::min(kGradChunk, V - lo), stream);
+      int64_t row = i / chunks, lo = (i % chunks) * kGradChunk, n = std::min(kGradChunk, V - lo);
+      if (stream) gradChunk<E, kEntropyTerm, true>(p, row, lo, n);
+      else gradChunk<E, kEntropyTerm, false>(p, row, lo, n);
     }
   });
 }
