@@ -166,14 +166,16 @@ static inline Vec loadPartial(Fp16, const uint16_t* p, int n, float fill) {
   return {_mm512_mask_blend_ps(k, _mm512_set1_ps(fill), v)};
 }
 
-static inline __m256i toBf16Bits(__m512 v) {
-  __m512i b = _mm512_castps_si512(v);
-  __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
-  __m512i nan = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
-  __mmask16 isNan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  return _mm512_cvtepi32_epi16(_mm512_mask_blend_epi32(isNan, r, nan));
+// Rounded bfloat16 bits of each lane (to nearest even, NaN kept quiet), in
+// the low half of its 32 bits.
+static inline __m512i bf16Rounded(__m512 v) {
+  const __m512i b = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
+  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
+  const __m512i nan = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+  return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, nan);
 }
+static inline __m256i toBf16Bits(__m512 v) { return _mm512_cvtepi32_epi16(bf16Rounded(v)); }
 static inline void store(Fp32, float* p, Vec v) { _mm512_storeu_ps(p, v.v); }
 static inline void store(Bf16, uint16_t* p, Vec v) {
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(p), toBf16Bits(v.v));
@@ -204,14 +206,6 @@ static inline void loadPair(Bf16, const uint16_t* p, Vec& a, Vec& b) {
   const __m512i x = _mm512_loadu_si512(p), zero = _mm512_setzero_si512();
   a.v = _mm512_castsi512_ps(_mm512_unpacklo_epi16(zero, x));
   b.v = _mm512_castsi512_ps(_mm512_unpackhi_epi16(zero, x));
-}
-// Rounded bfloat16 bits of each lane, in the low half of its 32 bits.
-static inline __m512i bf16Rounded(__m512 v) {
-  const __m512i b = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1));
-  const __m512i r = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(b, _mm512_set1_epi32(0x7fff)), lsb), 16);
-  const __m512i nan = _mm512_or_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
-  return _mm512_mask_blend_epi32(_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), r, nan);
 }
 static inline __m512i packPair(Vec a, Vec b) { return _mm512_packus_epi32(bf16Rounded(a.v), bf16Rounded(b.v)); }
 static inline void storePair(Bf16, uint16_t* p, Vec a, Vec b) { _mm512_storeu_si512(p, packPair(a, b)); }
