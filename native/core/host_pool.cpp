@@ -56,7 +56,9 @@ void* mapBlock(size_t capacity, size_t hugeFrom) {
   char* data = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~(kHuge - 1));
   if (data > base) munmap(base, static_cast<size_t>(data - base));
   if (char* end = data + capacity; end < base + span) munmap(end, static_cast<size_t>(base + span - end));
+#ifdef MADV_HUGEPAGE  // Linux
   madvise(data, capacity, MADV_HUGEPAGE);  // advice only: failure leaves 4 KiB pages
+#endif
   return data;
 }
 
@@ -81,8 +83,10 @@ HostPool::HostPool() {
     const unsigned long long mib = std::strtoull(v, &end, 10);
     if (end && *end == '\0') stats_.limit = static_cast<size_t>(mib) << 20;
   }
+#ifdef MADV_HUGEPAGE  // elsewhere hugeFrom stays 0: no huge-page blocks
   const char* huge = std::getenv("RLHF_KERNELS_HUGE_PAGES");
   stats_.hugeFrom = huge && std::string(huge) == "0" ? 0 : kHugeMin;
+#endif
   if (const char* v = std::getenv("RLHF_KERNELS_HOST_POOL_POISON"); v && std::string(v) == "1") {
     stats_.poison = true;
     stats_.minBytes = 0;
