@@ -14,6 +14,7 @@ namespace rk::cpu::RK_ISA_NS {
 namespace {
 
 constexpr int kLanes = 8;  // rows advanced together
+constexpr int64_t kStreamBytes = int64_t{32} << 20;  // per output: stream it from this size
 
 struct GaeRowGroup {
   const GaeParams& p;
@@ -75,7 +76,7 @@ void gaeScalarSteps(GaeRowGroup& g, int64_t begin, int64_t end) {
 namespace rk::cpu::RK_ISA_NS {
 namespace {
 
-void gaeGroup(const GaeParams& p, int64_t row0, int lanes) {
+void gaeGroup(const GaeParams& p, int64_t row0, int lanes, bool stream) {
   GaeRowGroup g{p, row0, lanes, p.gamma, p.gamma * p.lambda, {}};
   for (int l = 0; l < lanes; ++l) g.carry[l] = GaeCarry{p.lastValues ? p.lastValues[row0 + l] : 0.0f, 0.0f};
 #if defined(RK_ISA_AVX2) || defined(RK_ISA_AVX512)
@@ -83,7 +84,7 @@ void gaeGroup(const GaeParams& p, int64_t row0, int lanes) {
     // The last T % 16 steps in scalar code, then blocks of 16 steps in vectors.
     const int64_t vectorEnd = p.steps - p.steps % kBlockSteps;
     gaeScalarSteps(g, vectorEnd, p.steps);
-    gaeSimdSteps(g, vectorEnd);
+    gaeSimdSteps(g, vectorEnd, stream);
     return;
   }
 #endif
@@ -157,10 +158,17 @@ void gae(const GaeParams& p) {
   const int64_t groups = (p.rows + kLanes - 1) / kLanes;
   // About 64K elements per task: small batches stay on one thread.
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kLanes * p.steps));
+  // Outputs of kStreamBytes and more go to memory with non-temporal stores
+  // (no read for ownership of lines about to be overwritten whole): at
+  // 2048 x 8192 on the 2-core VM, 12.4 ms instead of 17.5. Smaller ones stay
+  // in cache for whiten, which reads the advantages next.
+  const bool stream = p.rows * p.steps * int64_t{4} >= kStreamBytes && p.steps % 8 == 0 &&
+                      reinterpret_cast<uintptr_t>(p.advantages) % 32 == 0 &&
+                      reinterpret_cast<uintptr_t>(p.returns) % 32 == 0;
   ThreadPool::global().parallelFor(groups, grain, [&](int64_t b, int64_t e) {
     for (int64_t k = b; k < e; ++k) {
       const int64_t row0 = k * kLanes;
-      gaeGroup(p, row0, static_cast<int>(std::min<int64_t>(kLanes, p.rows - row0)));
+      gaeGroup(p, row0, static_cast<int>(std::min<int64_t>(kLanes, p.rows - row0)), stream);
     }
   });
 }

@@ -43,12 +43,19 @@ inline void loadSteps(const float* base, int64_t stride, __m256 out[16]) {
   transpose8(out + 8);
 }
 
+// kStream: non-temporal stores (base 32-byte aligned, stride a multiple of 8).
+template <bool kStream>
 inline void storeSteps(float* base, int64_t stride, __m256 in[16]) {
   transpose8(in);
   transpose8(in + 8);
   for (int j = 0; j < 8; ++j) {
-    _mm256_storeu_ps(base + j * stride, in[j]);
-    _mm256_storeu_ps(base + j * stride + 8, in[8 + j]);
+    if constexpr (kStream) {
+      _mm256_stream_ps(base + j * stride, in[j]);
+      _mm256_stream_ps(base + j * stride + 8, in[8 + j]);
+    } else {
+      _mm256_storeu_ps(base + j * stride, in[j]);
+      _mm256_storeu_ps(base + j * stride + 8, in[8 + j]);
+    }
   }
 }
 
@@ -99,7 +106,7 @@ inline __m256 hasFlag(__m256 flags, uint32_t bit) {
 }
 
 // Steps [0, end) of all 8 rows (end a multiple of 16), backward, in blocks of 16.
-template <bool kFlags>
+template <bool kFlags, bool kStream>
 void gaeSimdBlocks(GaeRowGroup& g, int64_t end) {
   const GaeParams& p = g.p;
   const int64_t T = p.steps;
@@ -141,17 +148,17 @@ void gaeSimdBlocks(GaeRowGroup& g, int64_t end) {
       r[k] = _mm256_and_ps(valid, a);
       v[k] = _mm256_and_ps(valid, _mm256_add_ps(a, v[k]));
     }
-    storeSteps(p.advantages + i0, T, r);
-    storeSteps(p.returns + i0, T, v);
+    storeSteps<kStream>(p.advantages + i0, T, r);
+    storeSteps<kStream>(p.returns + i0, T, v);
   }
+  if constexpr (kStream) _mm_sfence();  // the streams land before the pool reports this group done
 }
 
-void gaeSimdSteps(GaeRowGroup& g, int64_t end) {
+void gaeSimdSteps(GaeRowGroup& g, int64_t end, bool stream) {
   if (end <= 0) return;
-  if (g.p.mask || g.p.dones || g.p.truncated)
-    gaeSimdBlocks<true>(g, end);
-  else
-    gaeSimdBlocks<false>(g, end);
+  const bool flags = g.p.mask || g.p.dones || g.p.truncated;
+  if (stream) flags ? gaeSimdBlocks<true, true>(g, end) : gaeSimdBlocks<false, true>(g, end);
+  else flags ? gaeSimdBlocks<true, false>(g, end) : gaeSimdBlocks<false, false>(g, end);
 }
 
 }  // namespace
