@@ -1,6 +1,7 @@
 // A small float32 vector abstraction for the CPU ops, one definition per ISA
 // (AVX-512: 16 lanes, AVX2: 8, NEON: 4, baseline: 1), with loads and stores
-// of float32 / bfloat16 / float16 storage and a fast 2^x.
+// of float32 / bfloat16 / float16 storage (partial, paired, non-temporal)
+// and a fast 2^x.
 //
 // Include after isa.h: everything here lives in rk::cpu::RK_ISA_NS::simd,
 // so each ISA's copy has its own symbols (see native/cpu/isa.h).
@@ -121,8 +122,9 @@ static inline Vec exp2Poly01(Vec f) {
 // 2^t = 2^f 2^floor(t): vreduceps gives f = t - floor(t) exactly, and
 // vscalefps multiplies by 2^floor(t) itself, for any exponent. Two
 // instructions besides the polynomial (vrndscaleps, vsubps and vscalefps
-// took three, 20% more time per element in cache). t = -inf gives f = 0 and
-// 2^-inf = 0; NaN stays NaN; below 2^-149 the result rounds to 0.
+// took three; the in-cache forward went from 6.1 to 7.0 G elements/s per
+// thread). t = -inf gives f = 0 and 2^-inf = 0; NaN stays NaN; results
+// below the smallest subnormal round to 0.
 static inline Vec exp2(Vec t) {
   const __m512 f = _mm512_reduce_ps(t.v, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
   return {_mm512_scalef_ps(exp2Poly01({f}).v, t.v)};

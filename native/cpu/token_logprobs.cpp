@@ -5,8 +5,9 @@
 // exp-sum pass over the cached chunk with t = fma(x, c, -m) and a
 // polynomial 2^t (simd.h), giving an LsePartial. The exp-sum pass
 // prefetches into L2, kPrefetchAhead bytes ahead, so that DRAM streams
-// while the FMA units work (see prefetchStep). The partials of a row are folded left to right
-// (kernels/common/token_logprobs.cuh), so the result depends on V only:
+// while the FMA units work (see prefetchStep). The partials of a row are
+// folded left to right (kernels/common/token_logprobs.cuh), so the result
+// depends on V only:
 // rows are spread over threads when there are many, and the chunks of a
 // row when rows are few, with the same bits either way.
 //
@@ -23,22 +24,23 @@ namespace {
 namespace tlp = rk::tlp;
 using simd::Vec;
 
-constexpr int64_t kChunk = 8192;       // forward: 32 KB of float32, two passes in L1/L2
-constexpr int64_t kGradChunk = 16384;  // backward work item (no reduction)
-constexpr int kUnroll = 4;             // independent accumulators per pass
-constexpr int64_t kRowGrain = 65536;   // elements per parallelFor grain
-constexpr int64_t kGrainsPerThread = 4;  // work split into about this many runs per thread
-constexpr int64_t kPrefetchAhead = 65536;
+constexpr int64_t kChunk = 8192;                     // forward: 32 KB of float32, two passes in L1/L2
+constexpr int64_t kGradChunk = 16384;                // backward work item (no reduction)
+constexpr int kUnroll = 4;                           // vectors per step: independent accumulators
+constexpr int64_t kRowGrain = 65536;                 // elements per parallelFor grain, at least
+constexpr int64_t kGrainsPerThread = 4;              // work split into about this many runs per thread
+constexpr int64_t kPrefetchAhead = 65536;            // bytes: two float32 chunks
 constexpr int64_t kStreamBytes = int64_t{32} << 20;  // backward: stream gradients this large
-constexpr uintptr_t kLine = 64;                         // bytes: streamed stores start on a line  // bytes: two float32 chunks
+constexpr uintptr_t kLine = 64;                      // bytes: streamed stores start on a line
 
 // Prefetch into L2 (prefetcht1), one request per cache line of the bytes
 // that one unrolled step of the exp-sum pass reads, kPrefetchAhead later.
 // Into L2, not L1: an L1 prefetch holds a line-fill buffer until its line
 // arrives, and with the buffers full the FMA work stalls behind DRAM. On
-// this VM's Xeon (2 threads, fp32, N=2048 V=32000) the forward went from
-// 4.2 to 5.x G elements/s (66% to 9x% of the read bandwidth); ahead by
-// less than one chunk the prefetches arrive too late to help.
+// the 2-core Xeon VM (fp32, N=2048 V=32000) this, with the long runs of
+// rows per thread, took the forward from 4.2 to 5.2-5.5 G elements/s, and
+// the host pool's huge pages to 6.0-6.5 (94-99% of the read bandwidth).
+// Ahead by less than one chunk the prefetches arrive too late to help.
 template <class Raw>
 inline void prefetchStep(const Raw* at) {
   constexpr int64_t kBytes = int64_t{simd::kWidth} * kUnroll * static_cast<int64_t>(sizeof(Raw));
