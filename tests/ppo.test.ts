@@ -1,18 +1,17 @@
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Aggregation, type KlEstimator, info, ppoPolicyLoss, setNumThreads, tensor } from '../lib/index.js';
+import { type Aggregation, info, ppoPolicyLoss, setNumThreads, tensor } from '../lib/index.js';
 import { DEVICES } from './helpers/devices.js';
 import { partial } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
 import {
   LOG_RATIO_BOUND, type PolicyInputs, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
 } from './reference/ppo.js';
-import { type MaskKind, randomPolicyInputs, randomValueInputs } from './reference/ppo_inputs.js';
+import {
+  AGGREGATIONS, KLS, MASKS, policyOptionGrid, randomPolicyInputs, randomValueInputs,
+} from './reference/ppo_inputs.js';
 import { checkPolicy, checkValue, on, runPolicy, runValue } from './ppo_util.js';
 
-const AGGREGATIONS: Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];
-const MASKS: MaskKind[] = ['none', 'random', 'empty rows', 'all empty'];
-const KLS: (KlEstimator | undefined)[] = [undefined, 'k1', 'k2', 'k3'];
 
 afterAll(() => setNumThreads(info().cpu.threads));
 
@@ -95,14 +94,7 @@ describe.each(DEVICES)('ppoPolicyLoss on %s', (device) => {
   const rng = new Rng();
 
   it.each(SHAPES)('%i x %i (%s): every aggregation, dual clip, KL estimator, entropy and mask pattern', (B, T) => {
-    for (const aggregation of AGGREGATIONS)
-      for (const dualClip of [undefined, 3])
-        for (const klEstimator of KLS)
-          for (const entropyCoef of [undefined, 0.01])
-            for (const mask of MASKS) {
-              const x = randomPolicyInputs(rng, B, T, { mask, aggregation, dualClip, klEstimator, entropyCoef });
-              checkPolicy(x, device, `${B}x${T} ${aggregation} dual=${dualClip} kl=${klEstimator} H=${entropyCoef} mask=${mask}`);
-            }
+    for (const { options, label } of policyOptionGrid()) checkPolicy(randomPolicyInputs(rng, B, T, options), device, `${B}x${T} ${label}`);
   });
 
   it('handles asymmetric clips (clip-higher) and wide ratio spreads', () => {

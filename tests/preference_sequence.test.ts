@@ -23,16 +23,6 @@ function expectClose(out: ArrayLike<number>, exact: ArrayLike<number>, naive: Ar
   expect(e.maxAbs, `${what}: error at ${e.worst}`).toBeLessThanOrEqual(tol);
 }
 
-/** A random mask with, when there are rows enough, one empty row and one full row. */
-function randomMask(rng: Rng, rows: number, steps: number): Uint8Array {
-  const m = rng.mask(rows * steps, 0.7);
-  if (rows >= 2) {
-    m.fill(0, 0, steps);
-    m.fill(1, steps, 2 * steps);
-  }
-  return m;
-}
-
 // [B, T]: the smallest; below one 16-lane cpu block; past two lanes blocks
 // and a warp; past a power of two and cuda's 128-thread row stride; a real
 // response length; many short rows spread over threads; no steps; no rows.
@@ -43,7 +33,7 @@ describe.each(DEVICES)('sequenceLogProbs on %s', (device: Device) => {
     const rng = new Rng();
     for (const reduce of REDUCES) {
       const lp = rng.uniforms(rows * steps, -12, 0);
-      const mask = randomMask(rng, rows, steps);
+      const mask = rng.rowMask(rows, steps);
       const out = sequenceLogProbs(tensor(lp, [rows, steps], { device }), tensor(mask, [rows, steps], { device }), { reduce });
       expect(out.shape).toEqual([rows]);
       const exact = sequenceLogProbsRef(lp, mask, rows, steps, reduce);
@@ -62,7 +52,7 @@ describe.each(DEVICES)('sequenceLogProbs on %s', (device: Device) => {
     const rng = new Rng();
     const [rows, steps] = [6, 77];
     const lp = rng.uniforms(rows * steps, -5, 0);
-    const mask = randomMask(rng, rows, steps);
+    const mask = rng.rowMask(rows, steps);
     const dirty = lp.slice();
     const loud = mask.slice();
     for (let i = 0; i < dirty.length; i++) {
@@ -86,7 +76,7 @@ describe.each(DEVICES)('sequenceLogProbs on %s', (device: Device) => {
     const rng = new Rng();
     const [rows, steps] = [9, 1500];
     const lp = rng.uniforms(rows * steps, -20, 0);
-    const mask = randomMask(rng, rows, steps);
+    const mask = rng.rowMask(rows, steps);
     for (const reduce of REDUCES) {
       const all = sequenceLogProbs(tensor(lp, [rows, steps], { device }), tensor(mask, [rows, steps], { device }), { reduce }).toArray();
       for (const b of [0, 4, 8]) {
@@ -102,7 +92,7 @@ describe('sequenceLogProbs reference', () => {
   it('has sequenceLogProbsBackwardRef as its gradient (finite differences)', () => {
     const rng = new Rng();
     const [rows, steps] = [3, 5];
-    const mask = randomMask(rng, rows, steps);
+    const mask = rng.rowMask(rows, steps);
     const w = rng.normals(rows);
     for (const reduce of REDUCES) {
       const weighted = (x: Float64Array) => sequenceLogProbsRef(x, mask, rows, steps, reduce).reduce((s, v, b) => s + w[b]! * v, 0);
@@ -182,7 +172,7 @@ describe.each(DEVICES)('the DPO gradient chain on %s', (device: Device) => {
     const policyLogits = rng.normals(rows * steps * vocab, 2);
     const refLogits = policyLogits.map((v) => v + 0.3 * rng.normal());
     const targets = rng.ints(rows * steps, 0, vocab);
-    const mask = randomMask(rng, rows, steps);
+    const mask = rng.rowMask(rows, steps);
     mask.fill(0, 0, 2).fill(1, 2, steps); // every row has valid tokens
     const beta = 0.5;
 

@@ -142,22 +142,13 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
 
 const SHAPES: [number, number][] = [[1, 1], [3, 15], [5, 33], [4, 1025], [2, 4096], [300, 40], [3, 0], [0, 7], [512, 4096]];
 
-function randomMask(rng: Rng, rows: number, steps: number): Uint8Array {
-  const m = rng.mask(rows * steps, 0.7);
-  if (rows >= 2) {
-    m.fill(0, 0, steps);
-    m.fill(1, steps, 2 * steps);
-  }
-  return m;
-}
-
 describe('sequenceLogProbs / sequenceLogProbsBackward on cuda', { skip }, () => {
   it('match the reference and the cpu backend', () => {
     const rng = new Rng();
     for (const [rows, steps] of SHAPES)
       for (const reduce of REDUCES) {
         const lp = rng.uniforms(rows * steps, -12, 0);
-        const mask = randomMask(rng, rows, steps);
+        const mask = rng.rowMask(rows, steps);
         const exact = sequenceLogProbsRef(lp, mask, rows, steps, reduce);
         const naive = sequenceLogProbsRef(lp, mask, rows, steps, reduce, f32);
         const g = rng.normals(rows);
@@ -179,7 +170,7 @@ describe('sequenceLogProbs / sequenceLogProbsBackward on cuda', { skip }, () => 
     const rng = new Rng();
     const [rows, steps] = [9, 1500];
     const lp = rng.uniforms(rows * steps, -20, 0);
-    const mask = randomMask(rng, rows, steps);
+    const mask = rng.rowMask(rows, steps);
     for (const reduce of REDUCES) {
       const all = sequenceLogProbs(tensor(lp, [rows, steps], { device: GPU }), tensor(mask, [rows, steps], { device: GPU }), { reduce }).toArray();
       for (const b of [0, 4, 8]) {
@@ -194,7 +185,7 @@ describe('sequenceLogProbs / sequenceLogProbsBackward on cuda', { skip }, () => 
     const rng = new Rng();
     const [rows, steps] = [6, 777];
     const lp = rng.uniforms(rows * steps, -5, 0);
-    const mask = randomMask(rng, rows, steps);
+    const mask = rng.rowMask(rows, steps);
     const dirty = lp.map((v, i) => (mask[i] ? v : [NaN, Infinity, -Infinity, 1e30][i % 4]!));
     const g = rng.normals(rows);
     g[0] = NaN; // row 0 is empty

@@ -90,6 +90,16 @@ export class Rng {
     for (let i = 0; i < n; i++) out[i] = this.uniform() < p ? 1 : 0;
     return out;
   }
+
+  /** A [rows, steps] mask with P(1) = p and, when there are rows enough, an empty row 0 and a full row 1. */
+  rowMask(rows: number, steps: number, p = 0.7): Uint8Array {
+    const m = this.mask(rows * steps, p);
+    if (rows >= 2) {
+      m.fill(0, 0, steps);
+      m.fill(1, steps, 2 * steps);
+    }
+    return m;
+  }
 }
 
 function rotl(x: number, k: number): number {

@@ -11,6 +11,23 @@ import type { PolicyInputs, ValueInputs } from './ppo.js';
 /** Mask patterns: none, random, random with empty rows (and a full one), all empty. */
 export type MaskKind = 'none' | 'random' | 'empty rows' | 'all empty';
 
+export const AGGREGATIONS: Aggregation[] = ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm'];
+export const MASKS: MaskKind[] = ['none', 'random', 'empty rows', 'all empty'];
+export const KLS: (KlEstimator | undefined)[] = [undefined, 'k1', 'k2', 'k3'];
+
+/** Every policy-loss option combination the parity tests cover, with a label naming it. */
+export function* policyOptionGrid(): Generator<{ options: PolicyDraw; label: string }> {
+  for (const aggregation of AGGREGATIONS)
+    for (const dualClip of [undefined, 3])
+      for (const klEstimator of KLS)
+        for (const entropyCoef of [undefined, 0.01])
+          for (const mask of MASKS)
+            yield {
+              options: { mask, aggregation, dualClip, klEstimator, entropyCoef },
+              label: `${aggregation} dual=${dualClip} kl=${klEstimator} H=${entropyCoef} mask=${mask}`,
+            };
+}
+
 export function randomMask(rng: Rng, B: number, T: number, kind: MaskKind): Uint8Array | undefined {
   if (kind === 'none') return undefined;
   if (kind === 'all empty') return new Uint8Array(B * T);
