@@ -2,10 +2,13 @@
  * The PPO family's suite: ppoPolicyLoss (plain, and with a k3 KL term and an
  * entropy bonus) and ppoValueLoss, forward + backward in one call, token-mean
  * over a mask. Ours on each device against the plain TypeScript loop a user
- * would write (on cpu, at the shapes where it takes well under a second).
+ * would write (on cpu, at the shapes where it takes well under a second) and,
+ * for the plain policy loss, tfjs-wasm.
  */
 import { type Device, type Tensor, ppoPolicyLoss, ppoValueLoss, synchronize, tensor } from '../lib/index.js';
 import { Rng } from '../tests/helpers/random.js';
+import { type PpoData, ppoData, uniforms } from './peers/data.js';
+import { tfjsPpoPolicyLoss } from './peers/tfjs.js';
 import type { BenchCase, BenchProvider, BenchSize, BenchSuite } from './types.js';
 
 interface Shape {
@@ -22,30 +25,22 @@ const SHAPES: Record<BenchSize, Shape[]> = {
 /** The ts-loop peer runs up to this many tokens (about a second per call on cpu). */
 const TS_LOOP_MAX = 512 * 4096;
 
-interface Inputs {
-  B: number;
-  T: number;
-  logprobs: Float32Array;
-  oldLogprobs: Float32Array;
-  advantages: Float32Array;
-  mask: Uint8Array;
+interface Inputs extends PpoData {
   refLogprobs: Float32Array;
   entropy: Float32Array;
 }
 
-/** Seeded inputs: log-ratios within ±0.3 (some tokens clip at 0.2), 90% of tokens valid. */
+/**
+ * ppoData (bench/peers/data.ts, the tfjs peer's inputs too): log-ratios
+ * within ±0.3, so some tokens clip at 0.2, and 90% of tokens valid; plus
+ * reference log-probs half way back and entropies in [0, 3).
+ */
 function inputs({ B, T }: Shape, seed = 1): Inputs {
-  const rng = new Rng(seed);
-  const n = B * T;
-  const logprobs = rng.uniforms(n, -3, 0);
-  const shift = rng.uniforms(n, -0.3, 0.3);
+  const d = ppoData(B, T, seed);
   return {
-    B, T, logprobs,
-    oldLogprobs: logprobs.map((lp, i) => lp + shift[i]!),
-    advantages: rng.uniforms(n, -2, 2),
-    mask: Uint8Array.from(rng.uniforms(n, 0, 1), (u) => (u < 0.9 ? 1 : 0)),
-    refLogprobs: logprobs.map((lp, i) => lp - shift[i]! / 2),
-    entropy: rng.uniforms(n, 0, 3),
+    ...d,
+    refLogprobs: d.logprobs.map((lp, i) => lp - (d.oldLogprobs[i]! - lp) / 2),
+    entropy: uniforms(new Rng(seed + 1), B * T, 0, 3),
   };
 }
 
@@ -152,6 +147,8 @@ export const suite: BenchSuite = {
         const n = shape.B * shape.T;
         const providers = devices.map((d) => ours(d, shape, variant));
         if (devices.includes('cpu') && n <= TS_LOOP_MAX) providers.push(tsLoop(shape, variant));
+        // tfjs-wasm: the plain clipped loss, token-mean over the mask (its elementwise ops).
+        if (devices.includes('cpu') && variant === 'policy') providers.push(tfjsPpoPolicyLoss(shape));
         out.push({
           op: variant === 'value' ? 'ppoValueLoss' : 'ppoPolicyLoss',
           direction: 'forward+backward',

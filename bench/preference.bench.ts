@@ -2,7 +2,8 @@
  * The preference family's suite: pairwiseLoss and dpoLoss (loss, gradients
  * and statistics in one call) over B pairs, and sequenceLogProbs with its
  * backward over [B, T]. Ours on each device against a plain TS loop of the
- * same math (no JS library expresses these ops as one call). The losses run
+ * same math, and for pairwiseLoss tfjs-wasm (its elementwise ops; no JS
+ * library has these losses as one call). The losses run
  * kind 'sigmoid' (the costliest: an exp and a log1p per pair), the sequence
  * ops reduce 'mean'; shape labels are shapeLabel()'s "B=16384", "B=512 T=4096".
  */
@@ -10,6 +11,8 @@ import {
   type Device, type Tensor, dpoLoss, pairwiseLoss, sequenceLogProbs, sequenceLogProbsBackward, synchronize, tensor,
 } from '../lib/index.js';
 import { Rng } from '../tests/helpers/random.js';
+import { pairData } from './peers/data.js';
+import { tfjsPairwiseLoss } from './peers/tfjs.js';
 import type { BenchCase, BenchProvider, BenchSize, BenchSuite } from './types.js';
 
 // B = 16 K pairs is a large DPO / reward-model step; 256 K shows the
@@ -65,28 +68,27 @@ function tsSigmoidLoss(c: Float32Array, r: Float32Array, rc: Float32Array | null
 }
 
 function lossCases(devices: Device[], n: number): BenchCase[] {
-  // Reward scores for pairwiseLoss; for dpoLoss, sequence log-probs of a policy near its reference.
+  // pairwiseLoss scores come from pairData (bench/peers/data.ts, as for the
+  // tfjs peer); for dpoLoss, sequence log-probs of a policy near its reference.
   const data = (rng: Rng) => {
     const rc = rng.normals(n, 20, -120), rr = rng.normals(n, 20, -120);
-    return {
-      scoreC: rng.normals(n, 3), scoreR: rng.normals(n, 3),
-      c: rc.map((v) => v + rng.normal()), r: rr.map((v) => v + rng.normal()), rc, rr,
-    };
+    return { c: rc.map((v) => v + rng.normal()), r: rr.map((v) => v + rng.normal()), rc, rr };
   };
   const pairwise: BenchCase = {
     op: 'pairwiseLoss', direction: 'forward+backward', shape: `B=${n}`, elements: n, bytes: 16 * n + 12,
     providers: [
-      ...devices.map((device) => ours(device, (rng) => {
-        const x = data(rng);
-        const c = tensor(x.scoreC, undefined, { device });
-        const r = tensor(x.scoreR, undefined, { device });
+      ...devices.map((device) => ours(device, () => {
+        const x = pairData(n);
+        const c = tensor(x.chosen, undefined, { device });
+        const r = tensor(x.rejected, undefined, { device });
         return { run: () => Object.values(pairwiseLoss(c, r)), inputs: [c, r] };
       })),
       tsLoop(() => {
-        const x = data(new Rng(1));
+        const x = pairData(n);
         const gc = new Float32Array(n), gr = new Float32Array(n);
-        return () => tsSigmoidLoss(x.scoreC, x.scoreR, null, null, 1, gc, gr);
+        return () => tsSigmoidLoss(x.chosen, x.rejected, null, null, 1, gc, gr);
       }),
+      ...(devices.includes('cpu') ? [tfjsPairwiseLoss({ B: n })] : []),
     ],
   };
   const dpo: BenchCase = {

@@ -12,6 +12,7 @@ import {
   type Device, type Tensor, synchronize, tensor, toBFloat16, tokenLogProbs, tokenLogProbsBackward,
 } from '../lib/index.js';
 import { Rng } from '../tests/helpers/random.js';
+import { PERIOD } from './peers/data.js';
 import { onnxTokenLogProbs } from './peers/onnx.js';
 import { tfjsTokenLogProbs } from './peers/tfjs.js';
 import { SHAPES, type TokenLogProbsShape, shapeLabel } from './shapes.js';
@@ -24,8 +25,6 @@ const TFJS_MAX = 70e6;
 const ONNX_MAX = 700e6;
 // The cpu skips shapes beyond this (the 2.5 G-logit GPU shape needs 5 GB of host memory).
 const CPU_MAX = 1.5e9;
-// Must match bench/peers/data.ts: random values repeat with this period past it.
-const PERIOD = 4_194_301;
 
 /**
  * The logits and targets of tokenLogProbsData(N, V, seed) (bench/peers/data.ts),

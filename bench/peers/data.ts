@@ -12,7 +12,7 @@ import { Rng } from '../../tests/helpers/random.js';
  * multiple of any vocabulary, so rows still differ; caches work by address,
  * so repeated values give a streaming kernel no advantage.
  */
-const PERIOD = 4_194_301;
+export const PERIOD = 4_194_301;
 
 /** n uniform values in [lo, hi). */
 export function uniforms(rng: Rng, n: number, lo: number, hi: number): Float32Array {

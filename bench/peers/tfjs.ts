@@ -5,7 +5,7 @@
  * its results back, so the time includes finishing the work.
  */
 import type { BatchTimeShape, PairShape, TokenLogProbsShape } from '../shapes.js';
-import type { BenchProvider } from '../types.js';
+import type { BenchProvider, Prepared } from '../types.js';
 import { pairData, ppoData, tokenLogProbsData } from './data.js';
 
 type Tf = typeof import('@tensorflow/tfjs-core');
@@ -23,44 +23,53 @@ export function loadTfjs(): Promise<Tf> {
   })());
 }
 
-async function tfOrReason(): Promise<Tf | string> {
-  try {
-    return await loadTfjs();
-  } catch (e) {
-    return `tfjs-wasm unavailable: ${(e as Error).message.split('\n')[0]}`;
-  }
-}
-
 const NAME = 'tfjs-wasm';
 
-/** Token log-probs as log_softmax(logits)[i, y_i]: log-softmax, then a gather. run() gives the [N] log-probs. */
-export function tfjsTokenLogProbs(shape: TokenLogProbsShape, seed = 1): BenchProvider {
+/**
+ * A tfjs-wasm provider: `setup` builds the iteration with tfjs loaded; the
+ * provider is skipped, saying why, when tfjs cannot load.
+ */
+function tfjsProvider(setup: (tf: Tf) => Prepared): BenchProvider {
   return {
     name: NAME,
     device: 'cpu',
     async prepare() {
-      if (shape.dtype !== 'float32') return `tfjs has no ${shape.dtype} dtype`;
-      const tf = await tfOrReason();
-      if (typeof tf === 'string') return tf;
-      const { N, V, logits, targets } = tokenLogProbsData(shape.N, shape.V, seed);
-      const x = tf.tensor2d(logits, [N, V]);
-      const pairs = new Int32Array(2 * N);
-      for (let i = 0; i < N; i++) {
-        pairs[2 * i] = i;
-        pairs[2 * i + 1] = targets[i]!;
+      let tf: Tf;
+      try {
+        tf = await loadTfjs();
+      } catch (e) {
+        return `tfjs-wasm unavailable: ${(e as Error).message.split('\n')[0]}`;
       }
-      const index = tf.tensor2d(pairs, [N, 2], 'int32');
-      return {
-        run: async () => {
-          const out = tf.tidy(() => tf.gatherND(tf.logSoftmax(x), index));
-          const values = (await out.data()) as Float32Array;
-          out.dispose();
-          return values;
-        },
-        dispose: () => tf.dispose([x, index]),
-      };
+      return setup(tf);
     },
   };
+}
+
+/** Token log-probs as log_softmax(logits)[i, y_i]: log-softmax, then a gather. run() gives the [N] log-probs. */
+export function tfjsTokenLogProbs(shape: TokenLogProbsShape, seed = 1): BenchProvider {
+  if (shape.dtype !== 'float32') {
+    const reason = `tfjs has no ${shape.dtype} dtype`;
+    return { name: NAME, device: 'cpu', prepare: async () => reason };
+  }
+  return tfjsProvider((tf) => {
+    const { N, V, logits, targets } = tokenLogProbsData(shape.N, shape.V, seed);
+    const x = tf.tensor2d(logits, [N, V]);
+    const pairs = new Int32Array(2 * N);
+    for (let i = 0; i < N; i++) {
+      pairs[2 * i] = i;
+      pairs[2 * i + 1] = targets[i]!;
+    }
+    const index = tf.tensor2d(pairs, [N, 2], 'int32');
+    return {
+      run: async () => {
+        const out = tf.tidy(() => tf.gatherND(tf.logSoftmax(x), index));
+        const values = (await out.data()) as Float32Array;
+        out.dispose();
+        return values;
+      },
+      dispose: () => tf.dispose([x, index]),
+    };
+  });
 }
 
 /**
@@ -71,37 +80,31 @@ export function tfjsTokenLogProbs(shape: TokenLogProbsShape, seed = 1): BenchPro
  * run() gives { loss, grad } ([B*T] gradient wrt the log-probs).
  */
 export function tfjsPpoPolicyLoss(shape: BatchTimeShape, clip = 0.2, seed = 1): BenchProvider {
-  return {
-    name: NAME,
-    device: 'cpu',
-    async prepare() {
-      const tf = await tfOrReason();
-      if (typeof tf === 'string') return tf;
-      const d = ppoData(shape.B, shape.T, seed);
-      const lp = tf.tensor1d(d.logprobs);
-      const old = tf.tensor1d(d.oldLogprobs);
-      const adv = tf.tensor1d(d.advantages);
-      const mask = tf.tensor1d(Float32Array.from(d.mask));
-      return {
-        run: async () => {
-          const [loss, grad] = tf.tidy(() => {
-            const ratio = tf.exp(tf.sub(lp, old));
-            const negAdv = tf.neg(adv);
-            const unclipped = tf.mul(negAdv, ratio);
-            const clipped = tf.mul(negAdv, tf.clipByValue(ratio, 1 - clip, 1 + clip));
-            const count = tf.sum(mask);
-            const perToken = tf.mul(mask, tf.maximum(unclipped, clipped));
-            const active = tf.where(tf.greaterEqual(unclipped, clipped), unclipped, tf.zerosLike(unclipped));
-            return [tf.div(tf.sum(perToken), count), tf.div(tf.mul(mask, active), count)];
-          });
-          const out = { loss: (await loss.data())[0]!, grad: (await grad.data()) as Float32Array };
-          tf.dispose([loss, grad]);
-          return out;
-        },
-        dispose: () => tf.dispose([lp, old, adv, mask]),
-      };
-    },
-  };
+  return tfjsProvider((tf) => {
+    const d = ppoData(shape.B, shape.T, seed);
+    const lp = tf.tensor1d(d.logprobs);
+    const old = tf.tensor1d(d.oldLogprobs);
+    const adv = tf.tensor1d(d.advantages);
+    const mask = tf.tensor1d(Float32Array.from(d.mask));
+    return {
+      run: async () => {
+        const [loss, grad] = tf.tidy(() => {
+          const ratio = tf.exp(tf.sub(lp, old));
+          const negAdv = tf.neg(adv);
+          const unclipped = tf.mul(negAdv, ratio);
+          const clipped = tf.mul(negAdv, tf.clipByValue(ratio, 1 - clip, 1 + clip));
+          const count = tf.sum(mask);
+          const perToken = tf.mul(mask, tf.maximum(unclipped, clipped));
+          const active = tf.where(tf.greaterEqual(unclipped, clipped), unclipped, tf.zerosLike(unclipped));
+          return [tf.div(tf.sum(perToken), count), tf.div(tf.mul(mask, active), count)];
+        });
+        const out = { loss: (await loss.data())[0]!, grad: (await grad.data()) as Float32Array };
+        tf.dispose([loss, grad]);
+        return out;
+      },
+      dispose: () => tf.dispose([lp, old, adv, mask]),
+    };
+  });
 }
 
 /**
@@ -110,32 +113,26 @@ export function tfjsPpoPolicyLoss(shape: BatchTimeShape, clip = 0.2, seed = 1): 
  * rejected. run() gives { loss, gradChosen, gradRejected }.
  */
 export function tfjsPairwiseLoss(shape: PairShape, beta = 1, seed = 1): BenchProvider {
-  return {
-    name: NAME,
-    device: 'cpu',
-    async prepare() {
-      const tf = await tfOrReason();
-      if (typeof tf === 'string') return tf;
-      const d = pairData(shape.B, seed);
-      const c = tf.tensor1d(d.chosen);
-      const r = tf.tensor1d(d.rejected);
-      return {
-        run: async () => {
-          const [loss, gradChosen, gradRejected] = tf.tidy(() => {
-            const x = tf.mul(tf.sub(c, r), beta);
-            const g = tf.mul(tf.sigmoid(tf.neg(x)), -beta / shape.B);
-            return [tf.mean(tf.softplus(tf.neg(x))), g, tf.neg(g)];
-          });
-          const out = {
-            loss: (await loss.data())[0]!,
-            gradChosen: (await gradChosen.data()) as Float32Array,
-            gradRejected: (await gradRejected.data()) as Float32Array,
-          };
-          tf.dispose([loss, gradChosen, gradRejected]);
-          return out;
-        },
-        dispose: () => tf.dispose([c, r]),
-      };
-    },
-  };
+  return tfjsProvider((tf) => {
+    const d = pairData(shape.B, seed);
+    const c = tf.tensor1d(d.chosen);
+    const r = tf.tensor1d(d.rejected);
+    return {
+      run: async () => {
+        const [loss, gradChosen, gradRejected] = tf.tidy(() => {
+          const x = tf.mul(tf.sub(c, r), beta);
+          const g = tf.mul(tf.sigmoid(tf.neg(x)), -beta / shape.B);
+          return [tf.mean(tf.softplus(tf.neg(x))), g, tf.neg(g)];
+        });
+        const out = {
+          loss: (await loss.data())[0]!,
+          gradChosen: (await gradChosen.data()) as Float32Array,
+          gradRejected: (await gradRejected.data()) as Float32Array,
+        };
+        tf.dispose([loss, gradChosen, gradRejected]);
+        return out;
+      },
+      dispose: () => tf.dispose([c, r]),
+    };
+  });
 }
