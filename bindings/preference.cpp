@@ -2,8 +2,6 @@
 // buffer length checked by OpArgs) -> run on the cpu stream or cuda stream.
 // lib/ops/preference.ts has validated everything already; the checks here
 // only keep a buggy caller from reaching a kernel with bad sizes.
-#include <cmath>
-
 #include "common.h"
 
 namespace rk::bind {
@@ -29,18 +27,13 @@ Napi::Value preferenceLoss(const Napi::CallbackInfo& info) {
   p.loss = args.tensor<float>("loss", 1);
   p.accuracy = args.tensor<float>("accuracy", 1);
   p.meanMargin = args.tensor<float>("meanMargin", 1);
-  p.beta = static_cast<float>(args.number("beta"));
-  p.labelSmoothing = static_cast<float>(args.number("labelSmoothing"));
-  p.centerCoef = static_cast<float>(args.number("centerCoef"));
-  if (!(p.beta > 0.0f) || !std::isfinite(p.beta)) args.refuse("'beta' must be finite and > 0");
-  if (!(p.labelSmoothing >= 0.0f && p.labelSmoothing < 0.5f))
-    args.refuse("'labelSmoothing' must be in [0, 0.5)");
-  if (!(p.centerCoef >= 0.0f) || !std::isfinite(p.centerCoef))
-    args.refuse("'centerCoef' must be finite and >= 0");
-  int64_t kind = args.integer("kind");
-  if (kind < 0 || kind > static_cast<int64_t>(PreferenceKind::Ipo))
-    args.refuse("'kind' must be 0 (sigmoid), 1 (hinge) or 2 (ipo)");
-  p.kind = static_cast<PreferenceKind>(kind);
+  p.beta = args.finite("beta");
+  p.labelSmoothing = args.finite("labelSmoothing");
+  p.centerCoef = args.finite("centerCoef");
+  if (!(p.beta > 0.0f)) args.refuse("beta expected > 0");
+  if (!(p.labelSmoothing >= 0.0f && p.labelSmoothing < 0.5f)) args.refuse("labelSmoothing expected in [0, 0.5)");
+  if (!(p.centerCoef >= 0.0f)) args.refuse("centerCoef expected >= 0");
+  p.kind = static_cast<PreferenceKind>(args.code("kind", static_cast<int32_t>(PreferenceKind::Ipo)));
   return Napi::Number::New(args.env, static_cast<double>(run(args, p)));
 }
 

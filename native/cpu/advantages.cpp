@@ -9,12 +9,12 @@
 // read once and every output written once.
 #include "../../kernels/common/advantages.cuh"
 #include "isa.h"
+#include "simd.h"
 
 namespace rk::cpu::RK_ISA_NS {
 namespace {
 
 constexpr int kLanes = 8;  // rows advanced together
-constexpr int64_t kStreamBytes = int64_t{32} << 20;  // per output: stream it from this size
 
 struct GaeRowGroup {
   const GaeParams& p;
@@ -158,11 +158,10 @@ void gae(const GaeParams& p) {
   const int64_t groups = (p.rows + kLanes - 1) / kLanes;
   // About 64K elements per task: small batches stay on one thread.
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / (kLanes * p.steps));
-  // Outputs of kStreamBytes and more go to memory with non-temporal stores
-  // (no read for ownership of lines about to be overwritten whole): at
-  // 2048 x 8192 on the 2-core VM, 12.4 ms instead of 17.5. Smaller ones stay
-  // in cache for whiten, which reads the advantages next.
-  const bool stream = p.rows * p.steps * int64_t{4} >= kStreamBytes && p.steps % 8 == 0 &&
+  // Large outputs are streamed (simd::kStreamBytes; at 2048 x 8192 on the
+  // 2-core VM, 12.4 ms instead of 17.5); smaller ones stay in cache for
+  // whiten, which reads the advantages next.
+  const bool stream = p.rows * p.steps * int64_t{4} >= simd::kStreamBytes && p.steps % 8 == 0 &&
                       reinterpret_cast<uintptr_t>(p.advantages) % 32 == 0 &&
                       reinterpret_cast<uintptr_t>(p.returns) % 32 == 0;
   ThreadPool::global().parallelFor(groups, grain, [&](int64_t b, int64_t e) {

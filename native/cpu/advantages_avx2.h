@@ -151,7 +151,7 @@ void gaeSimdBlocks(GaeRowGroup& g, int64_t end) {
     storeSteps<kStream>(p.advantages + i0, T, r);
     storeSteps<kStream>(p.returns + i0, T, v);
   }
-  if constexpr (kStream) _mm_sfence();  // the streams land before the pool reports this group done
+  if constexpr (kStream) simd::streamFence();  // the streams land before the pool reports this group done
 }
 
 void gaeSimdSteps(GaeRowGroup& g, int64_t end, bool stream) {

@@ -65,6 +65,13 @@ static inline void storePairStream(E tag, typename E::Raw* p, Vec a, Vec b) {
   storeStream(tag, p + kWidth, b);
 }
 
+// Outputs of this many bytes and more are written with non-temporal stores
+// where the ISA has them: no read for ownership of lines about to be
+// overwritten whole (a third of the traffic of a read-once, write-once
+// kernel), at the price of leaving them out of cache, which past a few tens
+// of MB they would have left anyway.
+constexpr int64_t kStreamBytes = int64_t{32} << 20;
+
 // Orders this thread's non-temporal stores before its later stores (x86
 // streams are weakly ordered); nothing to do elsewhere.
 static inline void streamFence() {

@@ -30,7 +30,6 @@ constexpr int kUnroll = 4;                           // vectors per step: indepe
 constexpr int64_t kRowGrain = 65536;                 // elements per parallelFor grain, at least
 constexpr int64_t kGrainsPerThread = 4;              // work split into about this many runs per thread
 constexpr int64_t kPrefetchAhead = 65536;            // bytes: two float32 chunks
-constexpr int64_t kStreamBytes = int64_t{32} << 20;  // backward: stream gradients this large
 constexpr uintptr_t kLine = 64;                      // bytes: streamed stores start on a line
 
 // Prefetch into L2 (prefetcht1), one request per cache line of the bytes
@@ -279,11 +278,10 @@ template <class E, bool kEntropyTerm>
 void backward(const TokenLogProbsBackwardParams& p) {
   const int64_t V = p.vocab, chunks = (V + kGradChunk - 1) / kGradChunk;
   const int64_t items = p.rows * chunks;
-  // A large gradient out of place goes to memory with non-temporal stores:
-  // no read for ownership of lines about to be overwritten whole, which is a
-  // third of the traffic. Small ones stay in cache for whoever reads next.
+  // A large gradient out of place is streamed (simd::kStreamBytes); in
+  // place, its lines are in cache already.
   const bool stream = p.gradLogits != p.logits &&
-                      p.rows * V * static_cast<int64_t>(dtypeSize(p.dtype)) >= kStreamBytes;
+                      p.rows * V * static_cast<int64_t>(dtypeSize(p.dtype)) >= simd::kStreamBytes;
   ThreadPool& pool = ThreadPool::global();
   const int64_t grain =
       std::max({int64_t{1}, kRowGrain / std::min(V, kGradChunk), items / (kGrainsPerThread * pool.threads())});
