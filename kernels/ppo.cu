@@ -20,6 +20,12 @@
 // one adds a launch (a few microseconds at this size), and float atomics
 // would not be deterministic.
 //
+// Latency: a block's first tile is loaded before phase 1 and held in
+// registers across the barrier; every tile's loads are issued before its
+// first use; and a block asks L2 for its next tile while it computes the
+// current one (kernels/prefetch.cuh). So HBM is busy through the counts, the
+// barrier and the arithmetic instead of idling while every block computes.
+//
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
 // or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in
 // a fixed order, and block 0 combines partials in tile order: bit-identical
@@ -28,18 +34,17 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
-#include <atomic>
 
 #include "../native/cuda/device.h"
 #include "common/ppo.cuh"
 #include "ppo_tiles.cuh"
+#include "prefetch.cuh"
+#include "resident.cuh"
 
 namespace rk::cudaops {
 namespace {
 
 namespace cg = cooperative_groups;
-
-constexpr int kMaxDevices = 64;
 
 // The block's sums, in thread 0: each field down a warp tree, then the
 // warps in order. One barrier; the caller syncs before the next call.
@@ -68,14 +73,42 @@ __device__ Partial blockPartial(Partial a) {
   return total;
 }
 
-// The three phases; Op computes a token (reads inputs, writes gradients,
-// accumulates) and writes the final statistics.
+// A tile's inputs for this thread, every load issued before any is used:
+// the gradients may alias the inputs as far as the compiler knows, so a load
+// after a gradient store would wait for that store, one memory round trip
+// per token (the PTX of a load-compute-store loop showed exactly that).
+template <class Op>
+__device__ void loadTile(const Op& op, const Tile& tile, typename Op::Inputs (&in)[kPerThread]) {
+#pragma unroll
+  for (int k = 0; k < kPerThread; ++k) {
+    const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+    if (i < tile.end) in[k] = op.load(i);
+  }
+}
+
+template <class Op>
+__device__ void prefetchTile(const Op& op, const Tile& tile) {
+#pragma unroll
+  for (int k = 0; k < kPerThread; ++k) {
+    const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+    if (i < tile.end) op.prefetch(i);
+  }
+}
+
+// The three phases; Op loads (or prefetches) a token's inputs, computes the
+// token (writes its gradients, accumulates) and writes the final statistics.
 template <class Op>
 __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout l, const Scratch s) {
   extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
   float* rowWeight = reinterpret_cast<float*>(rowShared);
   cg::grid_group grid = cg::this_grid();
   const uint8_t* mask = op.mask();
+
+  // The block's first tile is requested before phase 1: its loads are in
+  // flight through the counts and the grid barrier. Nothing is written
+  // before that barrier, so the values are those of the inputs.
+  typename Op::Inputs in[kPerThread];
+  if (blockIdx.x < l.tiles) loadTile(op, tileAt(l, blockIdx.x), in);
 
   Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
   if (l.counts) {
@@ -95,6 +128,8 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
 
   for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
     const Tile tile = tileAt(l, t);
+    if (t != blockIdx.x) loadTile(op, tile, in);
+    if (t + gridDim.x < l.tiles) prefetchTile(op, tileAt(l, t + gridDim.x));  // kernels/prefetch.cuh
     float weight = inverse(denominator);
     bool sharedWeights = false;
     if (perRowWeight && !mask) {
@@ -112,11 +147,11 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
     }
     Partial a{};
 #pragma unroll
-    for (int k = 0; k < kTile / kThreads; ++k) {
+    for (int k = 0; k < kPerThread; ++k) {
       const int64_t i = tile.begin + threadIdx.x + k * kThreads;
       if (i < tile.end) {
         const float w = sharedWeights ? rowWeight[static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)] : weight;
-        op.token(i, w, a);
+        op.token(i, w, in[k], a);
       }
     }
     const Partial block = blockPartial(a);
@@ -157,11 +192,30 @@ struct PolicyOp {
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
 
-  __device__ void token(int64_t i, float w, Partial& a) const {
-    const bool valid = !HasMask || __ldg(p.mask + i) != 0;
-    const ppo::PolicyToken<ppo::ScalarLanes> t = ppo::policyToken<Kl, ppo::ScalarLanes>(
-        __ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + i),
-        Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f, c);
+  struct Inputs {
+    float logprob, old, advantage, ref, entropy;
+    bool valid;
+  };
+
+  __device__ Inputs load(int64_t i) const {
+    return Inputs{__ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + i),
+                  Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f,
+                  !HasMask || __ldg(p.mask + i) != 0};
+  }
+
+  __device__ void prefetch(int64_t i) const {
+    prefetchL2(p.logprobs + i);
+    prefetchL2(p.oldLogprobs + i);
+    prefetchL2(p.advantages + i);
+    if (Kl >= 0) prefetchL2(p.refLogprobs + i);
+    if (HasEntropy) prefetchL2(p.entropy + i);
+    if (HasMask) prefetchL2(p.mask + i);
+  }
+
+  __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
+    const bool valid = x.valid;
+    const ppo::PolicyToken<ppo::ScalarLanes> t =
+        ppo::policyToken<Kl, ppo::ScalarLanes>(x.logprob, x.old, x.advantage, x.ref, x.entropy, c);
     p.gradLogprobs[i] = valid ? w * t.grad : 0.0f;
     if (HasEntropy) p.gradEntropy[i] = valid ? -c.entropyCoef * w : 0.0f;
     if (valid) {
@@ -189,10 +243,26 @@ struct ValueOp {
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
 
-  __device__ void token(int64_t i, float w, Partial& a) const {
-    const bool valid = !HasMask || __ldg(p.mask + i) != 0;
-    const ppo::ValueToken<ppo::ScalarLanes> t = ppo::valueToken<Clip, ppo::ScalarLanes>(
-        __ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i), p.clip);
+  struct Inputs {
+    float value, old, ret;
+    bool valid;
+  };
+
+  __device__ Inputs load(int64_t i) const {
+    return Inputs{__ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i),
+                  !HasMask || __ldg(p.mask + i) != 0};
+  }
+
+  __device__ void prefetch(int64_t i) const {
+    prefetchL2(p.values + i);
+    prefetchL2(p.oldValues + i);
+    prefetchL2(p.returns + i);
+    if (HasMask) prefetchL2(p.mask + i);
+  }
+
+  __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
+    const bool valid = x.valid;
+    const ppo::ValueToken<ppo::ScalarLanes> t = ppo::valueToken<Clip, ppo::ScalarLanes>(x.value, x.old, x.ret, p.clip);
     p.gradValues[i] = valid ? w * t.grad : 0.0f;
     if (valid) {
       a.loss += w * t.loss;
@@ -214,17 +284,11 @@ int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& lau
   const bool perRowShared = hasMask && l.packed &&
                             (l.aggregation == Aggregation::SeqMeanTokenSum || l.aggregation == Aggregation::SeqMeanTokenMean);
   const size_t smem = perRowShared ? sizeof(int32_t) * static_cast<size_t>(l.rowsPerTile) : 0;
-  static std::atomic<int> blocksPerSm[kMaxDevices];
-  int perSm = launch.device >= 0 && launch.device < kMaxDevices ? blocksPerSm[launch.device].load() : 0;
-  if (perSm == 0) {
-    // Queried with the most shared memory any layout uses, so it holds for all.
-    cudaError_t e = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&perSm, ppoKernel<Op>, kThreads,
-                                                                  sizeof(int32_t) * kTile);
-    if (e != cudaSuccess) return e;
-    if (perSm < 1) return cudaErrorCooperativeLaunchTooLarge;
-    if (launch.device >= 0 && launch.device < kMaxDevices) blocksPerSm[launch.device].store(perSm);
-  }
-  const int64_t capacity = static_cast<int64_t>(perSm) * launch.multiprocessors;
+  // Queried with the most shared memory any layout uses, so it holds for all.
+  static ResidentCache cache;
+  cudaError_t e = cudaSuccess;
+  const int64_t capacity = residentBlocks(ppoKernel<Op>, kThreads, sizeof(int32_t) * kTile, launch, cache, &e);
+  if (e != cudaSuccess) return e;
   const int grid = static_cast<int>(std::max<int64_t>(1, std::min(l.tiles, capacity)));
 
   const size_t tiles = static_cast<size_t>(l.tiles);

@@ -14,7 +14,8 @@ namespace rk::cudaops {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kTile = 2048;  // tokens per tile: kTile / kThreads per thread
+constexpr int kTile = 2048;  // tokens per tile
+constexpr int kPerThread = kTile / kThreads;
 constexpr int kWarps = kThreads / 32;
 
 // How tokens are cut into tiles: whole rows when a row fits in a tile
@@ -86,7 +87,7 @@ __device__ void countRows(const uint8_t* mask, const Layout& l, const Tile& tile
   __syncthreads();
   const int lane = threadIdx.x % 32;
 #pragma unroll
-  for (int k = 0; k < kTile / kThreads; ++k) {
+  for (int k = 0; k < kPerThread; ++k) {
     const int64_t i = tile.begin + threadIdx.x + k * kThreads;
     const bool in = i < tile.end;
     const int r = in ? static_cast<int>(i - tile.begin) / static_cast<int>(l.steps) : -1;  // packed: < kTile
@@ -104,11 +105,12 @@ struct Totals {
 };
 
 // Phase 1: per-tile counts into scratch.
+constexpr int kCountBatch = 4;  // tiles whose mask bytes a block has in flight at once
+
 __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& s, int32_t* rowCounts) {
-  const bool perRow = l.packed && l.aggregation != Aggregation::TokenMean;
-  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
-    const Tile tile = tileAt(l, t);
-    if (perRow) {
+  if (l.packed && l.aggregation != Aggregation::TokenMean) {
+    for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
+      const Tile tile = tileAt(l, t);
       countRows(mask, l, tile, rowCounts);
       int valid = 0, nonEmpty = 0;
       for (int r = threadIdx.x; r < tile.rows; r += kThreads) {
@@ -121,15 +123,31 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
         s.tileValid[t] = valid;
         s.tileRows[t] = nonEmpty;
       }
-    } else {
-      int valid = 0;
+    }
+    return;
+  }
+  // Tiles t0, t0 + grid, ... in batches: every mask byte of a batch is
+  // loaded before the first sum, so a block waits one memory round trip per
+  // batch rather than one per tile.
+  for (int64_t t0 = blockIdx.x; t0 < l.tiles; t0 += int64_t{kCountBatch} * gridDim.x) {
+    int valid[kCountBatch];
 #pragma unroll
-      for (int k = 0; k < kTile / kThreads; ++k) {
+    for (int b = 0; b < kCountBatch; ++b) {
+      const int64_t t = t0 + int64_t{b} * gridDim.x;
+      valid[b] = 0;
+      if (t >= l.tiles) continue;
+      const Tile tile = tileAt(l, t);
+#pragma unroll
+      for (int k = 0; k < kPerThread; ++k) {
         const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-        valid += i < tile.end && mask[i] != 0;
+        valid[b] += i < tile.end && mask[i] != 0;
       }
-      valid = blockSum(valid);
-      if (threadIdx.x == 0) s.tileValid[t] = valid;
+    }
+#pragma unroll
+    for (int b = 0; b < kCountBatch; ++b) {
+      const int total = blockSum(valid[b]);
+      const int64_t t = t0 + int64_t{b} * gridDim.x;
+      if (threadIdx.x == 0 && t < l.tiles) s.tileValid[t] = total;
     }
   }
 }
