@@ -3,8 +3,9 @@
 // preferenceLoss is one launch: every block computes the gradients of its
 // kPairsPerBlock pairs (the gradient of a batch mean is dl/dd / B, no
 // reduction needed) and the partial sums of the statistics; the last block
-// to finish (threadfence + integer counter) combines the partials in block
-// order. No float atomics: the same inputs give the same bits every run.
+// to finish (threadfence + the launch's integer block counter) combines the
+// partials in block order and resets the counter. No float atomics: the same
+// inputs give the same bits every run.
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -62,8 +63,8 @@ __device__ void writeStats(const PreferenceLossParams& p, const LossPartial& t) 
   *p.meanMargin = static_cast<float>(t.margin / n);
 }
 
-// partials: [gridDim.x] and done: a counter zeroed before the launch; both
-// unused when gridDim.x == 1.
+// partials: [gridDim.x] and done: a counter that is 0 at the launch and is
+// 0 again at the end; both unused when gridDim.x == 1.
 template <PreferenceKind Kind>
 __global__ void __launch_bounds__(kLossThreads)
     preferenceLossKernel(PreferenceLossParams p, LossPartial* partials, unsigned* done) {
@@ -120,6 +121,7 @@ __global__ void __launch_bounds__(kLossThreads)
   }
   __syncthreads();
   if (!lastBlock) return;
+  if (threadIdx.x == 0) *done = 0;  // every other block has counted itself: ready for the next launch
 
   // The last block: thread j sums partials j, j + kLossThreads, ... in order
   // (L2 loads: other blocks wrote them), then the same fixed tree.
@@ -207,16 +209,11 @@ int preferenceLoss(const PreferenceLossParams& p, const CudaLaunch& launch) {
   const int64_t blocks = (p.count + kPairsPerBlock - 1) / kPairsPerBlock;
   if (blocks < 1 || blocks > INT32_MAX) return cudaErrorInvalidValue;  // the binding allows 1 <= count < 2^53
   LossPartial* partials = nullptr;
-  unsigned* done = nullptr;
   if (blocks > 1) {
-    const size_t partialBytes = static_cast<size_t>(blocks) * sizeof(LossPartial);
-    void* scratch = launch.scratch(launch.owner, partialBytes + sizeof(unsigned));
-    if (!scratch) return cudaErrorMemoryAllocation;
-    partials = static_cast<LossPartial*>(scratch);
-    done = reinterpret_cast<unsigned*>(static_cast<char*>(scratch) + partialBytes);
-    cudaError_t e = cudaMemsetAsync(done, 0, sizeof(unsigned), stream);
-    if (e != cudaSuccess) return e;
+    partials = static_cast<LossPartial*>(launch.scratch(launch.owner, static_cast<size_t>(blocks) * sizeof(LossPartial)));
+    if (!partials) return cudaErrorMemoryAllocation;
   }
+  unsigned* done = launch.blockCounter;
   const dim3 grid(static_cast<unsigned>(blocks));
   switch (p.kind) {
     case PreferenceKind::Hinge:

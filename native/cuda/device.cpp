@@ -117,6 +117,7 @@ struct Context::Impl {
   cudaStream_t stream = nullptr;
   ErrorSlot* deviceSlot = nullptr;
   ErrorSlot* hostSlot = nullptr;  // pinned
+  unsigned* blockCounter = nullptr;
   void* scratch = nullptr;
   size_t scratchBytes = 0;
   std::atomic<uint64_t> inUse{0};
@@ -178,8 +179,11 @@ std::shared_ptr<Context> Context::create(int ordinal) {
   checkCall(cudaMalloc(&impl->deviceSlot, sizeof(ErrorSlot)), ordinal, "cudaMalloc(error slot)");
   checkCall(cudaMallocHost(&impl->hostSlot, sizeof(ErrorSlot)), ordinal,
             "cudaMallocHost(error slot)");
+  checkCall(cudaMalloc(&impl->blockCounter, sizeof(unsigned)), ordinal, "cudaMalloc(block counter)");
   checkCall(cudaMemsetAsync(impl->deviceSlot, 0, sizeof(ErrorSlot), impl->stream), ordinal,
             "cudaMemset(error slot)");
+  checkCall(cudaMemsetAsync(impl->blockCounter, 0, sizeof(unsigned), impl->stream), ordinal,
+            "cudaMemset(block counter)");
   checkCall(cudaStreamSynchronize(impl->stream), ordinal, "cudaStreamSynchronize");
   return std::shared_ptr<Context>(new Context(std::move(impl)));
 }
@@ -193,6 +197,7 @@ Context::~Context() {
   if (impl_->scratch) cudaFreeAsync(impl_->scratch, impl_->stream);
   cudaStreamSynchronize(impl_->stream);
   cudaFree(impl_->deviceSlot);
+  cudaFree(impl_->blockCounter);
   cudaFreeHost(impl_->hostSlot);
   cudaStreamDestroy(impl_->stream);
 }
@@ -277,7 +282,7 @@ ErrorSlot* Context::slot() {
 CudaLaunch Context::launch() {
   setDevice(impl_->ordinal);
   return CudaLaunch{impl_->stream, impl_->ordinal, impl_->multiprocessors, &scratchFor,
-                    impl_.get()};
+                    impl_.get(), impl_->blockCounter};
 }
 
 void Context::check(int e, const char* op) {

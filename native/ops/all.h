@@ -33,6 +33,11 @@ struct CudaLaunch {
   // call of scratch on this stream; null (with a CUDA error) on failure.
   void* (*scratch)(void* owner, size_t bytes);
   void* owner;
+  // A device counter that reads 0 when a kernel starts. A kernel that counts
+  // its finished blocks in it (the last block then combines their partial
+  // sums) sets it back to 0 before it ends; ops on one stream run one after
+  // another, so no two use it at once. Saves a memset launch per op.
+  unsigned* blockCounter;
 };
 
 }  // namespace rk

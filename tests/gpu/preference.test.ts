@@ -121,7 +121,7 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
     }
   });
 
-  it('give the same bits on every run (last-block combine)', () => {
+  it('give the same bits on every run (last-block combine; the block counter is back at 0 after each)', () => {
     const rng = new Rng();
     const args = { c: rng.normals(300_001, 3), r: rng.normals(300_001, 3), o: { labelSmoothing: 0.1, centerCoef: 0.01 } };
     const first = runLoss(GPU, args);
