@@ -221,6 +221,7 @@ constexpr int kStatItems = 16;
 constexpr int64_t kStatTile = kStatThreads * kStatItems;
 constexpr int kMaxPartials = 1024;
 constexpr int kApplyThreads = 256;
+constexpr int kApplyBatch = 4;
 
 // Sum over the block in a fixed order: a shuffle tree per warp, then the
 // warps' sums in order. Every thread gets the result.
@@ -256,6 +257,17 @@ __global__ void __launch_bounds__(kStatThreads)
       count += valid[j] ? 1.0f : 0.0f;
       sum += x[j];
     }
+    // The next tile into L2 while this one is reduced (kernels/prefetch.cuh).
+    if (t + 1 < endTile) {
+#pragma unroll
+      for (int j = 0; j < kStatItems; ++j) {
+        const int64_t i = (t + 1) * kStatTile + j * kStatThreads + threadIdx.x;
+        if (i < p.count) {
+          prefetchL2(p.x + i);
+          if (p.mask && j % 4 == 0) prefetchL2(p.mask + i);  // a warp's 32 bytes: one line per 4 rounds of j
+        }
+      }
+    }
     const double n = blockSum<double>(count, sums);
     if (n == 0) continue;  // uniform: every thread has the same n
     const float mean = static_cast<float>(blockSum<double>(sum, sums) / n);
@@ -289,13 +301,27 @@ __global__ void __launch_bounds__(kApplyThreads)
   const int64_t stride = static_cast<int64_t>(gridDim.x) * kApplyThreads;
   const int64_t first = static_cast<int64_t>(blockIdx.x) * kApplyThreads + threadIdx.x;
   if (vec) {
-    // Four elements per thread: 16-byte loads and stores, a 4-byte mask word.
-    for (int64_t q = first; q < p.count / 4; q += stride) {
-      const float4 x = __ldg(reinterpret_cast<const float4*>(p.x) + q);
-      const unsigned mk = p.mask ? __ldg(reinterpret_cast<const unsigned*>(p.mask) + q) : 0x01010101u;
-      reinterpret_cast<float4*>(p.out)[q] =
-          make_float4(whitenValue(x.x, mk & 0xffu, a), whitenValue(x.y, (mk >> 8) & 0xffu, a),
-                      whitenValue(x.z, (mk >> 16) & 0xffu, a), whitenValue(x.w, mk >> 24, a));
+    // Four elements per thread and quad: 16-byte loads and stores, a 4-byte
+    // mask word; kApplyBatch quads loaded before any is stored (a load after
+    // a store of a pointer that may alias waits for it).
+    const int64_t quads = p.count / 4;
+    for (int64_t q0 = first; q0 < quads; q0 += kApplyBatch * stride) {
+      float4 x[kApplyBatch];
+      unsigned mk[kApplyBatch];
+#pragma unroll
+      for (int j = 0; j < kApplyBatch; ++j) {
+        const int64_t q = q0 + j * stride;
+        x[j] = q < quads ? __ldg(reinterpret_cast<const float4*>(p.x) + q) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        mk[j] = q < quads && p.mask ? __ldg(reinterpret_cast<const unsigned*>(p.mask) + q) : 0x01010101u;
+      }
+#pragma unroll
+      for (int j = 0; j < kApplyBatch; ++j) {
+        const int64_t q = q0 + j * stride;
+        if (q < quads)
+          reinterpret_cast<float4*>(p.out)[q] =
+              make_float4(whitenValue(x[j].x, mk[j] & 0xffu, a), whitenValue(x[j].y, (mk[j] >> 8) & 0xffu, a),
+                          whitenValue(x[j].z, (mk[j] >> 16) & 0xffu, a), whitenValue(x[j].w, mk[j] >> 24, a));
+      }
     }
     for (int64_t i = p.count / 4 * 4 + first; i < p.count; i += stride)
       p.out[i] = whitenValue(p.x[i], !p.mask || p.mask[i], a);
@@ -374,7 +400,11 @@ int whiten(const WhitenParams& p, const CudaLaunch& launch) {
   const bool vec = aligned(p.x, 16) && aligned(p.out, 16) && aligned(p.mask, 4);
   const int64_t perBlock = static_cast<int64_t>(kApplyThreads) * (vec ? 4 : 1);
   int64_t blocks = (p.count + perBlock - 1) / perBlock;
-  const int64_t most = static_cast<int64_t>(launch.multiprocessors > 0 ? launch.multiprocessors : 1) * 8;
+  // At most the blocks resident at once: each merges the partials first.
+  static ResidentCache applyCache;
+  cudaError_t e = cudaSuccess;
+  const int64_t most = residentBlocks(whitenApplyKernel, kApplyThreads, 0, launch, applyCache, &e);
+  if (e != cudaSuccess) return e;
   if (blocks > most) blocks = most;
   whitenApplyKernel<<<static_cast<unsigned>(blocks), kApplyThreads, 0, stream>>>(p, partials, parts, vec);
   return cudaGetLastError();

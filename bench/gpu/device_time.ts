@@ -12,7 +12,7 @@
  */
 import {
   Tensor, dpoLoss, gae, groupAdvantages, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, sequenceLogProbs,
-  synchronizeSync, tensor, tokenLogProbs, tokenLogProbsBackward, whiten,
+  sequenceLogProbsBackward, synchronizeSync, tensor, tokenLogProbs, tokenLogProbsBackward, whiten,
 } from '../../lib/index.js';
 
 const RUNS = 3;
@@ -63,6 +63,7 @@ function cases(): Case[] {
   const big = 2048 * 8192;
   const bigRewards = cuda(floats(big, -1, 1, 16), [2048, 8192]), bigValues = cuda(floats(big, -1, 1, 17), [2048, 8192]);
   const bigMask = cuda(Uint8Array.from(floats(big, 0, 1, 18), (v) => (v < 0.9 ? 1 : 0)), [2048, 8192]);
+  const seqGrad = cuda(floats(2048, -1, 1, 19), [2048]);
   return [
     { name: `tokenLogProbs N=${N} V=${V} bf16`, run: () => tokenLogProbs(logits, targets) },
     { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, run: () => tokenLogProbsBackward(logits, targets, { lse: fwd.lse, gradLogprobs: gLp }) },
@@ -73,10 +74,13 @@ function cases(): Case[] {
     // The bandwidth goal's shape (>= 8 M elements).
     { name: `gae B=2048 T=8192 mask`, run: () => gae(bigRewards, bigValues, { gamma: 0.99, lambda: 0.95, mask: bigMask }) },
     { name: `whiten B=${B} T=${T} mask`, run: () => whiten(adv, { mask }) },
+    { name: `whiten B=2048 T=8192 mask`, run: () => whiten(bigRewards, { mask: bigMask }) },
     { name: `groupAdvantages G=4096 K=16`, run: () => groupAdvantages(scores, { groupSize: 16, estimator: 'grpo' }) },
     { name: `pairwiseLoss B=${P}`, run: () => pairwiseLoss(c, r) },
     { name: `dpoLoss B=${P}`, run: () => dpoLoss(rc, rr, c, r) },
     { name: `sequenceLogProbs B=${B} T=${T}`, run: () => sequenceLogProbs(lp, mask) },
+    { name: `sequenceLogProbs B=2048 T=8192`, run: () => sequenceLogProbs(bigRewards, bigMask) },
+    { name: `sequenceLogProbsBackward B=2048 T=8192 mean`, run: () => sequenceLogProbsBackward(seqGrad, bigMask, { reduce: 'mean' }) },
   ];
 }
 
