@@ -7,9 +7,13 @@
 // every thread reruns the plain recursion over its 8 steps from the carry
 // that enters them. Rows of up to 4096 steps are one tile of one block (a
 // block holds several short rows); longer rows loop over tiles from the end,
-// carrying the state. Every sum has a fixed shape: results are reproducible
-// bit for bit. They differ from the sequential CPU recursion only in how the
-// carry entering each 8-step segment was rounded.
+// carrying the state. The grid is persistent (the resident blocks take row
+// groups in turn) and each block prefetches its next tile into L2 while it
+// scans the current one: with equal work per block, blocks otherwise load
+// together and then scan together while HBM idles. Every sum has a fixed
+// shape: results are reproducible bit for bit, whatever the grid. They
+// differ from the sequential CPU recursion only in how the carry entering
+// each 8-step segment was rounded.
 #include <cuda_runtime.h>
 
 #include <climits>

@@ -105,8 +105,9 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
   const uint8_t* mask = op.mask();
 
   // The block's first tile is requested before phase 1: its loads are in
-  // flight through the counts and the grid barrier. Nothing is written
-  // before that barrier, so the values are those of the inputs.
+  // flight through the counts and the grid barrier. (Reading early is safe:
+  // a token's inputs are read only by the thread that later writes its
+  // gradients.)
   typename Op::Inputs in[kPerThread];
   if (blockIdx.x < l.tiles) loadTile(op, tileAt(l, blockIdx.x), in);
 
