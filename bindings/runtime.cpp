@@ -241,8 +241,28 @@ class SyncWorker : public Napi::AsyncWorker {
   StreamFailure failure_;
 };
 
+// Work that finishes within the spin budget (core/spin.h) settles here, on
+// the JS thread: the hop through libuv's pool and back costs about 35 us on
+// a VM, several times a small op. Longer work waits on the pool, and the
+// JS thread has spun at most the budget.
+bool settlesSoon(Napi::Env env, int device) {
+  EnvState& s = state(env);
+  return device < 0 ? s.cpuStream().settleSoon() : s.cudaContext(device).settleSoon();
+}
+
 Napi::Value synchronizeAsync(const Napi::CallbackInfo& cb) {
-  auto* w = new SyncWorker(cb.Env(), deviceArg(cb, 0));
+  Napi::Env env = cb.Env();
+  if (settlesSoon(env, deviceArg(cb, 0))) {
+    auto deferred = Napi::Promise::Deferred::New(env);
+    try {
+      guarded<synchronize>(cb);
+      deferred.Resolve(env.Undefined());
+    } catch (const Napi::Error& e) {
+      deferred.Reject(e.Value());
+    }
+    return deferred.Promise();
+  }
+  auto* w = new SyncWorker(env, deviceArg(cb, 0));
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

@@ -72,6 +72,15 @@ void CpuStream::synchronize() {
   idle_.wait(lock, [&] { return completed_ >= target; });
 }
 
+bool CpuStream::settleSoon() const {
+  uint64_t target;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    target = submitted_;
+  }
+  return spinUntil([&] { return done_.load(std::memory_order_acquire) >= target; });
+}
+
 uint64_t CpuStream::completed() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return completed_;

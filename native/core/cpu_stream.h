@@ -35,6 +35,9 @@ class CpuStream {
 
   uint64_t enqueue(std::function<void()> task);  // returns the task's ticket
   void synchronize();                 // blocks until every enqueued task ran
+  // Spins at most the spin budget (spin.h); true when every task enqueued
+  // so far has run by then. Never blocks.
+  bool settleSoon() const;
   uint64_t completed() const;         // highest ticket finished
   uint64_t submitted() const;
   // Moves out the failure recorded since the last call (after synchronize).

@@ -10,6 +10,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "../core/spin.h"
+
 #ifndef RK_CUDA_ARCHS
 #define RK_CUDA_ARCHS "unknown"
 #endif
@@ -251,6 +253,11 @@ void Context::copyOnDevice(void* dst, const void* src, size_t bytes) {
 void Context::fill(void* dst, int byte, size_t bytes) {
   setDevice(impl_->ordinal);
   checkCall(cudaMemsetAsync(dst, byte, bytes, impl_->stream), impl_->ordinal, "cudaMemsetAsync");
+}
+
+bool Context::settleSoon() {
+  setDevice(impl_->ordinal);
+  return spinUntil([&] { return cudaStreamQuery(impl_->stream) != cudaErrorNotReady; });
 }
 
 void Context::synchronize() {

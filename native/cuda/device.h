@@ -54,6 +54,9 @@ class Context {
   void fill(void* dst, int byte, size_t bytes);
   // Waits for every enqueued op; KernelFailure(Cuda) when the stream failed.
   void synchronize();
+  // Polls the stream for at most the spin budget (core/spin.h); true when
+  // its work is done (or failed: synchronize says how) by then.
+  bool settleSoon();
   // After synchronize: the kernels' report about their inputs (code 0: none).
   ErrorSlot takeSlot();
   ErrorSlot* slot();                      // device address for Params::error
