@@ -4,15 +4,18 @@
 // The gradient of token t is w_t * dL_t, and w_t depends on the
 // aggregation's normalizer: sum(M) (token-mean), B' (the seq-mean modes) or
 // a row's count (seq-mean-token-mean). Those are reductions over the mask
-// alone, so the kernel runs in phases separated by grid-wide barriers
-// (cooperative groups; the grid is sized to be co-resident):
+// alone, so the kernel runs in phases (a cooperative launch, so that every
+// block is resident and a grid-wide barrier cannot deadlock):
 //   1. (with a mask, unless seq-mean-token-sum-norm) every tile counts its
 //      valid tokens, and for the seq-mean modes its non-empty rows, into
 //      scratch. Integer counts: exact in any order.
+//   -- a grid barrier (only when phase 1 ran)
 //   2. every block sums those counts (a few thousand integers, from L2),
 //      then computes its tiles' tokens, writes final gradients once and one
 //      statistics partial per tile.
-//   3. block 0 combines the partials in tile order.
+//   3. the last block to finish phase 2 combines the partials in tile order.
+// The barrier and the "last block" test count arrivals on the launch's
+// block counter (CudaLaunch::blockCounter), which the last block resets.
 // HBM traffic per token is the minimum (inputs read once, gradients written
 // once) plus a second read of the mask byte, mostly served by L2. The
 // alternatives cost more: rescaling gradients after the fact rereads and
@@ -28,9 +31,8 @@
 //
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
 // or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in
-// a fixed order, and block 0 combines partials in tile order: bit-identical
+// a fixed order, and partials are combined in tile order: bit-identical
 // results run to run and whatever the grid size.
-#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -43,8 +45,6 @@
 
 namespace rk::cudaops {
 namespace {
-
-namespace cg = cooperative_groups;
 
 // The block's sums, in thread 0: each field down a warp tree, then the
 // warps in order. One barrier; the caller syncs before the next call.
@@ -95,13 +95,39 @@ __device__ void prefetchTile(const Op& op, const Tile& tile) {
   }
 }
 
+// Counts this block's arrival on the launch's counter; true in the last of
+// `expected` arrivals. Writes before it are visible device-wide to whoever
+// sees the count.
+__device__ bool arrive(unsigned* counter, unsigned expected) {
+  __shared__ bool last;
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    __threadfence();
+    last = atomicAdd(counter, 1u) == expected - 1;
+  }
+  __syncthreads();
+  return last;
+}
+
+// Grid-wide barrier: every block has arrived (the counter reached gridDim.x;
+// co-residency, from the cooperative launch, lets the waiters spin).
+__device__ void gridBarrier(unsigned* counter) {
+  arrive(counter, gridDim.x);
+  if (threadIdx.x == 0) {
+    while (*reinterpret_cast<volatile unsigned*>(counter) < gridDim.x) __nanosleep(64);
+    __threadfence();
+  }
+  __syncthreads();
+}
+
 // The three phases; Op loads (or prefetches) a token's inputs, computes the
 // token (writes its gradients, accumulates) and writes the final statistics.
+// (At least 2 blocks per SM, up to 128 registers: left to itself, ptxas
+// chose 80 for the masked policy kernels and spilled a few bytes there.)
 template <class Op>
-__global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout l, const Scratch s) {
+__global__ void __launch_bounds__(kThreads, 2) ppoKernel(const Op op, const Layout l, const Scratch s) {
   extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
   float* rowWeight = reinterpret_cast<float*>(rowShared);
-  cg::grid_group grid = cg::this_grid();
   const uint8_t* mask = op.mask();
 
   // The block's first tile is requested before phase 1: its loads are in
@@ -114,7 +140,7 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
   Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
   if (l.counts) {
     countTiles(mask, l, s, rowShared);
-    grid.sync();
+    gridBarrier(s.counter);
     n = totalsFromTiles(l, s);
   }
 
@@ -137,7 +163,7 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
       weight = inverse(static_cast<double>(l.steps) * denominator);
     } else if (perRowWeight && !l.packed) {
       long long row = 0;
-      for (int64_t g = threadIdx.x; g < l.segments; g += kThreads) row += s.tileValid[tile.row * l.segments + g];
+      for (int64_t g = threadIdx.x; g < l.segments; g += kThreads) row += __ldcg(s.tileValid + tile.row * l.segments + g);
       weight = inverse(static_cast<double>(blockSum(row)) * denominator);
     } else if (perRowWeight) {
       countRows(mask, l, tile, rowShared);
@@ -160,18 +186,21 @@ __global__ void __launch_bounds__(kThreads) ppoKernel(const Op op, const Layout 
     __syncthreads();  // rowShared and blockPartial's shared sums are rewritten by the next tile
   }
 
-  grid.sync();
-  if (blockIdx.x != 0) return;
+  // Arrivals so far: gridDim.x at the barrier (when phase 1 ran), then these.
+  const unsigned expected = (l.counts ? 2u : 1u) * gridDim.x;
+  if (!arrive(s.counter, expected)) return;
+  if (threadIdx.x == 0) *s.counter = 0;  // every block has counted itself twice: ready for the next launch
+  __threadfence();
   double loss = 0, approxKl = 0, kl = 0;
   long long valid = 0, clipped = 0, clippedLower = 0;
   for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) {
-    const Partial& p = s.partials[t];
-    loss += p.loss;
-    approxKl += p.approxKl;
-    kl += p.kl;
-    valid += p.valid;
-    clipped += p.clipped;
-    clippedLower += p.clippedLower;
+    // Other blocks wrote the partials: read them from L2.
+    loss += __ldcg(&s.partials[t].loss);
+    approxKl += __ldcg(&s.partials[t].approxKl);
+    kl += __ldcg(&s.partials[t].kl);
+    valid += __ldcg(&s.partials[t].valid);
+    clipped += __ldcg(&s.partials[t].clipped);
+    clippedLower += __ldcg(&s.partials[t].clippedLower);
   }
   loss = blockSum(loss);
   approxKl = blockSum(approxKl);
@@ -299,7 +328,7 @@ int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& lau
   // Partials first: 4-byte fields, so every array stays aligned.
   Scratch s{reinterpret_cast<int32_t*>(base + tiles * sizeof(Partial)),
             reinterpret_cast<int32_t*>(base + tiles * (sizeof(Partial) + sizeof(int32_t))),
-            reinterpret_cast<Partial*>(base)};
+            reinterpret_cast<Partial*>(base), launch.blockCounter};
   Op opArg = op;
   Layout layoutArg = l;
   void* args[] = {&opArg, &layoutArg, &s};

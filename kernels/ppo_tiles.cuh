@@ -64,6 +64,7 @@ struct Scratch {
   int32_t* tileValid;  // [tiles] valid tokens per tile (phase 1)
   int32_t* tileRows;   // [tiles] non-empty rows per packed tile (phase 1, seq-mean modes)
   Partial* partials;   // [tiles]
+  unsigned* counter;   // CudaLaunch::blockCounter: 0 at the launch and again at the end
 };
 
 // Sum over the block, the same value in every thread; fixed order.
@@ -156,15 +157,16 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
 __device__ Totals totalsFromTiles(const Layout& l, const Scratch& s) {
   Totals n{0, 0};
   long long valid = 0, nonEmpty = 0;
-  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) valid += s.tileValid[t];
+  // Other blocks wrote the counts: every read goes to L2 (__ldcg).
+  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) valid += __ldcg(s.tileValid + t);
   n.valid = blockSum(valid);
   if (l.aggregation == Aggregation::TokenMean) return n;
   if (l.packed) {
-    for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) nonEmpty += s.tileRows[t];
+    for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) nonEmpty += __ldcg(s.tileRows + t);
   } else {
     for (int64_t b = threadIdx.x; b < l.rows; b += kThreads) {
       int64_t row = 0;
-      for (int64_t g = 0; g < l.segments; ++g) row += s.tileValid[b * l.segments + g];
+      for (int64_t g = 0; g < l.segments; ++g) row += __ldcg(s.tileValid + b * l.segments + g);
       nonEmpty += row > 0;
     }
   }
