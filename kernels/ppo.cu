@@ -189,7 +189,7 @@ __global__ void __launch_bounds__(kThreads, 2) ppoKernel(const Op op, const Layo
   // Arrivals so far: gridDim.x at the barrier (when phase 1 ran), then these.
   const unsigned expected = (l.counts ? 2u : 1u) * gridDim.x;
   if (!arrive(s.counter, expected)) return;
-  if (threadIdx.x == 0) *s.counter = 0;  // every block has counted itself twice: ready for the next launch
+  if (threadIdx.x == 0) *s.counter = 0;  // every block has counted all its arrivals: ready for the next launch
   __threadfence();
   double loss = 0, approxKl = 0, kl = 0;
   long long valid = 0, clipped = 0, clippedLower = 0;
