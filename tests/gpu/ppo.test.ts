@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addon } from '../../lib/addon.js';
-import { type Device, Tensor, ppoPolicyLoss, ppoValueLoss, tensor } from '../../lib/index.js';
+import { type Device, Tensor, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, tensor } from '../../lib/index.js';
 import { runOp } from '../../lib/tensor.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
@@ -100,6 +100,32 @@ function checkValue(x: ValueInputs, what: string): void {
   assertClose([gpu.clipFraction], [ref.clipFraction], [naive.clipFraction], ref.clipFraction, `${what} clipFraction`);
 }
 
+/**
+ * ppoPolicyLoss straight through the addon into outputs filled with NaN
+ * bits first (x must have a mask, refLogprobs and entropy): an element the
+ * kernel fails to write stays NaN.
+ */
+function runPoisoned(x: PolicyInputs, aggregation: string, masked = true): Record<string, Float32Array> {
+  const poisoned = (shape: number[]) => {
+    const t = Tensor.empty(shape, 'float32', GPU);
+    addon().fillDevice(t._buffer!, 0xff);
+    return t;
+  };
+  const { B, T } = x;
+  const outs = {
+    gradLogprobs: poisoned([B, T]), gradEntropy: poisoned([B, T]), loss: poisoned([]), clipFraction: poisoned([]),
+    clipFractionLower: poisoned([]), approxKl: poisoned([]), kl: poisoned([]),
+  };
+  const input = (a: ArrayLike<number>, mask = false) => on(a, x, GPU, mask)._storage();
+  runOp('ppoPolicyLoss', 0, {
+    rows: B, steps: T, logprobs: input(x.logprobs), oldLogprobs: input(x.oldLogprobs), advantages: input(x.advantages),
+    mask: masked ? input(x.mask!, true) : null, refLogprobs: input(x.refLogprobs!), entropy: input(x.entropy!),
+    clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0.1, entropyCoef: 0.01, aggregation: AGGREGATIONS.indexOf(aggregation as never),
+    klEstimator: 2, ...Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t._storage()])),
+  });
+  return Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t.toArray() as Float32Array]));
+}
+
 function sameBits(a: Outputs, b: Outputs, what: string): void {
   const bytes = (t: Float32Array | undefined) => (t ? Buffer.from(t.buffer, t.byteOffset, t.byteLength) : Buffer.alloc(0));
   assert.ok(bytes(a.gradLogprobs).equals(bytes(b.gradLogprobs)), `${what}: gradLogprobs differ`);
@@ -144,25 +170,30 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
   it('writes every output element, masked ones included (outputs filled with NaN first)', () => {
     for (const [B, T, aggregation] of [[7, 300, 'seq-mean-token-mean'], [2, 5000, 'token-mean']] as const) {
       const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
-      const poisoned = (shape: number[]) => {
-        const t = Tensor.empty(shape, 'float32', GPU);
-        addon().fillDevice(t._buffer!, 0xff);
-        return t;
-      };
-      const outs = {
-        gradLogprobs: poisoned([B, T]), gradEntropy: poisoned([B, T]), loss: poisoned([]), clipFraction: poisoned([]),
-        clipFractionLower: poisoned([]), approxKl: poisoned([]), kl: poisoned([]),
-      };
-      const input = (a: ArrayLike<number>, mask = false) => on(a, x, GPU, mask)._storage();
-      runOp('ppoPolicyLoss', 0, {
-        rows: B, steps: T, logprobs: input(x.logprobs), oldLogprobs: input(x.oldLogprobs), advantages: input(x.advantages),
-        mask: input(x.mask!, true), refLogprobs: input(x.refLogprobs!), entropy: input(x.entropy!),
-        clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0.1, entropyCoef: 0.01, aggregation: AGGREGATIONS.indexOf(aggregation),
-        klEstimator: 2, ...Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t._storage()])),
-      });
-      for (const [name, t] of Object.entries(outs))
-        assert.ok((t.toArray() as Float32Array).every(Number.isFinite), `${B}x${T} ${name} has unwritten elements`);
+      for (const [name, a] of Object.entries(runPoisoned(x, aggregation)))
+        assert.ok(a.every(Number.isFinite), `${B}x${T} ${name} has unwritten elements`);
     }
+  });
+
+  it('writes its statistics on every launch: the block counter it shares with pairwiseLoss is back at 0 after each', () => {
+    // With a mask a block arrives twice (barrier, then the last-block test),
+    // without one once; many tiles or one; a multi-block pairwiseLoss between.
+    const c = tensor(rng.normals(5000), undefined, { device: GPU }), r = tensor(rng.normals(5000), undefined, { device: GPU });
+    for (let round = 0; round < 2; round++)
+      for (const [B, T] of [[512, 4096], [1, 1], [8000, 300], [3, 4100]] as const)
+        for (const masked of [true, false]) {
+          const x = randomPolicyInputs(rng, B, T, { mask: 'random', klEstimator: 'k3', entropyCoef: 0.01 });
+          const what = `round ${round} ${B}x${T} ${masked ? 'masked' : 'no mask'}`;
+          const out = runPoisoned(x, 'token-mean', masked);
+          for (const key of ['loss', 'clipFraction', 'clipFractionLower', 'approxKl', 'kl'])
+            assert.ok(Number.isFinite(out[key]![0]), `${what}: ${key} not written`);
+          // runPoisoned's options: those of x, klCoef 0.1 and entropyCoef 0.01.
+          const refInputs: PolicyInputs = { ...x, klCoef: 0.1, entropyCoef: 0.01 };
+          if (!masked) delete refInputs.mask;
+          const ref = ppoPolicyLossReference(refInputs);
+          assert.ok(Math.abs(out.loss![0]! - ref.loss) <= 1e-4 * Math.max(1, ref.lossMagnitude), `${what}: loss ${out.loss![0]} vs ${ref.loss}`);
+          assert.ok(Number.isFinite(pairwiseLoss(c, r).loss.item()), `${what}: pairwiseLoss after it`);
+        }
   });
 
   it('gives zeros without a valid token, ignores NaN in masked tokens, clamps extreme log-ratios', () => {
