@@ -58,6 +58,11 @@ function devicesToSync(device: Device | undefined): number[] {
  * Waits, without blocking the event loop, until the work queued on `device`
  * (every device used, when omitted) has run. Rejects with what that work
  * found: a KernelError, or a RangeError for a bad input found on the device.
+ *
+ * Work that finishes within the spin budget (`RLHF_KERNELS_SPIN_US`,
+ * default 50 µs) settles on the calling thread, which polls that long at
+ * most; longer work is waited for on libuv's thread pool. (The pool's round
+ * trip alone costs tens of microseconds: more than a small op.)
  */
 export async function synchronize(device?: Device): Promise<void> {
   const native = addon();
