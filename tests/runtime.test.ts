@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   KernelError, defaultDevice, info, memory, setDefaultDevice, setNumThreads, synchronize, synchronizeSync, tensor,
@@ -63,6 +65,16 @@ describe('synchronize and threads', () => {
     synchronizeSync('cpu');
     await expect(synchronize('gpu' as never)).rejects.toThrow(RangeError);
   });
+
+  it.each([['on the calling thread', '100000'], ['on the pool', '0']])(
+    'synchronize settles %s only once the queued work has run',
+    (_, spinUs) => {
+      const child = fileURLToPath(new URL('./sync_child.mjs', import.meta.url));
+      const out = execFileSync(process.execPath, [child], { env: { ...process.env, RLHF_KERNELS_SPIN_US: spinUs }, encoding: 'utf8' });
+      // Uniform logits: every log-prob is -ln(32000).
+      expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ drained: true, logprob: Math.fround(-Math.log(32000)) });
+    },
+  );
 
   it('setNumThreads checks its argument and keeps working', () => {
     expect(() => setNumThreads(0)).toThrow(/setNumThreads: n expected an integer in \[1, 1024\], got 0/);

@@ -176,15 +176,22 @@ describe('tokenLogProbs on cuda', { skip }, () => {
     const V = 1000;
     const y = new Int32Array([3, 5, 1000, 7]);
     const logits = tensor(new Float32Array(4 * V).map((_, i) => Math.sin(i)), [4, V], { device: 'cuda' });
-    const out = tokenLogProbs(logits, tensor(y, [4], { device: 'cuda' }));
-    await assert.rejects(synchronize('cuda'), (e: Error) => {
-      assert.ok(e instanceof RangeError);
-      assert.equal(e.message, 'tokenLogProbs: targets at row 2 is 1000, expected a token id in [0, 1000) or ignoreIndex');
-      return true;
-    });
-    assert.ok(Number.isNaN(host(out.logprobs)[2]));
-    assert.ok(Number.isFinite(host(out.logprobs)[1]));
-    await synchronize('cuda'); // the report was consumed
+    // Alone, the wait settles on the JS thread (within the spin budget);
+    // behind ~1 ms of work it goes to libuv's pool.
+    const big = tensor(new Float32Array(4096 * 32000), [4096, 32000], { device: 'cuda' });
+    const bigTargets = tensor(new Int32Array(4096), [4096], { device: 'cuda' });
+    for (const behind of [false, true]) {
+      if (behind) for (let k = 0; k < 4; k++) tokenLogProbs(big, bigTargets);
+      const out = tokenLogProbs(logits, tensor(y, [4], { device: 'cuda' }));
+      await assert.rejects(synchronize('cuda'), (e: Error) => {
+        assert.ok(e instanceof RangeError);
+        assert.equal(e.message, 'tokenLogProbs: targets at row 2 is 1000, expected a token id in [0, 1000) or ignoreIndex');
+        return true;
+      });
+      assert.ok(Number.isNaN(host(out.logprobs)[2]));
+      assert.ok(Number.isFinite(host(out.logprobs)[1]));
+      await synchronize('cuda'); // the report was consumed
+    }
   });
 
   it('indexes past 2^31 elements (16384 x 151936 bf16)', () => {
