@@ -268,7 +268,7 @@ __global__ void __launch_bounds__(kStatThreads)
         const int64_t i = (t + 1) * kStatTile + j * kStatThreads + threadIdx.x;
         if (i < p.count) {
           prefetchL2(p.x + i);
-          if (p.mask && j % 4 == 0) prefetchL2(p.mask + i);  // a warp's 32 bytes: one line per 4 rounds of j
+          if (p.mask && threadIdx.x % 128 < 32) prefetchL2(p.mask + i);  // a line holds 4 warps' mask bytes: one asks
         }
       }
     }
