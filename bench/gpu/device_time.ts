@@ -5,18 +5,24 @@
  *   ncu --clock-control none --metrics gpu__time_duration.sum --csv node dist/bench/gpu/device_time.js
  *
  * Each op runs once to warm up, then RUNS times, synchronized between runs,
- * so the profile holds RUNS + 1 launches of each kernel. It also prints, per
- * op, the wall time of 20 calls queued back to back and one synchronize
+ * then twice QUEUED times back to back: CALLS_PER_CASE calls in all. It
+ * prints, per op, the wall time of the last QUEUED calls and one synchronize
  * (host work included): where that is far above the kernels' sum, the op is
  * bound by the host (validation, allocation, launch), not the GPU.
+ *
+ * Before each case it launches a marker, readBandwidth on a small buffer
+ * (kernels chunkSums and finalSum, used by no case): bench/gpu/ncu_cases.ts
+ * cuts the profile at the markers to give each case's device time per call.
  */
 import {
   Tensor, dpoLoss, gae, groupAdvantages, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, sequenceLogProbs,
   sequenceLogProbsBackward, synchronizeSync, tensor, tokenLogProbs, tokenLogProbsBackward, whiten,
 } from '../../lib/index.js';
+import { readBandwidth } from '../../lib/ops/calibration.js';
 
 const RUNS = 3;
 const QUEUED = 20;
+export const CALLS_PER_CASE = RUNS + 1 + 2 * QUEUED;
 
 /** Deterministic pseudo-random floats in [lo, hi): a 1 Mi block repeated (fast for GB-sized inputs). */
 function floats(n: number, lo: number, hi: number, seed: number): Float32Array {
@@ -91,7 +97,10 @@ function release(out: unknown): void {
 }
 
 function main(): void {
+  const marker = cuda(floats(1 << 16, 0, 1, 20), [1 << 16]);
   for (const c of cases()) {
+    release(readBandwidth(marker));
+    synchronizeSync('cuda');
     for (let i = 0; i <= RUNS; i++) {
       const out = c.run();
       synchronizeSync('cuda');
@@ -111,4 +120,4 @@ function main(): void {
   }
 }
 
-main();
+if (process.argv[1]?.endsWith('device_time.js')) main();

@@ -7,6 +7,10 @@
 #   .gpu/node.xz                 this Node.js binary
 #   .gpu/node_modules/tinybench  the runner's one run-time dependency
 #   .gpu/shapes-large.json       the shape registry for the PyTorch peers
+#   .gpu/base.node               with RK_GPU_BASE=<git revision>: that
+#                                revision's addon (sm_90 only), for run.sh to
+#                                time every case with both builds in one call.
+#                                It must take the same calls as this dist/.
 # Then, on the GPU machine: carry [".gpu", "dist"] (adding "build" does no
 # harm), command `bash scripts/gpu/run.sh`.
 set -euo pipefail
@@ -33,6 +37,16 @@ xz -T2 -c "$(command -v node)" > .gpu/node.xz
 rm -rf .gpu/node_modules/tinybench
 cp -R node_modules/tinybench .gpu/node_modules/tinybench
 node dist/lib/cli.js bench --list-shapes --size large --json > .gpu/shapes-large.json
+rm -f .gpu/base.node
+if [ -n "${RK_GPU_BASE:-}" ]; then
+  base=/tmp/rk-gpu-base
+  rm -rf "$base" && mkdir -p "$base"
+  git archive "$RK_GPU_BASE" | tar -x -C "$base"
+  ln -s "$PWD/node_modules" "$base/node_modules"
+  (cd "$base" && RLHF_KERNELS_CUDA_ARCHS=90-real node scripts/build-native.js)
+  cp "$base/build/Release/rlhf_kernels.node" .gpu/base.node
+  echo "prepare: .gpu/base.node is $(git rev-parse --short "$RK_GPU_BASE") (sm_90)"
+fi
 
 # The transfer carries at most 64 MiB.
 total=$(du -cm .gpu dist | tail -1 | cut -f1)

@@ -8,13 +8,16 @@
 #   bench-cuda.log   its stderr (providers that did not run, problems), and
 #                    the host-inclusive times of bench/gpu/device_time.ts
 #   ncu.csv          Nsight Compute's device time of every kernel of device_time.ts
-#                    (RK_GPU_NCU=details: ncu-details.txt instead, the full
-#                    section set of the kernels matching $RK_NCU_KERNELS)
+#                    (then, after a line "==== base build", the same with
+#                    .gpu/base.node when prepare.sh made one; RK_GPU_NCU=details:
+#                    ncu-details.txt instead, the full section set of the
+#                    kernels matching $RK_NCU_KERNELS)
 #   torch.json       PyTorch eager / torch.compile on the same shapes
 #   torch.log        its output
-#   summary.md       ours vs torch, fraction of HBM bandwidth
+#   summary.md       ours vs torch, fraction of HBM bandwidth; device time per
+#                    call of each device_time.ts case (and of the base build)
 # Every step runs under its own timeout inside a total budget
-# (RK_GPU_BUDGET seconds, default 330) and tolerates the failure of the
+# (RK_GPU_BUDGET seconds, default 330, 400 with a base build) and tolerates the failure of the
 # ones before; the summary table is printed last. RK_PYTHON picks the
 # Python (default python3). RK_BENCH_OPS and RK_TORCH_FAMILIES narrow a
 # rerun to some op families; RK_GPU_NCU=0 skips the ncu step, and
@@ -26,7 +29,8 @@ set -u
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder whose files come back}"
 mkdir -p "$OUT"
-BUDGET=${RK_GPU_BUDGET:-330}
+BUDGET=${RK_GPU_BUDGET:-$([ -f .gpu/base.node ] && echo 400 || echo 330)}
+rm -f /tmp/rk-cases.md
 PY=${RK_PYTHON:-python3}
 START=$SECONDS
 
@@ -86,8 +90,23 @@ if [ -n "$NODE" ]; then
   if [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = 1 ]; then
     step "device time (ncu)"
     timeout -k 5 "$(allot 60 80)" "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
-      --log-file "$OUT/ncu.csv" "$NODE" dist/bench/gpu/device_time.js >> "$OUT/bench-cuda.log" 2>&1
-    echo "exit $?; $(grep -c device_time: "$OUT/bench-cuda.log") ops"
+      --log-file "$OUT/ncu.csv" "$NODE" dist/bench/gpu/device_time.js > /tmp/rk-device-time.log 2>&1
+    echo "exit $?; $(grep -c device_time: /tmp/rk-device-time.log) ops"
+    cat /tmp/rk-device-time.log >> "$OUT/bench-cuda.log"
+    BASE_CSV=
+    if [ -f .gpu/base.node ]; then
+      step "device time of the base build (ncu)"
+      RLHF_KERNELS_BINARY="$PWD/.gpu/base.node" timeout -k 5 "$(allot 60 70)" "$NCU" --clock-control none \
+        --metrics gpu__time_duration.sum --csv --log-file /tmp/rk-ncu-base.csv "$NODE" dist/bench/gpu/device_time.js \
+        > /tmp/rk-device-time-base.log 2>&1
+      echo "exit $?; $(grep -c device_time: /tmp/rk-device-time-base.log) ops"
+      { echo "==== base build"; cat /tmp/rk-ncu-base.csv; } >> "$OUT/ncu.csv"
+      { echo "== base build"; cat /tmp/rk-device-time-base.log; } >> "$OUT/bench-cuda.log"
+      BASE_CSV=/tmp/rk-ncu-base.csv
+    fi
+    # The current build's CSV alone (the base part follows its marker line).
+    sed '/^==== base build/,$d' "$OUT/ncu.csv" > /tmp/rk-ncu.csv
+    timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time.log /tmp/rk-ncu.csv $BASE_CSV > /tmp/rk-cases.md 2>&1
   elif [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = details ]; then
     step "kernel profiles (ncu --set full)"
     # Two launches of each matching kernel (device_time.ts runs each op 4 times).
@@ -115,6 +134,7 @@ echo "exit $?; $(tail -1 "$OUT/torch.log")"
 step "summary"
 if [ -n "$NODE" ]; then
   timeout 30 "$NODE" dist/bench/gpu/summary.js "$OUT/bench-cuda.json" "$OUT/torch.json" "$OUT/summary.md"
+  [ -s /tmp/rk-cases.md ] && { echo; cat /tmp/rk-cases.md; } | tee -a "$OUT/summary.md"
 else
   "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print("\n".join("%s %s %s %s: %.4g ms" % (r["op"], r["direction"], r["shape"], r["provider"], r["medianMs"]) for r in d.get("results", [])) or d.get("error", "no torch rows"))' \
     "$OUT/torch.json" 2>&1 | tee "$OUT/summary.md"

@@ -1,0 +1,109 @@
+/**
+ * Device time per call of each bench/gpu/device_time.ts case, from the CSV
+ * that Nsight Compute writes of that script (scripts/gpu/run.sh):
+ *
+ *   node dist/bench/gpu/ncu_cases.js DEVICE_TIME.log NCU.csv [BASE.csv] > table.md
+ *
+ * device_time.ts launches a marker (readBandwidth: kernels chunkSums and
+ * finalSum) before each case, so the kernels between two markers are one
+ * case's: their durations, summed and divided by the case's calls, give its
+ * device time per call, whatever kernels an op launches. The case names
+ * come, in order, from the script's "device_time: NAME: ..." lines. BASE.csv,
+ * the same script profiled with another build of the addon (run.sh's
+ * RK_GPU_BASE), adds a column and the ratio: the A/B of a change, measured
+ * in one call on one card.
+ */
+import { readFileSync } from 'node:fs';
+import { CALLS_PER_CASE } from './device_time.js';
+
+interface Launch {
+  kernel: string;
+  ns: number;
+}
+
+const MARKER = /\b(chunkSums|finalSum)\b/;
+const UNIT_NS: Record<string, number> = { ns: 1, nsecond: 1, us: 1e3, usecond: 1e3, ms: 1e6, msecond: 1e6 };
+
+/** One CSV line into fields (double-quoted, "" inside a field). */
+function fields(line: string): string[] {
+  const out: string[] = [];
+  let cur = '', quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i]!;
+    if (quoted) {
+      if (ch === '"' && line[i + 1] === '"') (cur += '"'), i++;
+      else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') out.push(cur), (cur = '');
+    else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** The gpu__time_duration rows of an ncu --csv log, in launch order. */
+export function parseNcu(text: string): Launch[] {
+  const lines = text.split('\n');
+  const at = lines.findIndex((l) => l.startsWith('"ID"'));
+  if (at < 0) throw new Error('no ncu CSV header ("ID", ...) found');
+  const head = fields(lines[at]!);
+  const col = (name: string) => {
+    const k = head.indexOf(name);
+    if (k < 0) throw new Error(`ncu CSV has no column ${name}`);
+    return k;
+  };
+  const [kName, kMetric, kUnit, kValue] = ['Kernel Name', 'Metric Name', 'Metric Unit', 'Metric Value'].map(col) as [number, number, number, number];
+  const out: Launch[] = [];
+  for (const line of lines.slice(at + 1)) {
+    if (!line.startsWith('"')) continue;
+    const f = fields(line);
+    if (!f[kMetric]?.startsWith('gpu__time_duration')) continue;
+    const scale = UNIT_NS[f[kUnit]!];
+    if (scale === undefined) throw new Error(`unknown unit ${f[kUnit]}`);
+    out.push({ kernel: f[kName]!, ns: Number(f[kValue]!.replace(/,/g, '')) * scale });
+  }
+  return out;
+}
+
+/** Device nanoseconds of each case: launches after the k-th marker group, before the next. */
+export function perCase(launches: Launch[]): number[] {
+  const cases: number[] = [];
+  let inMarker = false;
+  for (const l of launches) {
+    if (MARKER.test(l.kernel)) {
+      if (!inMarker) cases.push(0);
+      inMarker = true;
+    } else {
+      inMarker = false;
+      if (cases.length > 0) cases[cases.length - 1]! += l.ns;  // launches before the first marker: setup
+    }
+  }
+  return cases;
+}
+
+function us(ns: number | undefined): string {
+  return ns === undefined ? '-' : (ns / CALLS_PER_CASE / 1e3).toFixed(1);
+}
+
+function main(): void {
+  const [log, csv, base] = process.argv.slice(2);
+  if (!log || !csv) {
+    console.error('usage: ncu_cases.js DEVICE_TIME.log NCU.csv [BASE.csv]');
+    process.exit(2);
+  }
+  const names = [...readFileSync(log, 'utf8').matchAll(/^device_time: (.+?): [\d.]+ us per call/gm)].map((m) => m[1]!);
+  const ours = perCase(parseNcu(readFileSync(csv, 'utf8')));
+  const other = base ? perCase(parseNcu(readFileSync(base, 'utf8'))) : undefined;
+  console.log(`## Device time per call (Nsight Compute; ${CALLS_PER_CASE} calls per case${base ? '; base: another build, same card, same call' : ''})\n`);
+  console.log(base ? '| case | this build µs | base µs | base / this |\n|---|---:|---:|---:|' : '| case | µs |\n|---|---:|');
+  names.forEach((name, k) => {
+    const a = ours[k], b = other?.[k];
+    if (!base) return console.log(`| ${name} | ${us(a)} |`);
+    const ratio = a && b ? `${(b / a).toFixed(2)}×` : '-';
+    console.log(`| ${name} | ${us(a)} | ${us(b)} | ${ratio} |`);
+  });
+  if (ours.length !== names.length) console.log(`\n(${ours.length} marked cases in the profile, ${names.length} names: the last may have been cut off)`);
+}
+
+if (process.argv[1]?.endsWith('ncu_cases.js')) main();
