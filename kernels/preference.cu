@@ -1,17 +1,28 @@
 // CUDA backend of the preference family (mirrors native/cpu/preference.cpp).
 //
 // preferenceLoss is one launch: every block computes the gradients of its
-// kPairsPerBlock pairs (the gradient of a batch mean is dl/dd / B, no
-// reduction needed) and the partial sums of the statistics; the last block
-// to finish (threadfence + the launch's integer block counter) combines the
-// partials in block order and resets the counter. No float atomics: the same
-// inputs give the same bits every run.
+// pairs (the gradient of a batch mean is dl/dd / B, no reduction needed) and
+// the partial sums of the statistics, which one block then combines in block
+// order. How the partials meet:
+//  - up to kClusterMaxPairs pairs on a GPU with thread block clusters
+//    (sm_90 and newer): the blocks form one cluster; each leaves its sums in
+//    its shared memory, and after the cluster barrier rank 0 reads them
+//    there (distributed shared memory). No global memory round trip: at 16 K
+//    pairs that chain (fence, atomic, L2 reads) was a good part of a launch
+//    that is mostly latency.
+//  - otherwise the last block to finish (threadfence + the launch's integer
+//    block counter) reads them from global memory and resets the counter.
+// No float atomics: the same inputs give the same bits every run.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
+
+#include <atomic>
 
 #include <cstdint>
 
 #include "../native/ops/all.h"
 #include "common/preference.cuh"
+#include "resident.cuh"
 
 namespace rk::cudaops {
 namespace {
@@ -19,6 +30,9 @@ namespace {
 constexpr int kLossThreads = 256;
 constexpr int kPairsPerThread = 4;
 constexpr int kPairsPerBlock = kLossThreads * kPairsPerThread;
+constexpr int kClusterThreads = 512;
+constexpr int kClusterBlocks = 8;  // the portable cluster size
+constexpr int64_t kClusterMaxPairs = int64_t{kClusterBlocks} * kClusterThreads * kPairsPerThread;  // 16384
 constexpr int kRowThreads = 128;
 constexpr int64_t kMaxRowBlocks = int64_t{1} << 20;  // row kernels stride over the rest
 constexpr unsigned kFullMask = 0xffffffffu;
@@ -40,6 +54,7 @@ __device__ LossPartial addPartials(LossPartial a, const LossPartial& b) {
 
 // Fixed shuffle tree, then the warps' results in warp order: deterministic.
 // The total is valid in thread 0.
+template <int Threads>
 __device__ LossPartial blockSum(LossPartial v, LossPartial* warps) {
   for (int offset = 16; offset > 0; offset >>= 1) {
     v.loss += __shfl_down_sync(kFullMask, v.loss, offset);
@@ -50,7 +65,7 @@ __device__ LossPartial blockSum(LossPartial v, LossPartial* warps) {
   if ((threadIdx.x & 31) == 0) warps[threadIdx.x >> 5] = v;
   __syncthreads();
   if (threadIdx.x == 0)
-    for (int w = 1; w < kLossThreads / 32; ++w) v = addPartials(v, warps[w]);
+    for (int w = 1; w < Threads / 32; ++w) v = addPartials(v, warps[w]);
   return v;
 }
 
@@ -63,13 +78,10 @@ __device__ void writeStats(const PreferenceLossParams& p, const LossPartial& t) 
   *p.meanMargin = static_cast<float>(t.margin / n);
 }
 
-// partials: [gridDim.x] and done: a counter that is 0 at the launch and is
-// 0 again at the end; both unused when gridDim.x == 1.
-template <PreferenceKind Kind>
-__global__ void __launch_bounds__(kLossThreads)
-    preferenceLossKernel(PreferenceLossParams p, LossPartial* partials, unsigned* done) {
-  __shared__ LossPartial warps[kLossThreads / 32];
-  __shared__ bool lastBlock;
+// The gradients of this thread's pairs (block b's thread j: pairs
+// b * Threads * kPairsPerThread + j + k * Threads), and their sums.
+template <PreferenceKind Kind, int Threads>
+__device__ LossPartial threadPairs(const PreferenceLossParams& p) {
   const float invCount = 1.0f / static_cast<float>(p.count);
   const float halfInvBeta = 0.5f / p.beta;
   const float centerScale = 2.0f * p.centerCoef * invCount;
@@ -77,11 +89,11 @@ __global__ void __launch_bounds__(kLossThreads)
   // Every load of this thread's pairs first, then the math and the stores:
   // the outputs may alias the inputs as far as the compiler knows, so loads
   // interleaved with stores would wait for one memory round trip per pair.
-  const int64_t base = static_cast<int64_t>(blockIdx.x) * kPairsPerBlock + threadIdx.x;
+  const int64_t base = static_cast<int64_t>(blockIdx.x) * Threads * kPairsPerThread + threadIdx.x;
   float c[kPairsPerThread], r[kPairsPerThread], d[kPairsPerThread], m[kPairsPerThread];
 #pragma unroll
   for (int k = 0; k < kPairsPerThread; ++k) {
-    const int64_t i = base + static_cast<int64_t>(k) * kLossThreads;
+    const int64_t i = base + static_cast<int64_t>(k) * Threads;
     const bool in = i < p.count;
     c[k] = in ? __ldg(p.chosen + i) : 0.0f;
     r[k] = in ? __ldg(p.rejected + i) : 0.0f;
@@ -93,7 +105,7 @@ __global__ void __launch_bounds__(kLossThreads)
   LossPartial acc = {0.0, 0.0, 0.0, 0ull};
 #pragma unroll
   for (int k = 0; k < kPairsPerThread; ++k) {
-    const int64_t i = base + static_cast<int64_t>(k) * kLossThreads;
+    const int64_t i = base + static_cast<int64_t>(k) * Threads;
     if (i >= p.count) break;
     preference::PairTerms t = preference::pairTerms(Kind, d[k], m[k], p.beta, halfInvBeta, p.labelSmoothing);
     float g = t.slope * invCount;
@@ -107,8 +119,17 @@ __global__ void __launch_bounds__(kLossThreads)
     acc.center += static_cast<double>(sum) * sum;  // used only when centerCoef > 0
     acc.correct += d[k] > 0.0f ? 1ull : 0ull;
   }
+  return acc;
+}
 
-  LossPartial block = blockSum(acc, warps);
+// partials: [gridDim.x] and done: a counter that is 0 at the launch and is
+// 0 again at the end; both unused when gridDim.x == 1.
+template <PreferenceKind Kind>
+__global__ void __launch_bounds__(kLossThreads)
+    preferenceLossKernel(PreferenceLossParams p, LossPartial* partials, unsigned* done) {
+  __shared__ LossPartial warps[kLossThreads / 32];
+  __shared__ bool lastBlock;
+  LossPartial block = blockSum<kLossThreads>(threadPairs<Kind, kLossThreads>(p), warps);
   if (gridDim.x == 1) {
     if (threadIdx.x == 0) writeStats(p, block);
     return;
@@ -134,8 +155,32 @@ __global__ void __launch_bounds__(kLossThreads)
     q.correct = __ldcg(&partials[j].correct);
     total = addPartials(total, q);
   }
-  total = blockSum(total, warps);
+  total = blockSum<kLossThreads>(total, warps);
   if (threadIdx.x == 0) writeStats(p, total);
+}
+
+// The cluster path: gridDim.x <= kClusterBlocks blocks launched as one
+// cluster. Each block's sums stay in its shared memory; rank 0 adds them in
+// rank order after the cluster barrier, and a second barrier keeps every
+// block (and its shared memory) alive until rank 0 has read it. Compiled
+// for every architecture, run only where the device has clusters.
+template <PreferenceKind Kind>
+__global__ void __launch_bounds__(kClusterThreads) preferenceLossClusterKernel(PreferenceLossParams p) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  namespace cg = cooperative_groups;
+  __shared__ LossPartial warps[kClusterThreads / 32];
+  __shared__ LossPartial blockTotal;
+  const LossPartial block = blockSum<kClusterThreads>(threadPairs<Kind, kClusterThreads>(p), warps);
+  if (threadIdx.x == 0) blockTotal = block;
+  cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();
+  if (cluster.block_rank() == 0 && threadIdx.x == 0) {
+    LossPartial total = blockTotal;
+    for (unsigned r = 1; r < cluster.num_blocks(); ++r) total = addPartials(total, *cluster.map_shared_rank(&blockTotal, r));
+    writeStats(p, total);
+  }
+  cluster.sync();
+#endif
 }
 
 template <class T>
@@ -234,8 +279,10 @@ __global__ void __launch_bounds__(kRowThreads) sequenceLogProbsKernel(SequenceLo
   }
 }
 
+// (Launch bounds with a minimum of blocks: left to itself, ptxas chose 32
+// registers on sm_80 and spilled 8 bytes.)
 template <bool kVec>
-__global__ void __launch_bounds__(kRowThreads)
+__global__ void __launch_bounds__(kRowThreads, 8)
     sequenceLogProbsBackwardKernel(SequenceLogProbsBackwardParams p) {
   __shared__ long long counts[kRowThreads / 32];
   const int64_t quads = (p.steps + 3) / 4;
@@ -281,10 +328,37 @@ bool aligned(const void* ptr, uintptr_t bytes) { return reinterpret_cast<uintptr
 
 unsigned rowBlocks(int64_t rows) { return static_cast<unsigned>(rows < kMaxRowBlocks ? rows : kMaxRowBlocks); }
 
+// The cluster path's launch: one cluster of every block.
+template <PreferenceKind Kind>
+cudaError_t launchCluster(const PreferenceLossParams& p, cudaStream_t stream) {
+  constexpr int64_t perBlock = int64_t{kClusterThreads} * kPairsPerThread;
+  const unsigned blocks = static_cast<unsigned>((p.count + perBlock - 1) / perBlock);
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = blocks;
+  cluster.val.clusterDim.y = 1;
+  cluster.val.clusterDim.z = 1;
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(blocks);
+  config.blockDim = dim3(kClusterThreads);
+  config.stream = stream;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, preferenceLossClusterKernel<Kind>, p);
+}
+
 }  // namespace
 
 int preferenceLoss(const PreferenceLossParams& p, const CudaLaunch& launch) {
   auto stream = static_cast<cudaStream_t>(launch.stream);
+  // More than one plain block's pairs, few enough for one cluster.
+  if (p.count > kPairsPerBlock && p.count <= kClusterMaxPairs && hasClusters(launch)) {
+    switch (p.kind) {
+      case PreferenceKind::Hinge: return launchCluster<PreferenceKind::Hinge>(p, stream);
+      case PreferenceKind::Ipo: return launchCluster<PreferenceKind::Ipo>(p, stream);
+      default: return launchCluster<PreferenceKind::Sigmoid>(p, stream);
+    }
+  }
   const int64_t blocks = (p.count + kPairsPerBlock - 1) / kPairsPerBlock;
   if (blocks < 1 || blocks > INT32_MAX) return cudaErrorInvalidValue;  // the binding allows 1 <= count < 2^53
   LossPartial* partials = nullptr;

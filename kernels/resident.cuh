@@ -1,6 +1,7 @@
-// How many blocks of a kernel fit on the device at once, for persistent and
-// cooperative grids. The occupancy query is cached per device and per call
-// site (each passes its own cache), so a launch pays for it once.
+// What a device can run at once: how many blocks of a kernel fit (for
+// persistent and cooperative grids; the occupancy query is cached per device
+// and per call site, each passing its own cache), and whether it launches
+// thread block clusters. A launch pays for each query once.
 #pragma once
 #include <cuda_runtime.h>
 
@@ -33,6 +34,24 @@ int residentBlocks(Kernel kernel, int threads, size_t smem, const CudaLaunch& la
   }
   *error = cudaSuccess;
   return perSm * (launch.multiprocessors > 0 ? launch.multiprocessors : 1);
+}
+
+// Whether the device launches thread block clusters (compute capability 9.0
+// and newer); false when it cannot say.
+inline bool hasClusters(const CudaLaunch& launch) {
+  static std::atomic<int> known[kMaxDevices];  // 0: not asked, 1: no, 2: yes
+  const bool cached = launch.device >= 0 && launch.device < kMaxDevices;
+  int v = cached ? known[launch.device].load() : 0;
+  if (v == 0) {
+    int yes = 0;
+    if (cudaDeviceGetAttribute(&yes, cudaDevAttrClusterLaunch, launch.device) != cudaSuccess) {
+      cudaGetLastError();
+      yes = 0;
+    }
+    v = yes ? 2 : 1;
+    if (cached) known[launch.device].store(v);
+  }
+  return v == 2;
 }
 
 }  // namespace rk::cudaops

@@ -73,8 +73,9 @@ function assertLoss(args: LossArgs, what: string): void {
   }
 }
 
-// One block of 1024 pairs (no combine), one past it, several blocks, the
-// benchmark size, and hundreds of partials for the last block to combine.
+// One block of 1024 pairs (no combine); one past it, several blocks and the
+// benchmark size (one cluster on sm_90 and newer, else the last block
+// combines); hundreds of partials for the last block to combine.
 const SIZES = [1, 2, 33, 1024, 1025, 5000, 16384, 300_000];
 
 describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
@@ -121,16 +122,18 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
     }
   });
 
-  it('give the same bits on every run (last-block combine; the block counter is back at 0 after each)', () => {
+  it('give the same bits on every run (cluster combine at 16384 pairs; last-block combine beyond, the block counter back at 0 after each)', () => {
     const rng = new Rng();
-    const args = { c: rng.normals(300_001, 3), r: rng.normals(300_001, 3), o: { labelSmoothing: 0.1, centerCoef: 0.01 } };
-    const first = runLoss(GPU, args);
-    for (let k = 0; k < 3; k++) {
-      const again = runLoss(GPU, args);
-      assert.equal(again.loss, first.loss);
-      assert.equal(again.accuracy, first.accuracy);
-      assert.equal(again.meanMargin, first.meanMargin);
-      sameBits(again.gradChosen, first.gradChosen, 'gradChosen');
+    for (const n of [16384, 300_001]) {
+      const args = { c: rng.normals(n, 3), r: rng.normals(n, 3), o: { labelSmoothing: 0.1, centerCoef: 0.01 } };
+      const first = runLoss(GPU, args);
+      for (let k = 0; k < 3; k++) {
+        const again = runLoss(GPU, args);
+        assert.equal(again.loss, first.loss, `B=${n}`);
+        assert.equal(again.accuracy, first.accuracy, `B=${n}`);
+        assert.equal(again.meanMargin, first.meanMargin, `B=${n}`);
+        sameBits(again.gradChosen, first.gradChosen, `B=${n} gradChosen`);
+      }
     }
   });
 
