@@ -22,7 +22,7 @@
 #include "../native/cuda/device.h"
 #include "common/advantages.cuh"
 #include "prefetch.cuh"
-#include "resident.cuh"
+#include "launch.cuh"
 
 namespace rk::cudaops {
 namespace {
@@ -210,7 +210,6 @@ __global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int war
   }
 }
 
-bool aligned(const void* ptr, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 
 // ------------------------------------------------------------------- whiten
 //

@@ -41,7 +41,7 @@
 #include "common/ppo.cuh"
 #include "ppo_tiles.cuh"
 #include "prefetch.cuh"
-#include "resident.cuh"
+#include "launch.cuh"
 
 namespace rk::cudaops {
 namespace {

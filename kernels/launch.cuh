@@ -1,18 +1,23 @@
-// What a device can run at once: how many blocks of a kernel fit (for
-// persistent and cooperative grids; the occupancy query is cached per device
-// and per call site, each passing its own cache), and whether it launches
-// thread block clusters. A launch pays for each query once.
+// What a launch needs to know: how many blocks of a kernel fit on the
+// device at once (for persistent and cooperative grids; the occupancy query
+// is cached per device and per call site, each passing its own cache),
+// whether the device launches thread block clusters (asked once per device),
+// and whether a pointer allows vector access.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 
 #include "../native/ops/all.h"
 
 namespace rk::cudaops {
 
 constexpr int kMaxDevices = 64;
+
+// Whether `ptr` is a multiple of `bytes` (null is).
+inline bool aligned(const void* ptr, uintptr_t bytes) { return reinterpret_cast<uintptr_t>(ptr) % bytes == 0; }
 using ResidentCache = std::atomic<int>[kMaxDevices];
 
 // Blocks of `kernel` (`threads` threads, `smem` bytes of dynamic shared
