@@ -197,11 +197,18 @@ void groupAdvantages(const GroupAdvantagesParams& p) {
   ThreadPool::global().parallelFor(p.groups, grain, [&](int64_t b, int64_t e) {
     for (int64_t g = b; g < e; ++g) {
       const float* s = p.scores + g * k;
-      // Four partial sums (in a fixed order) shorten the chain of dependent adds.
+      // Four partial sums (sum[l] adds s[l], s[l + 4], ... in order) shorten
+      // the chain of dependent adds; written as whole quads first, so the
+      // compiler keeps the four in one vector register.
       double sum[4] = {}, m2[4] = {};
-      for (int64_t j = 0; j < k; ++j) sum[j % 4] += s[j];
+      int64_t q = 0;
+      for (; q + 4 <= k; q += 4)
+        for (int l = 0; l < 4; ++l) sum[l] += s[q + l];
+      for (int64_t j = q; j < k; ++j) sum[j % 4] += s[j];
       const double mean = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / static_cast<double>(k);
-      for (int64_t j = 0; j < k; ++j) m2[j % 4] += (s[j] - mean) * (s[j] - mean);
+      for (q = 0; q + 4 <= k; q += 4)
+        for (int l = 0; l < 4; ++l) m2[l] += (s[q + l] - mean) * (s[q + l] - mean);
+      for (int64_t j = q; j < k; ++j) m2[j % 4] += (s[j] - mean) * (s[j] - mean);
       const double factor = groupFactor((m2[0] + m2[1]) + (m2[2] + m2[3]), k, p.estimator, p.eps);
       for (int64_t j = 0; j < k; ++j) p.out[g * k + j] = groupAdvantage(s[j], mean, factor);
     }
