@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 
 #include "../native/ops/all.h"
 
@@ -42,8 +43,14 @@ int residentBlocks(Kernel kernel, int threads, size_t smem, const CudaLaunch& la
 }
 
 // Whether the device launches thread block clusters (compute capability 9.0
-// and newer); false when it cannot say.
+// and newer); false when it cannot say, or when RLHF_KERNELS_CUDA_CLUSTERS=0
+// turns the cluster paths off (a switch to compare or to bypass them).
 inline bool hasClusters(const CudaLaunch& launch) {
+  static const bool allowed = [] {
+    const char* v = std::getenv("RLHF_KERNELS_CUDA_CLUSTERS");
+    return !(v && v[0] == '0' && v[1] == '\0');
+  }();
+  if (!allowed) return false;
   static std::atomic<int> known[kMaxDevices];  // 0: not asked, 1: no, 2: yes
   const bool cached = launch.device >= 0 && launch.device < kMaxDevices;
   int v = cached ? known[launch.device].load() : 0;

@@ -13,6 +13,7 @@
  * Before each case it launches a marker, readBandwidth on a small buffer
  * (kernels chunkSums and finalSum, used by no case): bench/gpu/ncu_cases.ts
  * cuts the profile at the markers to give each case's device time per call.
+ * RK_DEVICE_TIME_CASES (a regex) runs only the cases whose names match.
  */
 import {
   Tensor, dpoLoss, gae, groupAdvantages, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, sequenceLogProbs,
@@ -98,7 +99,8 @@ function release(out: unknown): void {
 
 function main(): void {
   const marker = cuda(floats(1 << 16, 0, 1, 20), [1 << 16]);
-  for (const c of cases()) {
+  const only = new RegExp(process.env.RK_DEVICE_TIME_CASES ?? '');
+  for (const c of cases().filter((k) => only.test(k.name))) {
     release(readBandwidth(marker));
     synchronizeSync('cuda');
     for (let i = 0; i <= RUNS; i++) {

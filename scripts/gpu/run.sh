@@ -7,11 +7,12 @@
 #   bench-cuda.json  rlhf-kernels bench --device cuda --size large --json
 #   bench-cuda.log   its stderr (providers that did not run, problems), and
 #                    the host-inclusive times of bench/gpu/device_time.ts
-#   ncu.csv          Nsight Compute's device time of every kernel of device_time.ts
-#                    (then, after a line "==== base build", the same with
-#                    .gpu/base.node when prepare.sh made one; RK_GPU_NCU=details:
-#                    ncu-details.txt instead, the full section set of the
-#                    kernels matching $RK_NCU_KERNELS)
+#   ncu.csv          Nsight Compute's device time of every kernel of device_time.ts;
+#                    after a line "==== clusters off", the preference-loss cases
+#                    again with RLHF_KERNELS_CUDA_CLUSTERS=0; after "==== base
+#                    build", all of them with .gpu/base.node when prepare.sh made
+#                    one (RK_GPU_NCU=details: ncu-details.txt instead, the full
+#                    section set of the kernels matching $RK_NCU_KERNELS)
 #   torch.json       PyTorch eager / torch.compile on the same shapes
 #   torch.log        its output
 #   summary.md       ours vs torch, fraction of HBM bandwidth; device time per
@@ -93,6 +94,12 @@ if [ -n "$NODE" ]; then
       --log-file "$OUT/ncu.csv" "$NODE" dist/bench/gpu/device_time.js > /tmp/rk-device-time.log 2>&1
     echo "exit $?; $(grep -c device_time: /tmp/rk-device-time.log) ops"
     cat /tmp/rk-device-time.log >> "$OUT/bench-cuda.log"
+    step "preference loss with the cluster path off (ncu)"
+    RLHF_KERNELS_CUDA_CLUSTERS=0 RK_DEVICE_TIME_CASES='^(pairwise|dpo)Loss' timeout -k 5 "$(allot 30 140)" "$NCU" --clock-control none \
+      --metrics gpu__time_duration.sum --csv --log-file /tmp/rk-ncu-nocluster.csv "$NODE" dist/bench/gpu/device_time.js \
+      > /tmp/rk-device-time-nocluster.log 2>&1
+    echo "exit $?"
+    { echo "==== clusters off"; cat /tmp/rk-ncu-nocluster.csv; } >> "$OUT/ncu.csv"
     BASE_CSV=
     if [ -f .gpu/base.node ]; then
       step "device time of the base build (ncu)"
@@ -104,9 +111,11 @@ if [ -n "$NODE" ]; then
       { echo "== base build"; cat /tmp/rk-device-time-base.log; } >> "$OUT/bench-cuda.log"
       BASE_CSV=/tmp/rk-ncu-base.csv
     fi
-    # The current build's CSV alone (the base part follows its marker line).
-    sed '/^==== base build/,$d' "$OUT/ncu.csv" > /tmp/rk-ncu.csv
+    # The current build's CSV alone (the other runs follow their marker lines).
+    sed '/^==== /,$d' "$OUT/ncu.csv" > /tmp/rk-ncu.csv
     timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time.log /tmp/rk-ncu.csv $BASE_CSV > /tmp/rk-cases.md 2>&1
+    { echo; echo "With RLHF_KERNELS_CUDA_CLUSTERS=0 (the preference loss's portable path):"; echo
+      timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-nocluster.log /tmp/rk-ncu-nocluster.csv; } >> /tmp/rk-cases.md 2>&1
   elif [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = details ]; then
     step "kernel profiles (ncu --set full)"
     # Two launches of each matching kernel (device_time.ts runs each op 4 times).
