@@ -31,7 +31,7 @@ export interface PolicyInputs {
 
 export interface PolicyResult {
   loss: number;
-  /** sum of |weight × L| over the tokens: the scale of the loss's rounding error. */
+  /** sum of |weight| × the size of L's terms over the tokens: the scale of the loss's rounding error. */
   lossMagnitude: number;
   gradLogprobs: Float64Array;
   gradEntropy?: Float64Array;
@@ -56,7 +56,7 @@ export interface ValueInputs {
 
 export interface ValueResult {
   loss: number;
-  /** sum of |weight × L| over the tokens: the scale of the loss's rounding error. */
+  /** sum of |weight| × the size of L's terms over the tokens: the scale of the loss's rounding error. */
   lossMagnitude: number;
   gradValues: Float64Array;
   clipFraction: number;
@@ -74,7 +74,13 @@ function isValid(mask: ArrayLike<number> | undefined, i: number): boolean {
  * The aggregate of per-token losses `L` and each token's weight in it
  * (d aggregate / d L), by the formulas of the contract.
  */
-function aggregate(B: number, T: number, L: Float64Array, mask: ArrayLike<number> | undefined, aggregation: Aggregation, round: Round): { loss: number; magnitude: number; weight: Float64Array } {
+/**
+ * The aggregated loss, each token's weight, and the magnitude of the loss's
+ * terms: sum of |weight| × terms[i], where terms[i] is the size of what
+ * token i's L adds up (its clipped surrogate, KL and entropy terms: L may
+ * cancel to far less, so |L| alone would understate the rounding error).
+ */
+function aggregate(B: number, T: number, L: Float64Array, terms: Float64Array, mask: ArrayLike<number> | undefined, aggregation: Aggregation, round: Round): { loss: number; magnitude: number; weight: Float64Array } {
   const weight = new Float64Array(B * T);
   const rowSum = new Float64Array(B);
   const rowCount = new Float64Array(B);
@@ -117,7 +123,7 @@ function aggregate(B: number, T: number, L: Float64Array, mask: ArrayLike<number
       }
     }
   let magnitude = 0;
-  for (let i = 0; i < B * T; i++) if (isValid(mask, i)) magnitude += Math.abs(weight[i]! * L[i]!);
+  for (let i = 0; i < B * T; i++) if (isValid(mask, i)) magnitude += Math.abs(weight[i]!) * terms[i]!;
   return { loss, magnitude, weight };
 }
 
@@ -146,6 +152,7 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
   const klCoef = x.klCoef ?? 0;
   const entropyCoef = x.entropyCoef ?? 0;
   const L = new Float64Array(n);
+  const terms = new Float64Array(n);  // |surrogate| + |KL term| + |entropy term| (L may cancel)
   const dL = new Float64Array(n);  // d L / d logprob per token
   const clipped = new Float64Array(n);
   const clippedLower = new Float64Array(n);
@@ -174,6 +181,7 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
       loss = Math.min(loss, bound);
     }
     let grad = round(g * dRatio);
+    terms[i] = Math.abs(loss);
     approx[i] = k3(lrc, round);
     if (x.refLogprobs) {
       const d = round(x.logprobs[i]! - x.refLogprobs[i]!);
@@ -192,12 +200,16 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
       kl[i] = k;
       loss = round(loss + round(klCoef * k));
       grad = round(grad + round(klCoef * gk));
+      terms[i]! += Math.abs(klCoef * k);
     }
-    if (x.entropy) loss = round(loss - round(entropyCoef * x.entropy[i]!));
+    if (x.entropy) {
+      loss = round(loss - round(entropyCoef * x.entropy[i]!));
+      terms[i]! += Math.abs(entropyCoef * x.entropy[i]!);
+    }
     L[i] = loss;
     dL[i] = grad;
   }
-  const { loss, magnitude, weight } = aggregate(B, T, L, mask, x.aggregation ?? 'token-mean', round);
+  const { loss, magnitude, weight } = aggregate(B, T, L, terms, mask, x.aggregation ?? 'token-mean', round);
   const gradLogprobs = new Float64Array(n);
   for (let i = 0; i < n; i++) gradLogprobs[i] = isValid(mask, i) ? round(weight[i]! * dL[i]!) : 0;
   const result: PolicyResult = {
@@ -247,7 +259,7 @@ export function ppoValueLossReference(x: ValueInputs, round: Round = f64): Value
     else dL[i] = inside ? d : round(d / 2);
     clipped[i] = l2 > l1 ? 1 : 0;
   }
-  const { loss, magnitude, weight } = aggregate(B, T, L, mask, x.aggregation ?? 'token-mean', round);
+  const { loss, magnitude, weight } = aggregate(B, T, L, L, mask, x.aggregation ?? 'token-mean', round);  // L >= 0: no cancellation
   const gradValues = new Float64Array(n);
   for (let i = 0; i < n; i++) gradValues[i] = isValid(mask, i) ? round(weight[i]! * dL[i]!) : 0;
   return { loss, lossMagnitude: magnitude, gradValues, clipFraction: maskedMean(clipped, mask, round) };
