@@ -16,7 +16,6 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
-#include <atomic>
 
 #include <cstdint>
 

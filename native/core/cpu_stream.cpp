@@ -62,22 +62,14 @@ void CpuStream::loop() {
 }
 
 void CpuStream::synchronize() {
-  uint64_t target;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    target = submitted_;
-  }
-  if (spinUntil([&] { return done_.load(std::memory_order_acquire) >= target; })) return;
+  if (settleSoon()) return;
   std::unique_lock<std::mutex> lock(mutex_);
+  const uint64_t target = submitted_;  // only this env's thread enqueues: what settleSoon waited for
   idle_.wait(lock, [&] { return completed_ >= target; });
 }
 
 bool CpuStream::settleSoon() const {
-  uint64_t target;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    target = submitted_;
-  }
+  const uint64_t target = submitted();
   return spinUntil([&] { return done_.load(std::memory_order_acquire) >= target; });
 }
 

@@ -31,7 +31,7 @@ cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder whose files come back}"
 mkdir -p "$OUT"
 BUDGET=${RK_GPU_BUDGET:-$([ -f .gpu/base.node ] && echo 400 || echo 330)}
-rm -f /tmp/rk-cases.md
+rm -f /tmp/rk-cases.md /tmp/rk-ncu-*.csv /tmp/rk-device-time-*.log
 PY=${RK_PYTHON:-python3}
 START=$SECONDS
 
@@ -89,31 +89,29 @@ if [ -n "$NODE" ]; then
   # Kernel by kernel device time (Nsight Compute), beside the host-inclusive wall times.
   NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
   if [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = 1 ]; then
+    # device_time.js under ncu with the caller's environment: the CSV to
+    # /tmp/rk-ncu-NAME.csv, its output to /tmp/rk-device-time-NAME.log.
+    ncuTime() {
+      timeout -k 5 "$1" "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
+        --log-file "/tmp/rk-ncu-$2.csv" "$NODE" dist/bench/gpu/device_time.js > "/tmp/rk-device-time-$2.log" 2>&1
+      echo "exit $?; $(grep -c device_time: "/tmp/rk-device-time-$2.log") ops"
+    }
     step "device time (ncu)"
-    timeout -k 5 "$(allot 60 80)" "$NCU" --clock-control none --metrics gpu__time_duration.sum --csv \
-      --log-file "$OUT/ncu.csv" "$NODE" dist/bench/gpu/device_time.js > /tmp/rk-device-time.log 2>&1
-    echo "exit $?; $(grep -c device_time: /tmp/rk-device-time.log) ops"
-    cat /tmp/rk-device-time.log >> "$OUT/bench-cuda.log"
+    ncuTime "$(allot 60 80)" this
+    cat /tmp/rk-ncu-this.csv > "$OUT/ncu.csv" 2>/dev/null
+    cat /tmp/rk-device-time-this.log >> "$OUT/bench-cuda.log"
     step "preference loss with the cluster path off (ncu)"
-    RLHF_KERNELS_CUDA_CLUSTERS=0 RK_DEVICE_TIME_CASES='^(pairwise|dpo)Loss' timeout -k 5 "$(allot 30 140)" "$NCU" --clock-control none \
-      --metrics gpu__time_duration.sum --csv --log-file /tmp/rk-ncu-nocluster.csv "$NODE" dist/bench/gpu/device_time.js \
-      > /tmp/rk-device-time-nocluster.log 2>&1
-    echo "exit $?"
+    RLHF_KERNELS_CUDA_CLUSTERS=0 RK_DEVICE_TIME_CASES='^(pairwise|dpo)Loss' ncuTime "$(allot 30 140)" nocluster
     { echo "==== clusters off"; cat /tmp/rk-ncu-nocluster.csv; } >> "$OUT/ncu.csv"
     BASE_CSV=
     if [ -f .gpu/base.node ]; then
       step "device time of the base build (ncu)"
-      RLHF_KERNELS_BINARY="$PWD/.gpu/base.node" timeout -k 5 "$(allot 60 70)" "$NCU" --clock-control none \
-        --metrics gpu__time_duration.sum --csv --log-file /tmp/rk-ncu-base.csv "$NODE" dist/bench/gpu/device_time.js \
-        > /tmp/rk-device-time-base.log 2>&1
-      echo "exit $?; $(grep -c device_time: /tmp/rk-device-time-base.log) ops"
+      RLHF_KERNELS_BINARY="$PWD/.gpu/base.node" ncuTime "$(allot 60 70)" base
       { echo "==== base build"; cat /tmp/rk-ncu-base.csv; } >> "$OUT/ncu.csv"
       { echo "== base build"; cat /tmp/rk-device-time-base.log; } >> "$OUT/bench-cuda.log"
       BASE_CSV=/tmp/rk-ncu-base.csv
     fi
-    # The current build's CSV alone (the other runs follow their marker lines).
-    sed '/^==== /,$d' "$OUT/ncu.csv" > /tmp/rk-ncu.csv
-    timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time.log /tmp/rk-ncu.csv $BASE_CSV > /tmp/rk-cases.md 2>&1
+    timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv $BASE_CSV > /tmp/rk-cases.md 2>&1
     { echo; echo "With RLHF_KERNELS_CUDA_CLUSTERS=0 (the preference loss's portable path):"; echo
       timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-nocluster.log /tmp/rk-ncu-nocluster.csv; } >> /tmp/rk-cases.md 2>&1
   elif [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = details ]; then
