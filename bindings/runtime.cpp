@@ -252,7 +252,8 @@ bool settlesSoon(Napi::Env env, int device) {
 
 Napi::Value synchronizeAsync(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
-  if (settlesSoon(env, deviceArg(cb, 0))) {
+  const int device = deviceArg(cb, 0);
+  if (settlesSoon(env, device)) {
     auto deferred = Napi::Promise::Deferred::New(env);
     try {
       guarded<synchronize>(cb);
@@ -262,7 +263,7 @@ Napi::Value synchronizeAsync(const Napi::CallbackInfo& cb) {
     }
     return deferred.Promise();
   }
-  auto* w = new SyncWorker(env, deviceArg(cb, 0));
+  auto* w = new SyncWorker(env, device);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
