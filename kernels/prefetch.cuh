@@ -12,6 +12,10 @@
 namespace rk::cudaops {
 
 // Asks L2 to fetch the 128-byte line that holds p.
+#ifdef RK_CUDA_EMU
+__device__ __forceinline__ void prefetchL2(const void*) {}  // a hint: nothing to emulate
+#else
 __device__ __forceinline__ void prefetchL2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
+#endif
 
 }  // namespace rk::cudaops

@@ -40,9 +40,14 @@ struct F16 {
 // 2^x by the SFU (relative error ~2^-22): -inf -> 0, NaN -> NaN, results
 // below 2^-126 flush to 0.
 __device__ __forceinline__ float ex2(float x) {
+#ifdef RK_CUDA_EMU
+  const float y = exp2f(x);  // correctly rounded, where the SFU is within 2^-22
+  return y < 0x1p-126f ? 0.0f : y;
+#else
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
   return y;
+#endif
 }
 
 __device__ __forceinline__ uint32_t word(const uint4& r, int i) {

@@ -35,6 +35,10 @@ Availability doProbe() {
   a.runtimeVersion = CUDART_VERSION;
   a.archs = RK_CUDA_ARCHS;
 
+#ifdef RK_CUDA_EMU
+  // The emulator (native/cuda_emu) is its own driver.
+  a.driverVersion = CUDART_VERSION;
+#else
   // The runtime loads libcuda itself; asking first lets the reason say which
   // of "no driver" and "driver too old" it is.
   void* libcuda = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
@@ -53,6 +57,7 @@ Availability doProbe() {
                " (driver 580 or newer)";
     return a;
   }
+#endif
 
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
