@@ -6,6 +6,7 @@
 //
 //   RLHF_KERNELS_CUDA=0           build the CPU backend alone even if nvcc is here
 //   RLHF_KERNELS_CUDA=emu         the cuda device over the CPU emulator (native/cuda_emu): tests only
+//   RLHF_KERNELS_CUDA=emu-asan    the same with AddressSanitizer on the kernels' memory accesses
 //   RLHF_KERNELS_CUDA_ARCHS=90    CUDA architectures (CMake syntax, e.g. "90-real;120-virtual");
 //                                 unset: CMakeLists.txt's full list, whatever the build dir was before
 //   RLHF_KERNELS_BUILD_DIR=dir    build directory (default: build)
@@ -44,8 +45,13 @@ if (missing.length) {
 const cmakeJs = join(packageDir('cmake-js'), 'bin', 'cmake-js');
 
 const off = /^(0|off|false|no)$/i.test(process.env.RLHF_KERNELS_CUDA ?? '');
-const emu = process.env.RLHF_KERNELS_CUDA === 'emu';
-const defines = [`--CDRK_CUDA=${off || emu ? 'OFF' : 'ON'}`, `--CDRK_CUDA_EMU=${emu ? 'ON' : 'OFF'}`];
+const emu = /^emu(-asan)?$/.test(process.env.RLHF_KERNELS_CUDA ?? '');
+const asan = process.env.RLHF_KERNELS_CUDA === 'emu-asan';
+const defines = [
+  `--CDRK_CUDA=${off || emu ? 'OFF' : 'ON'}`,
+  `--CDRK_CUDA_EMU=${emu ? 'ON' : 'OFF'}`,
+  `--CDRK_CUDA_EMU_ASAN=${asan ? 'ON' : 'OFF'}`,
+];
 defines.push(`--CDRK_CUDA_ARCHS=${process.env.RLHF_KERNELS_CUDA_ARCHS || defaultCudaArchs(root)}`);
 const out = ['--out', process.env.RLHF_KERNELS_BUILD_DIR ?? 'build'];
 const common = ['--directory', root, ...out, '--log-level', 'warn', ...defines, ...process.argv.slice(2)];

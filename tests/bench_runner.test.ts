@@ -94,7 +94,8 @@ describe('runBench', () => {
     const code = await runBench(['--json', '--csv', csv], io);
     expect(io.out).toHaveLength(1);
     const doc = JSON.parse(io.out[0]!) as BenchReport;
-    expect(doc.devices).toEqual(['cpu']);
+    // Every device here: cuda too where one is (a GPU, or the emulator).
+    expect(doc.devices).toEqual(HAS_CUDA ? ['cpu', 'cuda:0'] : ['cpu']);
     expect(doc.calibration[0]).toMatchObject({ device: 'cpu', method: 'read' });
     expect(doc.calibration[0]!.gbPerS).toBeGreaterThan(0);
     const byName = Object.fromEntries(doc.results.map((r) => [r.provider, r]));

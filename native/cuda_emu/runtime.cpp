@@ -32,9 +32,13 @@ cudaError_t allocate(void** p, size_t bytes) {
   if (status() != cudaSuccess) return record(status());
   std::lock_guard<std::mutex> lock(allocationsMutex);
   if (bytes > kDeviceBytes - allocated) return record(cudaErrorMemoryAllocation);
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* q = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  if (!q) return record(cudaErrorMemoryAllocation);
+#ifdef RK_EMU_ASAN
+  const size_t rounded = bytes == 0 ? 1 : bytes;  // exact: AddressSanitizer guards the end
+#else
+  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment + (bytes == 0) * kAlignment;
+#endif
+  void* q = nullptr;
+  if (posix_memalign(&q, kAlignment, rounded) != 0) return record(cudaErrorMemoryAllocation);
   std::memset(q, 0xff, rounded);  // fresh device memory holds garbage: NaN here
   allocations[q] = bytes;
   allocated += bytes;
