@@ -190,7 +190,7 @@ __global__ void lseFold(ForwardArgs<E> a, TokenLogProbsParams p) {
 
 template <class E, bool kEntropyTerm>
 __global__ void __launch_bounds__(kBlock, kMinBlocks) gradChunks(TokenLogProbsBackwardParams p, int64_t chunks, float c,
-                                                     float lseScale) {
+                                                     tlp::LseScale lseScale) {
   constexpr int kE = E::kPerSlot;
   using Raw = typename E::Raw;
   const int64_t items = p.rows * chunks, vocab = p.vocab;
@@ -238,7 +238,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks) gradChunks(TokenLogProbsBa
 #pragma unroll
       for (int j = 0; j < kE; ++j) {
         float v = elem<E>(raw[s], j);
-        float t = __fmaf_rn(v, c, -r.shift);
+        float t = __fadd_rn(__fmaf_rn(v, c, -r.shift), -r.shiftLo);
         float e = ex2(t);
         float tc = fmaxf(t, tlp::kMinExp);  // e = 0 there; keeps 0 * t finite
         float gv = kEntropyTerm ? e * __fmaf_rn(r.b, tc, r.a) : e * r.a;

@@ -7,6 +7,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tensor, tokenLogProbs, tokenLogProbsBackward } from '../lib/index.js';
+import { DEVICES } from './helpers/devices.js';
 import { partial } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
 import { EPS, f32 } from './helpers/tolerance.js';
@@ -178,6 +179,37 @@ describe('tokenLogProbsBackward parity (cpu)', () => {
       }
     });
   }
+
+  // The backward's exponent is t = x c - lse c / T. Rounding the shift lse c / T
+  // to one float put |lse| c 2^-24 into every t, and with it a relative error
+  // of p that no confident row (p ~ 1, 1 - p small) could absorb: 10 ulps of
+  // the largest gradient at lse ~ 20, thousands at 1e4. The shift is hi + lo now.
+  it('stays accurate for shifted logits and confident rows (large lse, p near 1), on every device', () => {
+    const rng = new Rng();
+    // 1 / 0.8 = 1.25 is a float, so the kernel's 1 / T is the reference's, while
+    // c = log2(e) / T and c T are rounded: the shift needs its low part.
+    const V = 4099, rows = 8, temperature = 0.8;
+    for (const device of DEVICES) {
+      for (const shift of [30, 1e4, -1e4]) {
+        const values = Float32Array.from(rng.normals(rows * V, 2, shift));
+        const y = randomTargets(rng, rows, V, 0);
+        for (let r = 0; r < rows; r += 2) values[r * V + y[r]!] += 12 * temperature; // p(y) ~ 1 - 1e-3
+        const logits = tensor(values, [rows, V], { device });
+        const targets = tensor(y, [rows], { device });
+        const fwd = tokenLogProbs(logits, targets, { temperature, entropy: true });
+        const gLp = rng.normals(rows), gH = rng.normals(rows);
+        const g = tokenLogProbsBackward(logits, targets, {
+          lse: fwd.lse, entropy: fwd.entropy, gradLogprobs: tensor(gLp, [rows], { device }), gradEntropy: tensor(gH, [rows], { device }),
+        }, { temperature });
+        const host = { lse: fwd.lse.toArray(), gradLogprobs: gLp, entropy: fwd.entropy!.toArray(), gradEntropy: gH };
+        const ref = tokenLogProbsBackwardRef(values, y, V, host, { temperature });
+        // No naive float32 yardstick here: it rounds x / T, off by |x| 2^-24
+        // (8e-4 at 1e4), which would excuse the very error this guards against.
+        // The bound: 4 float32 ulps of the largest gradient element.
+        expectClose(`${device} shift ${shift} dlogits`, g.toArray(), ref, ref, 0, 8);
+      }
+    }
+  });
 
   it('writes in place over the logits and returns them, ignored rows included', () => {
     const rng = new Rng();

@@ -49,16 +49,28 @@ inline void prefetchStep(const Raw* at) {
 
 // The exponent of x against a shift, in log2 units: one FMA where the ISA
 // has one (x * c exact inside it). Without FMA, subtract first so that a
-// large common offset cancels exactly: (x - shiftRaw) * c.
+// large common offset cancels exactly: (x - shiftRaw) * c, the raw shift
+// being the shift / c. kLow: the shift is hi + lo (the backward's, see
+// tlp::gradRow), and the low part is subtracted too.
+template <bool kLow>
 struct Exponent {
-  float c, shiftScaled, shiftRaw;
+  float c, shiftHi, rawHi, shiftLo = 0.0f, rawLo = 0.0f;
+  static Exponent backward(const tlp::GradRow& r, float c, float lse, float invT) {
+    const double raw = static_cast<double>(lse) / invT;
+    const float rawHi = static_cast<float>(raw);
+    return {c, r.shift, rawHi, r.shiftLo, static_cast<float>(raw - rawHi)};
+  }
   Vec operator()(Vec x) const {
-    if constexpr (simd::kHasFma) return simd::fma(x, simd::splat(c), simd::splat(-shiftScaled));
-    return simd::mul(simd::sub(x, simd::splat(shiftRaw)), simd::splat(c));
+    if constexpr (simd::kHasFma) {
+      const Vec t = simd::fma(x, simd::splat(c), simd::splat(-shiftHi));
+      return kLow ? simd::sub(t, simd::splat(shiftLo)) : t;
+    }
+    const Vec d = simd::sub(x, simd::splat(rawHi));
+    return simd::mul(kLow ? simd::sub(d, simd::splat(rawLo)) : d, simd::splat(c));
   }
   float scalar(float x) const {
-    if constexpr (simd::kHasFma) return std::fma(x, c, -shiftScaled);
-    return (x - shiftRaw) * c;
+    if constexpr (simd::kHasFma) return kLow ? std::fma(x, c, -shiftHi) - shiftLo : std::fma(x, c, -shiftHi);
+    return (kLow ? x - rawHi - rawLo : x - rawHi) * c;
   }
 };
 
@@ -115,7 +127,7 @@ __attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x,
   // where exp2 needs it or t multiplies, so that masked logits give 2^t = 0
   // and 0 * t = 0.
   const float m = xmax * c;
-  const Exponent exponent{c, m, xmax};
+  const Exponent<false> exponent{c, m, xmax};
   Vec s[kUnroll], w[kUnroll];
   for (int u = 0; u < kUnroll; ++u) s[u] = w[u] = simd::splat(0.0f);
   auto accumulate = [&](Vec xv, int u) {
@@ -226,7 +238,7 @@ void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, in
   const float h = kEntropyTerm ? p.entropy[row] : 0.0f;
   const float invT = p.invTemperature, c = tlp::log2Scale(invT);
   const tlp::GradRow r = tlp::gradRow(lse, gLp, h, gH, invT, tlp::lseScale(invT));
-  const Exponent exponent{c, r.shift, static_cast<float>(static_cast<double>(lse) / invT)};
+  const auto exponent = Exponent<true>::backward(r, c, lse, invT);
 
   // Read the target's logit before the vector pass may overwrite it (in place).
   const bool hasTarget = y >= lo && y < lo + n;
