@@ -5,7 +5,6 @@
 #include <sched.h>
 #include <sys/mman.h>
 #include <ucontext.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -183,8 +182,10 @@ Order order() {
 
 // -------------------------------------------------------------- fiber stacks
 
-// Stacks for one block's fibers, each above a guard page; reused across
-// launches (creating them costs page faults).
+// Stacks for one block's fibers, reused across launches (creating them costs
+// page faults). No guard pages: a grid of 128 blocks of 256 threads would
+// need 64 Ki mappings, the kernel's limit; each stack's lowest word holds a
+// canary instead, checked when the block ends.
 struct Arena {
   char* base = nullptr;
   size_t fibers = 0;
@@ -192,10 +193,7 @@ struct Arena {
 std::mutex arenaMutex;
 std::vector<Arena> idleArenas;
 
-size_t pageBytes() {
-  static const size_t p = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return p;
-}
+constexpr uint64_t kCanary = 0x726b5f656d755f21ull;  // "rk_emu_!"
 
 Arena takeArena(size_t fibers) {
   {
@@ -207,13 +205,11 @@ Arena takeArena(size_t fibers) {
         return a;
       }
   }
-  const size_t stride = kStackBytes + pageBytes();
-  void* p = mmap(nullptr, stride * fibers, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = mmap(nullptr, kStackBytes * fibers, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) {
     std::perror("rk_emu: mmap of fiber stacks");
     std::abort();
   }
-  for (size_t i = 0; i < fibers; ++i) mprotect(static_cast<char*>(p) + i * stride, pageBytes(), PROT_NONE);
   return Arena{static_cast<char*>(p), fibers};
 }
 
@@ -293,7 +289,6 @@ void runBlock(Block& b, const Dim3& blockIdx, Arena& arena) {
   b.generation = 0;
   b.orSlots[0] = b.orSlots[1] = 0;
   b.dynamicShared.assign(g.dynamicShared, 0xff);  // uninitialised on a GPU: poisoned here
-  const size_t stride = kStackBytes + pageBytes();
   for (unsigned i = 0; i < threads; ++i) {
     Fiber& f = b.fibers[i];
     f.linear = i;
@@ -303,7 +298,9 @@ void runBlock(Block& b, const Dim3& blockIdx, Arena& arena) {
     f.ids.gridDim = g.grid;
     ++b.warps[i / kWarpSize].live;
     b.warps[i / kWarpSize].liveMask |= 1u << (i % kWarpSize);
-    makeContext(f.context, arena.base + i * stride + pageBytes(), kStackBytes, fiberMain);
+    char* stack = arena.base + i * kStackBytes;
+    std::memcpy(stack, &kCanary, sizeof kCanary);
+    makeContext(f.context, stack, kStackBytes, fiberMain);
   }
 
   std::vector<unsigned> sequence(threads);
@@ -331,6 +328,9 @@ void runBlock(Block& b, const Dim3& blockIdx, Arena& arena) {
     }
     fail(b, describeStall(b));
   }
+  for (unsigned i = 0; i < threads; ++i)
+    if (std::memcmp(arena.base + i * kStackBytes, &kCanary, sizeof kCanary) != 0)
+      fail(b, "thread " + std::to_string(i) + " overflowed its " + std::to_string(kStackBytes >> 10) + " KiB stack");
 }
 
 }  // namespace
@@ -362,8 +362,10 @@ int run(const Grid& g) {
   if (g.mode == Grid::Mode::Cooperative && total > resident) return kCooperativeTooLarge;
   const unsigned perCluster = g.mode == Grid::Mode::Cluster ? g.clusterBlocks : 1;
   if (perCluster == 0 || perCluster > 8 || g.grid.x % perCluster != 0) return kInvalidConfiguration;
-  // Co-resident blocks: all of them when they may wait for each other.
-  const uint64_t workers = g.mode == Grid::Mode::Plain ? std::min(total, std::max<uint64_t>(resident, 1)) : total;
+  // Co-resident blocks: all of them when they may wait for each other;
+  // otherwise a few workers (the blocks of a plain launch never wait).
+  const uint64_t plainWorkers = std::max<uint64_t>(2, std::thread::hardware_concurrency());
+  const uint64_t workers = g.mode == Grid::Mode::Plain ? std::min({total, std::max<uint64_t>(resident, 1), plainWorkers}) : total;
 
   std::vector<std::unique_ptr<Cluster>> clusters(perCluster > 1 || g.mode == Grid::Mode::Cluster ? total / perCluster : 0);
   for (auto& c : clusters) {
