@@ -203,7 +203,17 @@ describe.each(DEVICES)('gae on %s', (device) => {
         (onValid.truncatedValues as Float32Array)[b * T + 19] = x.truncatedValues![b * T + 22]!;
       }
       const a = runGae(onMasked, device).advantages, c = runGae(onValid, device).advantages;
-      expect(Array.from(a)).toEqual(Array.from(c));
+      if (device === 'cpu' || flag === 'dones') {
+        expect(Array.from(a)).toEqual(Array.from(c)); // the same recursion, the same bits
+      } else {
+        // The cuda scan composes the 8-step segment holding both steps into one
+        // map; a truncation there rounds gamma TV + (r - V) on the masked step
+        // and (r + gamma TV) - V on the valid one (22 inputs in 40 on the
+        // emulator), and the carry into earlier segments differs by an ulp:
+        // equal within 4 ulps of the largest |A|.
+        const e = errorStats(a, c);
+        expect(e.maxAbs, `${flag}: worst at ${e.worst}`).toBeLessThanOrEqual(8 * EPS.float32 * maxAbs(c));
+      }
       const free = runGae({ ...x, mask }, device).advantages; // and the flag matters
       expect(a[19]).not.toBe(free[19]);
     }
