@@ -4,8 +4,9 @@
 //   forward   build-emu/: the CUDA suite (`node --test dist/tests/gpu/`) and the
 //             vitest suite, whose tests run on every device here, cuda included
 //   reverse   the same with each block's threads run last to first between
-//             barriers: a read that needs a missing __syncthreads sees the wrong
-//             value in one of the two orders
+//             barriers (a read that needs a missing __syncthreads sees the wrong
+//             value in one of the two orders), on one multiprocessor instead of
+//             four (persistent and cooperative blocks loop over more tiles)
 //   asan      build-emu-asan/ (RLHF_KERNELS_CUDA=emu-asan): the CUDA suite with
 //             AddressSanitizer on every device access
 //
@@ -23,7 +24,7 @@ const gpuSuite = ['--test', join(root, 'dist', 'tests', 'gpu')];
 const vitest = [join(dirname(createRequire(import.meta.url).resolve('vitest/package.json')), 'vitest.mjs'), 'run'];
 const PASSES = {
   forward: { cuda: 'emu', dir: 'build-emu', env: { RK_EMU_ORDER: 'forward' }, suites: [gpuSuite, vitest] },
-  reverse: { cuda: 'emu', dir: 'build-emu', env: { RK_EMU_ORDER: 'reverse' }, suites: [gpuSuite, vitest] },
+  reverse: { cuda: 'emu', dir: 'build-emu', env: { RK_EMU_ORDER: 'reverse', RK_EMU_SMS: '1' }, suites: [gpuSuite, vitest] },
   asan: { cuda: 'emu-asan', dir: 'build-emu-asan', env: asanEnv, suites: [gpuSuite] },
 };
 
