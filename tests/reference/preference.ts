@@ -68,6 +68,21 @@ export interface LossRef {
   differences: Float64Array;
 }
 
+/**
+ * The scale of meanMargin's rounding: mean(d) cancels, while each d rounds to
+ * float32 with an error of order eps times its operands, so a tolerance floor
+ * scales with the mean operand magnitude, not with the mean (which can be far
+ * smaller; the naive run's own error may cancel too).
+ */
+export function meanMarginScale(chosen: ArrayLike<number>, rejected: ArrayLike<number>, opts: LossRefOptions): number {
+  let operands = 0;
+  for (let i = 0; i < chosen.length; i++) {
+    operands += Math.abs(chosen[i]!) + Math.abs(rejected[i]!);
+    if (opts.refChosen && opts.refRejected) operands += Math.abs(opts.refChosen[i]!) + Math.abs(opts.refRejected[i]!);
+  }
+  return chosen.length ? operands / chosen.length : 0;
+}
+
 /** pairwiseLoss (and dpoLoss with the refs set). */
 export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike<number>, opts: LossRefOptions,
   round: Round = f64): LossRef {
