@@ -367,7 +367,7 @@ int run(const Grid& g) {
   const uint64_t plainWorkers = std::max<uint64_t>(2, std::thread::hardware_concurrency());
   const uint64_t workers = g.mode == Grid::Mode::Plain ? std::min({total, std::max<uint64_t>(resident, 1), plainWorkers}) : total;
 
-  std::vector<std::unique_ptr<Cluster>> clusters(perCluster > 1 || g.mode == Grid::Mode::Cluster ? total / perCluster : 0);
+  std::vector<std::unique_ptr<Cluster>> clusters(g.mode == Grid::Mode::Cluster ? total / perCluster : 0);
   for (auto& c : clusters) {
     c = std::make_unique<Cluster>();
     c->expected = perCluster;

@@ -32,10 +32,11 @@ cudaError_t allocate(void** p, size_t bytes) {
   if (status() != cudaSuccess) return record(status());
   std::lock_guard<std::mutex> lock(allocationsMutex);
   if (bytes > kDeviceBytes - allocated) return record(cudaErrorMemoryAllocation);
+  const size_t some = bytes == 0 ? 1 : bytes;
 #ifdef RK_EMU_ASAN
-  const size_t rounded = bytes == 0 ? 1 : bytes;  // exact: AddressSanitizer guards the end
+  const size_t rounded = some;  // exact: AddressSanitizer guards the end
 #else
-  const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment + (bytes == 0) * kAlignment;
+  const size_t rounded = (some + kAlignment - 1) / kAlignment * kAlignment;
 #endif
   void* q = nullptr;
   if (posix_memalign(&q, kAlignment, rounded) != 0) return record(cudaErrorMemoryAllocation);
