@@ -3,8 +3,8 @@
 // GAE is a chunked parallel scan of affine maps (kernels/common/
 // advantages.cuh), one launch: each thread owns 8 consecutive steps of a row
 // and composes their maps; a warp scans its 32 thread maps (suffix scan,
-// shuffles); the warps of a row combine theirs through shared memory; then
-// every thread reruns the plain recursion over its 8 steps from the carry
+// shuffles); one thread per row walks the row's warp maps in shared memory
+// and hands each warp the carry that enters it; then every thread reruns the plain recursion over its 8 steps from the carry
 // that enters them. Rows of up to 4096 steps are one tile of one block (a
 // block holds several short rows); longer rows loop over tiles from the end,
 // carrying the state. The grid is persistent (the resident blocks take row
@@ -129,6 +129,7 @@ __device__ __forceinline__ void prefetchSpan(const GaeParams& p, GaeSpan s) {
 template <bool kVec>
 __global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int warpsPerRow, int64_t groups) {
   __shared__ GaeMap warpMaps[kGaeWarps];
+  __shared__ GaeCarry enteringWarp[kGaeWarps];  // the carry entering each warp's steps
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int slot = warp / warpsPerRow, warpInRow = warp % warpsPerRow;
   const int64_t rowsPerGroup = kGaeWarps / warpsPerRow;
@@ -141,8 +142,10 @@ __global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int war
     // Threads of rows past the end run with empty steps: every thread reaches
     // every shuffle and barrier.
     const int64_t row = group * rowsPerGroup + slot;
-    const bool live = row < p.rows;
-    GaeCarry carry{live && p.lastValues ? p.lastValues[row] : 0.0f, 0.0f};
+    // The carry into the row's current tile, held by the row's walker:
+    // thread j (of warp 0) for the group's row j.
+    const int64_t walkedRow = group * rowsPerGroup + threadIdx.x;
+    GaeCarry carry{threadIdx.x < rowsPerGroup && walkedRow < p.rows && p.lastValues ? p.lastValues[walkedRow] : 0.0f, 0.0f};
 
     for (int64_t k = tiles - 1; k >= 0; --k) {
       const GaeSpan span = gaeSpan(p, row, k, tile, warpInRow, lane);
@@ -182,18 +185,21 @@ __global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int war
       if (lane == 0) warpMaps[warp] = m;
       __syncthreads();
 
-      // The carry entering this warp: through the later warps of the row, in
-      // order. Carried on through the earlier warps, it is the next tile's.
-      const GaeMap* rowMaps = warpMaps + slot * warpsPerRow;
-      GaeCarry c = carry, entering = carry;
-      for (int w = warpsPerRow - 1; w >= 0; --w) {
-        if (w == warpInRow) {
-          entering = c;
-          if (k == 0) break;
+      // The carry entering each warp: the row's walker applies the row's warp
+      // maps one by one from its end (the same operations, in the same order,
+      // as if every thread walked them: one thread does the serial work
+      // instead of all of them). Carried on through the whole row, it is the
+      // next tile's.
+      if (threadIdx.x < rowsPerGroup) {
+        const GaeMap* rowMaps = warpMaps + threadIdx.x * warpsPerRow;
+        GaeCarry* rowEntering = enteringWarp + threadIdx.x * warpsPerRow;
+        for (int w = warpsPerRow - 1; w >= 0; --w) {
+          rowEntering[w] = carry;
+          carry = gaeApply(rowMaps[w], carry);
         }
-        c = gaeApply(rowMaps[w], c);
       }
-      carry = c;
+      __syncthreads();
+      const GaeCarry entering = enteringWarp[warp];
 
       GaeCarry s = lane == 31 ? entering : gaeApply(afterMe, entering);
 #pragma unroll
@@ -205,7 +211,9 @@ __global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int war
       }
       storeFloats<kVec>(p.advantages, i0, count, r);
       storeFloats<kVec>(p.returns, i0, count, v);
-      __syncthreads();  // warpMaps is rewritten by the next tile
+      // No barrier here: the next tile writes warpMaps after the walkers read
+      // them, and enteringWarp after its first barrier, which every thread
+      // reaches only once done with this tile.
     }
   }
 }
