@@ -21,8 +21,9 @@
 
 #include "../native/cuda/device.h"
 #include "common/advantages.cuh"
-#include "prefetch.cuh"
 #include "launch.cuh"
+#include "prefetch.cuh"
+#include "tuning.cuh"
 
 namespace rk::cudaops {
 namespace {
@@ -31,9 +32,12 @@ constexpr unsigned kFullMask = 0xffffffffu;
 
 // ---------------------------------------------------------------------- GAE
 
-constexpr int kItems = 8;          // consecutive steps per thread
-constexpr int kGaeThreads = 512;   // per block
+constexpr int kItems = RK_GAE_ITEMS;  // consecutive steps per thread (kernels/tuning.cuh)
+constexpr int kGaeThreads = RK_GAE_THREADS;
 constexpr int kGaeWarps = kGaeThreads / 32;
+static_assert(kItems % 4 == 0 && kItems <= 32, "steps per thread: quads, and one bit each in a uint32_t");
+static_assert(kGaeThreads % 32 == 0 && (kGaeWarps & (kGaeWarps - 1)) == 0 && kGaeWarps <= 32,
+              "GAE threads: a power-of-two number of warps, at most 32 (the row walkers are warp 0's lanes)");
 
 __device__ __forceinline__ GaeMap shuffleDown(const GaeMap& m, int delta) {
   return GaeMap{__shfl_down_sync(kFullMask, m.kind, delta), __shfl_down_sync(kFullMask, m.q, delta),
@@ -46,10 +50,11 @@ __device__ __forceinline__ GaeMap shuffleDown(const GaeMap& m, int delta) {
 template <bool kVec>
 __device__ __forceinline__ void loadFloats(const float* __restrict__ src, int64_t i, int count, float (&out)[kItems]) {
   if (kVec && count == kItems) {
-    const float4 a = __ldg(reinterpret_cast<const float4*>(src + i));
-    const float4 b = __ldg(reinterpret_cast<const float4*>(src + i + 4));
-    out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
-    out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+#pragma unroll
+    for (int q = 0; q < kItems / 4; ++q) {
+      const float4 a = __ldg(reinterpret_cast<const float4*>(src + i) + q);
+      out[4 * q] = a.x, out[4 * q + 1] = a.y, out[4 * q + 2] = a.z, out[4 * q + 3] = a.w;
+    }
     return;
   }
   if (count == kItems) {
@@ -64,8 +69,9 @@ __device__ __forceinline__ void loadFloats(const float* __restrict__ src, int64_
 template <bool kVec>
 __device__ __forceinline__ void storeFloats(float* __restrict__ dst, int64_t i, int count, const float (&in)[kItems]) {
   if (kVec && count == kItems) {
-    reinterpret_cast<float4*>(dst + i)[0] = make_float4(in[0], in[1], in[2], in[3]);
-    reinterpret_cast<float4*>(dst + i)[1] = make_float4(in[4], in[5], in[6], in[7]);
+#pragma unroll
+    for (int q = 0; q < kItems / 4; ++q)
+      reinterpret_cast<float4*>(dst + i)[q] = make_float4(in[4 * q], in[4 * q + 1], in[4 * q + 2], in[4 * q + 3]);
     return;
   }
 #pragma unroll
@@ -78,13 +84,13 @@ template <bool kVec>
 __device__ __forceinline__ uint32_t loadByteBits(const uint8_t* __restrict__ src, int64_t i, int count) {
   uint32_t bits = 0;
   if (kVec && count == kItems) {
-    const unsigned a = __ldg(reinterpret_cast<const unsigned*>(src + i));
-    const unsigned b = __ldg(reinterpret_cast<const unsigned*>(src + i + 4));
+    unsigned words[kItems / 4];
 #pragma unroll
-    for (int j = 0; j < 4; ++j) {
-      bits |= ((a >> (8 * j)) & 0xffu) ? 1u << j : 0u;
-      bits |= ((b >> (8 * j)) & 0xffu) ? 1u << (j + 4) : 0u;
-    }
+    for (int q = 0; q < kItems / 4; ++q) words[q] = __ldg(reinterpret_cast<const unsigned*>(src + i) + q);
+#pragma unroll
+    for (int q = 0; q < kItems / 4; ++q)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) bits |= ((words[q] >> (8 * j)) & 0xffu) ? 1u << (4 * q + j) : 0u;
     return bits;
   }
 #pragma unroll
@@ -127,7 +133,7 @@ __device__ __forceinline__ void prefetchSpan(const GaeParams& p, GaeSpan s) {
 // A persistent grid: block b takes row groups b, b + grid, ...; a group is
 // kGaeWarps / warpsPerRow rows, warpsPerRow warps per row.
 template <bool kVec>
-__global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int warpsPerRow, int64_t groups) {
+__global__ void __launch_bounds__(kGaeThreads, RK_GAE_MIN_BLOCKS) gaeKernel(GaeParams p, int warpsPerRow, int64_t groups) {
   __shared__ GaeMap warpMaps[kGaeWarps];
   __shared__ GaeCarry enteringWarp[kGaeWarps];  // the carry entering each warp's steps
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -156,7 +162,7 @@ __global__ void __launch_bounds__(kGaeThreads, 2) gaeKernel(GaeParams p, int war
       loadFloats<kVec>(p.rewards, i0, count, r);
       loadFloats<kVec>(p.values, i0, count, v);
       // Steps past the row are not valid and carry no flag: identity maps.
-      const uint32_t inRow = (1u << count) - 1u;
+      const uint32_t inRow = count == 32 ? ~0u : (1u << count) - 1u;
       const uint32_t valid = p.mask ? loadByteBits<kVec>(p.mask, i0, count) : inRow;
       const uint32_t done = p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
       const uint32_t cut = p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;

@@ -122,10 +122,11 @@ __device__ void gridBarrier(unsigned* counter) {
 
 // The three phases; Op loads (or prefetches) a token's inputs, computes the
 // token (writes its gradients, accumulates) and writes the final statistics.
-// (At least 2 blocks per SM, up to 128 registers: left to itself, ptxas
-// chose 80 for the masked policy kernels and spilled a few bytes there.)
+// (At least RK_PPO_MIN_BLOCKS blocks per SM, 2 as shipped: up to 128
+// registers; left to itself, ptxas chose 80 for the masked policy kernels
+// and spilled a few bytes there.)
 template <class Op>
-__global__ void __launch_bounds__(kThreads, 2) ppoKernel(const Op op, const Layout l, const Scratch s) {
+__global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const Op op, const Layout l, const Scratch s) {
   extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
   float* rowWeight = reinterpret_cast<float*>(rowShared);
   const uint8_t* mask = op.mask();

@@ -9,14 +9,16 @@
 #include <cstdint>
 
 #include "../native/ops/ppo.h"
+#include "tuning.cuh"
 
 namespace rk::cudaops {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kTile = 2048;  // tokens per tile
+constexpr int kThreads = RK_PPO_THREADS;  // kernels/tuning.cuh
+constexpr int kTile = RK_PPO_TILE;        // tokens per tile
 constexpr int kPerThread = kTile / kThreads;
 constexpr int kWarps = kThreads / 32;
+static_assert(kThreads % 32 == 0 && kThreads <= 1024 && kTile % kThreads == 0, "PPO: whole warps, and tiles of whole threads");
 
 // How tokens are cut into tiles: whole rows when a row fits in a tile
 // (packed), else row segments of kTile tokens.

@@ -23,16 +23,17 @@
 #include "common/preference.cuh"
 #include "launch.cuh"
 #include "preference_sequence.cuh"
+#include "tuning.cuh"
 
 namespace rk::cudaops {
 namespace {
 
 constexpr int kLossThreads = 256;
-constexpr int kPairsPerThread = 4;
+constexpr int kPairsPerThread = RK_PREF_PAIRS_PER_THREAD;  // kernels/tuning.cuh
 constexpr int kPairsPerBlock = kLossThreads * kPairsPerThread;
-constexpr int kClusterThreads = 512;
+constexpr int kClusterThreads = RK_PREF_CLUSTER_THREADS;
 constexpr int kClusterBlocks = 8;  // the portable cluster size
-constexpr int64_t kClusterMaxPairs = int64_t{kClusterBlocks} * kClusterThreads * kPairsPerThread;  // 16384
+constexpr int64_t kClusterMaxPairs = int64_t{kClusterBlocks} * kClusterThreads * kPairsPerThread;  // 16384 as shipped
 
 struct LossPartial {
   double loss;    // sum of l

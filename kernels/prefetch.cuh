@@ -9,11 +9,14 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include "tuning.cuh"
+
 namespace rk::cudaops {
 
-// Asks L2 to fetch the 128-byte line that holds p.
-#ifdef RK_CUDA_EMU
-__device__ __forceinline__ void prefetchL2(const void*) {}  // a hint: nothing to emulate
+// Asks L2 to fetch the 128-byte line that holds p (a no-op when a variant
+// build sets RK_PREFETCH=0, and on the emulator: a hint, nothing to emulate).
+#if defined(RK_CUDA_EMU) || !RK_PREFETCH
+__device__ __forceinline__ void prefetchL2(const void*) {}
 #else
 __device__ __forceinline__ void prefetchL2(const void* p) { asm volatile("prefetch.global.L2 [%0];" ::"l"(p)); }
 #endif

@@ -10,6 +10,9 @@
 //   RLHF_KERNELS_CUDA_ARCHS=90    CUDA architectures (CMake syntax, e.g. "90-real;120-virtual");
 //                                 unset: CMakeLists.txt's full list, whatever the build dir was before
 //   RLHF_KERNELS_BUILD_DIR=dir    build directory (default: build)
+//   RLHF_KERNELS_CUDA_DEFINES="RK_GAE_ITEMS=16 ..."
+//                                 launch-shape knobs of the kernels (kernels/tuning.cuh), for the
+//                                 GPU run's variant builds (scripts/gpu/prepare.sh); never shipped
 //
 // Arguments are passed to cmake-js, e.g. --CDCMAKE_CUDA_FLAGS=... (scripts/prebuild.js).
 import { spawnSync } from 'node:child_process';
@@ -53,6 +56,18 @@ const defines = [
   `--CDRK_CUDA_EMU_ASAN=${asan ? 'ON' : 'OFF'}`,
 ];
 defines.push(`--CDRK_CUDA_ARCHS=${process.env.RLHF_KERNELS_CUDA_ARCHS || defaultCudaArchs(root)}`);
+// Only the knobs kernels/tuning.cuh declares: a misspelt one would do nothing.
+const knobs = (process.env.RLHF_KERNELS_CUDA_DEFINES ?? '').split(/\s+/).filter(Boolean);
+const known = [...readFileSync(join(root, 'kernels', 'tuning.cuh'), 'utf8').matchAll(/^#ifndef (RK_[A-Z0-9_]+)$/gm)].map((m) => m[1]);
+const badKnob = knobs.find((k) => !/^RK_[A-Z0-9_]+=\d+$/.test(k) || !known.includes(k.split('=')[0]));
+if (badKnob !== undefined) {
+  console.error(
+    `rlhf-kernels: RLHF_KERNELS_CUDA_DEFINES expected <KNOB>=<integer> items with a knob of kernels/tuning.cuh ` +
+      `(${known.join(', ')}), got "${badKnob}"`,
+  );
+  process.exit(1);
+}
+defines.push(`--CDRK_KERNEL_DEFINES=${knobs.join(';')}`);
 const out = ['--out', process.env.RLHF_KERNELS_BUILD_DIR ?? 'build'];
 const common = ['--directory', root, ...out, '--log-level', 'warn', ...defines, ...process.argv.slice(2)];
 

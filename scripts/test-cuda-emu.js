@@ -12,6 +12,8 @@
 //
 //   RK_EMU_PASSES="forward reverse asan"   the passes to run (default: all three)
 //   --no-build                             use the build folders as they are
+//   RLHF_KERNELS_CUDA_DEFINES="RK_..=.."   builds with other launch shapes
+//                                          (kernels/tuning.cuh): checks a variant
 // Needs the TypeScript built (npm run build:ts).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -63,7 +65,8 @@ const built = new Set();
 for (const name of names) {
   const pass = PASSES[name];
   if (!process.argv.includes('--no-build') && !built.has(pass.dir)) {
-    run(`build ${pass.dir} (RLHF_KERNELS_CUDA=${pass.cuda})`, [join(root, 'scripts', 'build-native.js')], {
+    const knobs = process.env.RLHF_KERNELS_CUDA_DEFINES ? `, ${process.env.RLHF_KERNELS_CUDA_DEFINES}` : '';
+    run(`build ${pass.dir} (RLHF_KERNELS_CUDA=${pass.cuda}${knobs})`, [join(root, 'scripts', 'build-native.js')], {
       RLHF_KERNELS_CUDA: pass.cuda,
       RLHF_KERNELS_BUILD_DIR: pass.dir,
     });

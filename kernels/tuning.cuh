@@ -1,0 +1,51 @@
+// The launch shapes the GPU run may vary, with the values every build ships.
+//
+// A GPU session is short, and a machine handed back is gone: to compare
+// shapes, scripts/gpu/prepare.sh builds one extra addon per variant
+// (RK_GPU_VARIANTS: -D RK_<KNOB>=<value> through RLHF_KERNELS_CUDA_DEFINES)
+// and scripts/gpu/run.sh times each beside the shipped build in the same
+// call. A knob that wins moves its default here; release builds never set
+// them. The CUDA emulator builds take the same defines, so a variant's
+// correctness is checked on the CPU first (RLHF_KERNELS_CUDA=emu).
+#pragma once
+
+// L2 prefetch of the next tile (kernels/prefetch.cuh): 0 compiles it out.
+#ifndef RK_PREFETCH
+#define RK_PREFETCH 1
+#endif
+
+// GAE (kernels/advantages.cu): consecutive steps per thread (a multiple of
+// 4, at most 32), threads per block, and the blocks per multiprocessor the
+// registers must allow (__launch_bounds__).
+#ifndef RK_GAE_ITEMS
+#define RK_GAE_ITEMS 8
+#endif
+#ifndef RK_GAE_THREADS
+#define RK_GAE_THREADS 512
+#endif
+#ifndef RK_GAE_MIN_BLOCKS
+#define RK_GAE_MIN_BLOCKS 2
+#endif
+
+// PPO (kernels/ppo_tiles.cuh): threads per block, tokens per tile (a
+// multiple of the threads: a tile is loaded in one go), blocks per
+// multiprocessor. The tile also fixes the order of the loss's sums.
+#ifndef RK_PPO_THREADS
+#define RK_PPO_THREADS 256
+#endif
+#ifndef RK_PPO_TILE
+#define RK_PPO_TILE 2048
+#endif
+#ifndef RK_PPO_MIN_BLOCKS
+#define RK_PPO_MIN_BLOCKS 2
+#endif
+
+// Preference loss (kernels/preference.cu): pairs per thread, and threads
+// per block of the cluster path (its 8 blocks then take up to
+// 8 * threads * pairs pairs).
+#ifndef RK_PREF_PAIRS_PER_THREAD
+#define RK_PREF_PAIRS_PER_THREAD 4
+#endif
+#ifndef RK_PREF_CLUSTER_THREADS
+#define RK_PREF_CLUSTER_THREADS 512
+#endif
