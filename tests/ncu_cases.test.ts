@@ -1,7 +1,11 @@
 // bench/gpu/ncu_cases.ts: device time per case from an ncu CSV, cut at the
 // marker kernels device_time.ts launches before each case.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseNcu, perCase } from '../bench/gpu/ncu_cases.js';
+import { CALLS_PER_CASE } from '../bench/gpu/device_time.js';
+import { parseNcu, perCase, timesByName, variantTable } from '../bench/gpu/ncu_cases.js';
 
 const HEAD = '"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size","Grid Size","Device","CC","Section Name","Metric Name","Metric Unit","Metric Value"';
 const row = (id: number, kernel: string, value: string, unit = 'ns') =>
@@ -30,5 +34,30 @@ describe('ncu_cases', () => {
   it('says what is missing from a file that is not ncu CSV', () => {
     expect(() => parseNcu('==ERROR== no kernels were profiled')).toThrow(/no ncu CSV header/);
     expect(() => parseNcu(`${HEAD.replace('"Metric Unit",', '')}\n`)).toThrow(/no column Metric Unit/);
+  });
+
+  it('sets the cases of each variant beside this build, by name, and says which variant left no profile', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rk-ncu-'));
+    try {
+      const marker = (id: number) => [row(id, 'unnamed>::chunkSums(const float *, long, bool, float *)', '3,000'), row(id + 1, 'unnamed>::finalSum(const float *, long, float *)', '2,000')];
+      const log = (...names: string[]) => names.map((n) => `device_time: ${n}: 20.0 us per call, 20 queued then one synchronize`).join('\n');
+      const per = (us: number) => String(us * CALLS_PER_CASE * 1000);  // ns in all, for `us` per call
+      // This build: three cases; the variant: the second and third only (its own order and subset).
+      writeFileSync(join(dir, 'this.log'), log('gae A', 'gae B', 'ppo C'));
+      writeFileSync(join(dir, 'this.csv'), [HEAD, ...marker(0), row(2, 'gaeKernel', per(10)), ...marker(3), row(5, 'gaeKernel', per(40)), ...marker(6), row(8, 'ppoKernel', per(30))].join('\n'));
+      writeFileSync(join(dir, 'fast.log'), log('gae B', 'ppo C'));
+      writeFileSync(join(dir, 'fast.csv'), [HEAD, ...marker(0), row(2, 'gaeKernel', per(20)), ...marker(3), row(5, 'ppoKernel', per(40))].join('\n'));
+      writeFileSync(join(dir, 'list.txt'), '# comment\nfast  ^(gae|ppo)  RK_GAE_ITEMS=16 RK_GAE_THREADS=256\n\nbroken ^gae RK_PREFETCH=0\n');
+      const ours = timesByName(join(dir, 'this.log'), join(dir, 'this.csv'));
+      expect([...ours.keys()]).toEqual(['gae A', 'gae B', 'ppo C']);
+      const rows = variantTable(join(dir, 'list.txt'), dir, ours).filter((l) => l.startsWith('| fast') || l.startsWith('| broken'));
+      expect(rows).toEqual([
+        '| fast | RK_GAE_ITEMS=16 RK_GAE_THREADS=256 | gae B | 40.0 | 20.0 | 2.00× |',
+        '| fast | RK_GAE_ITEMS=16 RK_GAE_THREADS=256 | ppo C | 30.0 | 40.0 | 0.75× |',
+        expect.stringMatching(/^\| broken \| RK_PREFETCH=0 \| \(no profile: ENOENT/),
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -13,7 +13,8 @@
  * Before each case it launches a marker, readBandwidth on a small buffer
  * (kernels chunkSums and finalSum, used by no case): bench/gpu/ncu_cases.ts
  * cuts the profile at the markers to give each case's device time per call.
- * RK_DEVICE_TIME_CASES (a regex) runs only the cases whose names match.
+ * RK_DEVICE_TIME_CASES (a regex) runs only the cases whose names match (and
+ * makes only their inputs: the variant builds' runs time a few cases each).
  */
 import {
   Tensor, dpoLoss, gae, groupAdvantages, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, sequenceLogProbs,
@@ -46,48 +47,57 @@ function cuda(data: Float32Array | Int32Array | Uint8Array, shape: number[], dty
 
 interface Case {
   name: string;
+  /** Its inputs, made before its marker (their uploads, and the forward a backward needs, are not its time). */
+  needs: (() => unknown)[];
   run: () => unknown;
+}
+
+/** A value made on first use: a run restricted by RK_DEVICE_TIME_CASES builds only its cases' inputs. */
+function lazy<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }
 
 function cases(): Case[] {
   const B = 512, T = 4096, n = B * T;
-  const lp = cuda(floats(n, -3, 0, 1), [B, T]);
-  const old = cuda(floats(n, -3, 0, 2), [B, T]);
-  const adv = cuda(floats(n, -1, 1, 3), [B, T]);
-  const ref = cuda(floats(n, -3, 0, 4), [B, T]);
-  const ent = cuda(floats(n, 0, 2, 5), [B, T]);
-  const mask = cuda(Uint8Array.from(floats(n, 0, 1, 6), (v) => (v < 0.9 ? 1 : 0)), [B, T]);
-  const values = cuda(floats(n, -1, 1, 7), [B, T]);
+  const lp = lazy(() => cuda(floats(n, -3, 0, 1), [B, T]));
+  const old = lazy(() => cuda(floats(n, -3, 0, 2), [B, T]));
+  const adv = lazy(() => cuda(floats(n, -1, 1, 3), [B, T]));
+  const ref = lazy(() => cuda(floats(n, -3, 0, 4), [B, T]));
+  const ent = lazy(() => cuda(floats(n, 0, 2, 5), [B, T]));
+  const mask = lazy(() => cuda(Uint8Array.from(floats(n, 0, 1, 6), (v) => (v < 0.9 ? 1 : 0)), [B, T]));
+  const values = lazy(() => cuda(floats(n, -1, 1, 7), [B, T]));
   const P = 16384;
-  const c = cuda(floats(P, -3, 3, 8), [P]), r = cuda(floats(P, -3, 3, 9), [P]);
-  const rc = cuda(floats(P, -300, -100, 10), [P]), rr = cuda(floats(P, -300, -100, 11), [P]);
+  const c = lazy(() => cuda(floats(P, -3, 3, 8), [P])), r = lazy(() => cuda(floats(P, -3, 3, 9), [P]));
+  const rc = lazy(() => cuda(floats(P, -300, -100, 10), [P])), rr = lazy(() => cuda(floats(P, -300, -100, 11), [P]));
   const N = 4096, V = 151936;
-  const logits = cuda(floats(N * V, -4, 4, 12), [N, V], 'bfloat16');
-  const targets = cuda(Int32Array.from(floats(N, 0, V, 13), Math.floor), [N]);
-  const gLp = cuda(floats(N, -1, 1, 14), [N]);
-  const fwd = tokenLogProbs(logits, targets);
-  const scores = cuda(floats(65536, -1, 1, 15), [65536]);
+  const logits = lazy(() => cuda(floats(N * V, -4, 4, 12), [N, V], 'bfloat16'));
+  const targets = lazy(() => cuda(Int32Array.from(floats(N, 0, V, 13), Math.floor), [N]));
+  const gLp = lazy(() => cuda(floats(N, -1, 1, 14), [N]));
+  const fwd = lazy(() => tokenLogProbs(logits(), targets()));
+  const scores = lazy(() => cuda(floats(65536, -1, 1, 15), [65536]));
   const big = 2048 * 8192;
-  const bigRewards = cuda(floats(big, -1, 1, 16), [2048, 8192]), bigValues = cuda(floats(big, -1, 1, 17), [2048, 8192]);
-  const bigMask = cuda(Uint8Array.from(floats(big, 0, 1, 18), (v) => (v < 0.9 ? 1 : 0)), [2048, 8192]);
-  const seqGrad = cuda(floats(2048, -1, 1, 19), [2048]);
+  const bigRewards = lazy(() => cuda(floats(big, -1, 1, 16), [2048, 8192]));
+  const bigValues = lazy(() => cuda(floats(big, -1, 1, 17), [2048, 8192]));
+  const bigMask = lazy(() => cuda(Uint8Array.from(floats(big, 0, 1, 18), (v) => (v < 0.9 ? 1 : 0)), [2048, 8192]));
+  const seqGrad = lazy(() => cuda(floats(2048, -1, 1, 19), [2048]));
   return [
-    { name: `tokenLogProbs N=${N} V=${V} bf16`, run: () => tokenLogProbs(logits, targets) },
-    { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, run: () => tokenLogProbsBackward(logits, targets, { lse: fwd.lse, gradLogprobs: gLp }) },
-    { name: `ppoPolicyLoss B=${B} T=${T} mask`, run: () => ppoPolicyLoss(lp, old, adv, { mask }) },
-    { name: `ppoPolicyLoss B=${B} T=${T} mask kl+entropy`, run: () => ppoPolicyLoss(lp, old, adv, { mask, refLogprobs: ref, klCoef: 0.05, entropy: ent, entropyCoef: 0.01 }) },
-    { name: `ppoValueLoss B=${B} T=${T} mask`, run: () => ppoValueLoss(values, old, adv, { mask, clip: 0.2 }) },
-    { name: `gae B=${B} T=${T} mask`, run: () => gae(adv, values, { gamma: 0.99, lambda: 0.95, mask }) },
+    { name: `tokenLogProbs N=${N} V=${V} bf16`, needs: [logits, targets], run: () => tokenLogProbs(logits(), targets()) },
+    { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, needs: [logits, targets, fwd, gLp], run: () => tokenLogProbsBackward(logits(), targets(), { lse: fwd().lse, gradLogprobs: gLp() }) },
+    { name: `ppoPolicyLoss B=${B} T=${T} mask`, needs: [lp, old, adv, mask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask() }) },
+    { name: `ppoPolicyLoss B=${B} T=${T} mask kl+entropy`, needs: [lp, old, adv, mask, ref, ent], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask(), refLogprobs: ref(), klCoef: 0.05, entropy: ent(), entropyCoef: 0.01 }) },
+    { name: `ppoValueLoss B=${B} T=${T} mask`, needs: [values, old, adv, mask], run: () => ppoValueLoss(values(), old(), adv(), { mask: mask(), clip: 0.2 }) },
+    { name: `gae B=${B} T=${T} mask`, needs: [adv, values, mask], run: () => gae(adv(), values(), { gamma: 0.99, lambda: 0.95, mask: mask() }) },
     // The bandwidth goal's shape (>= 8 M elements).
-    { name: `gae B=2048 T=8192 mask`, run: () => gae(bigRewards, bigValues, { gamma: 0.99, lambda: 0.95, mask: bigMask }) },
-    { name: `whiten B=${B} T=${T} mask`, run: () => whiten(adv, { mask }) },
-    { name: `whiten B=2048 T=8192 mask`, run: () => whiten(bigRewards, { mask: bigMask }) },
-    { name: `groupAdvantages G=4096 K=16`, run: () => groupAdvantages(scores, { groupSize: 16, estimator: 'grpo' }) },
-    { name: `pairwiseLoss B=${P}`, run: () => pairwiseLoss(c, r) },
-    { name: `dpoLoss B=${P}`, run: () => dpoLoss(rc, rr, c, r) },
-    { name: `sequenceLogProbs B=${B} T=${T}`, run: () => sequenceLogProbs(lp, mask) },
-    { name: `sequenceLogProbs B=2048 T=8192`, run: () => sequenceLogProbs(bigRewards, bigMask) },
-    { name: `sequenceLogProbsBackward B=2048 T=8192 mean`, run: () => sequenceLogProbsBackward(seqGrad, bigMask, { reduce: 'mean' }) },
+    { name: `gae B=2048 T=8192 mask`, needs: [bigRewards, bigValues, bigMask], run: () => gae(bigRewards(), bigValues(), { gamma: 0.99, lambda: 0.95, mask: bigMask() }) },
+    { name: `whiten B=${B} T=${T} mask`, needs: [adv, mask], run: () => whiten(adv(), { mask: mask() }) },
+    { name: `whiten B=2048 T=8192 mask`, needs: [bigRewards, bigMask], run: () => whiten(bigRewards(), { mask: bigMask() }) },
+    { name: `groupAdvantages G=4096 K=16`, needs: [scores], run: () => groupAdvantages(scores(), { groupSize: 16, estimator: 'grpo' }) },
+    { name: `pairwiseLoss B=${P}`, needs: [c, r], run: () => pairwiseLoss(c(), r()) },
+    { name: `dpoLoss B=${P}`, needs: [rc, rr, c, r], run: () => dpoLoss(rc(), rr(), c(), r()) },
+    { name: `sequenceLogProbs B=${B} T=${T}`, needs: [lp, mask], run: () => sequenceLogProbs(lp(), mask()) },
+    { name: `sequenceLogProbs B=2048 T=8192`, needs: [bigRewards, bigMask], run: () => sequenceLogProbs(bigRewards(), bigMask()) },
+    { name: `sequenceLogProbsBackward B=2048 T=8192 mean`, needs: [seqGrad, bigMask], run: () => sequenceLogProbsBackward(seqGrad(), bigMask(), { reduce: 'mean' }) },
   ];
 }
 
@@ -101,6 +111,8 @@ function main(): void {
   const marker = cuda(floats(1 << 16, 0, 1, 20), [1 << 16]);
   const only = new RegExp(process.env.RK_DEVICE_TIME_CASES ?? '');
   for (const c of cases().filter((k) => only.test(k.name))) {
+    for (const make of c.needs) make();
+    synchronizeSync('cuda');
     release(readBandwidth(marker));
     synchronizeSync('cuda');
     for (let i = 0; i <= RUNS; i++) {

@@ -2,7 +2,7 @@
  * Device time per call of each bench/gpu/device_time.ts case, from the CSV
  * that Nsight Compute writes of that script (scripts/gpu/run.sh):
  *
- *   node dist/bench/gpu/ncu_cases.js DEVICE_TIME.log NCU.csv [BASE.csv] > table.md
+ *   node dist/bench/gpu/ncu_cases.js DEVICE_TIME.log NCU.csv [BASE.csv] [--variants LIST DIR] > table.md
  *
  * device_time.ts launches a marker (readBandwidth: kernels chunkSums and
  * finalSum) before each case, so the kernels between two markers are one
@@ -11,7 +11,10 @@
  * come, in order, from the script's "device_time: NAME: ..." lines. BASE.csv,
  * the same script profiled with another build of the addon (run.sh's
  * RK_GPU_BASE), adds a column and the ratio: the A/B of a change, measured
- * in one call on one card.
+ * in one call on one card. --variants adds a table for the launch-shape
+ * variants of scripts/gpu/variants.txt: LIST holds its lines (name, cases,
+ * knobs), DIR each variant's NAME.log and NAME.csv (device_time.ts run on
+ * that variant's build, its cases only), matched with this build by name.
  */
 import { readFileSync } from 'node:fs';
 import { CALLS_PER_CASE } from './device_time.js';
@@ -86,13 +89,52 @@ function us(ns: number | undefined): string {
   return ns === undefined ? '-' : (ns / CALLS_PER_CASE / 1e3).toFixed(1);
 }
 
+/** The case names of a device_time log, in order. */
+function caseNames(log: string): string[] {
+  return [...readFileSync(log, 'utf8').matchAll(/^device_time: (.+?): [\d.]+ us per call/gm)].map((m) => m[1]!);
+}
+
+/** Case name to device ns per case, from a device_time log and its ncu CSV. */
+export function timesByName(log: string, csv: string): Map<string, number> {
+  const names = caseNames(log);
+  const ns = perCase(parseNcu(readFileSync(csv, 'utf8')));
+  return new Map(names.flatMap((name, k) => (ns[k] === undefined ? [] : [[name, ns[k]!] as [string, number]])));
+}
+
+/** The variants' table (markdown lines): each variant's cases beside this build's. */
+export function variantTable(list: string, dir: string, ours: Map<string, number>): string[] {
+  const out = [
+    '## Launch-shape variants (scripts/gpu/variants.txt; knobs of kernels/tuning.cuh; same card, same call)', '',
+    '| variant | knobs | case | this build µs | variant µs | this / variant |', '|---|---|---|---:|---:|---:|',
+  ];
+  for (const line of readFileSync(list, 'utf8').split('\n')) {
+    const [name, , ...knobs] = line.trim().split(/\s+/);
+    if (!name || name.startsWith('#')) continue;
+    let theirs: Map<string, number>;
+    try {
+      theirs = timesByName(`${dir}/${name}.log`, `${dir}/${name}.csv`);
+    } catch (e) {
+      out.push(`| ${name} | ${knobs.join(' ')} | (no profile: ${(e as Error).message.split('\n')[0]}) | | | |`);
+      continue;
+    }
+    for (const [c, ns] of theirs) {
+      const a = ours.get(c);
+      out.push(`| ${name} | ${knobs.join(' ')} | ${c} | ${us(a)} | ${us(ns)} | ${a ? `${(a / ns).toFixed(2)}×` : '-'} |`);
+    }
+  }
+  return out;
+}
+
 function main(): void {
-  const [log, csv, base] = process.argv.slice(2);
-  if (!log || !csv) {
-    console.error('usage: ncu_cases.js DEVICE_TIME.log NCU.csv [BASE.csv]');
+  const args = process.argv.slice(2);
+  const v = args.indexOf('--variants');
+  const variants = v >= 0 ? args.splice(v, 3).slice(1) : [];
+  const [log, csv, base] = args;
+  if (!log || !csv || (v >= 0 && variants.length !== 2)) {
+    console.error('usage: ncu_cases.js DEVICE_TIME.log NCU.csv [BASE.csv] [--variants LIST DIR]');
     process.exit(2);
   }
-  const names = [...readFileSync(log, 'utf8').matchAll(/^device_time: (.+?): [\d.]+ us per call/gm)].map((m) => m[1]!);
+  const names = caseNames(log);
   const ours = perCase(parseNcu(readFileSync(csv, 'utf8')));
   const other = base ? perCase(parseNcu(readFileSync(base, 'utf8'))) : undefined;
   console.log(`## Device time per call (Nsight Compute; ${CALLS_PER_CASE} calls per case${base ? '; base: another build, same card, same call' : ''})\n`);
@@ -104,6 +146,7 @@ function main(): void {
     console.log(`| ${name} | ${us(a)} | ${us(b)} | ${ratio} |`);
   });
   if (ours.length !== names.length) console.log(`\n(${ours.length} marked cases in the profile, ${names.length} names: the last may have been cut off)`);
+  if (variants.length === 2) console.log(['', ...variantTable(variants[0]!, variants[1]!, timesByName(log, csv))].join('\n'));
 }
 
 if (process.argv[1]?.endsWith('ncu_cases.js')) main();

@@ -10,15 +10,19 @@
 #   ncu.csv          Nsight Compute's device time of every kernel of device_time.ts;
 #                    after a line "==== clusters off", the preference-loss cases
 #                    again with RLHF_KERNELS_CUDA_CLUSTERS=0; after "==== base
-#                    build", all of them with .gpu/base.node when prepare.sh made
-#                    one (RK_GPU_NCU=details: ncu-details.txt instead, the full
+#                    build", all of them with .gpu/base.node.xz when prepare.sh
+#                    made one; after "==== variant NAME", that launch-shape
+#                    variant's cases with its build (.gpu/variants/)
+#                    (RK_GPU_NCU=details: ncu-details.txt instead, the full
 #                    section set of the kernels matching $RK_NCU_KERNELS)
 #   torch.json       PyTorch eager / torch.compile on the same shapes
 #   torch.log        its output
 #   summary.md       ours vs torch, fraction of HBM bandwidth; device time per
-#                    call of each device_time.ts case (and of the base build)
+#                    call of each device_time.ts case (and of the base build),
+#                    and each variant's cases beside this build's
 # Every step runs under its own timeout inside a total budget
-# (RK_GPU_BUDGET seconds, default 330, 400 with a base build) and tolerates the failure of the
+# (RK_GPU_BUDGET seconds, default 330, +70 with a base build, +15 per
+# variant) and tolerates the failure of the
 # ones before; the summary table is printed last. RK_PYTHON picks the
 # Python (default python3). RK_BENCH_OPS and RK_TORCH_FAMILIES narrow a
 # rerun to some op families; RK_GPU_NCU=0 skips the ncu step, and
@@ -30,8 +34,9 @@ set -u
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder whose files come back}"
 mkdir -p "$OUT"
-BUDGET=${RK_GPU_BUDGET:-$([ -f .gpu/base.node ] && echo 400 || echo 330)}
-rm -f /tmp/rk-cases.md /tmp/rk-ncu-*.csv /tmp/rk-device-time-*.log
+VARIANTS=$([ -f .gpu/variants/list.txt ] && grep -c . .gpu/variants/list.txt || echo 0)
+BUDGET=${RK_GPU_BUDGET:-$((330 + ($([ -f .gpu/base.node.xz ] && echo 70 || echo 0)) + 15 * VARIANTS))}
+rm -rf /tmp/rk-cases.md /tmp/rk-ncu-*.csv /tmp/rk-device-time-*.log /tmp/rk-variants /tmp/rk-bin
 PY=${RK_PYTHON:-python3}
 START=$SECONDS
 
@@ -44,12 +49,17 @@ allot() {
 }
 step() { echo "== $* ($((SECONDS - START)) s in)"; }
 
+# An xz file to an executable (xz, or Python's lzma where xz is missing).
+unpack() {
+  mkdir -p "$(dirname "$2")"
+  { xz -dc "$1" > "$2" 2>/dev/null ||
+    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; } &&
+    chmod +x "$2"
+}
+
 step "node"
 NODE=/tmp/rk-node/node
-mkdir -p /tmp/rk-node
-if [ -x "$NODE" ] || { [ -f .gpu/node.xz ] && { xz -dc .gpu/node.xz > "$NODE" 2>/dev/null ||
-    python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' .gpu/node.xz "$NODE"; } &&
-    chmod +x "$NODE"; }; then
+if [ -x "$NODE" ] || { [ -f .gpu/node.xz ] && unpack .gpu/node.xz "$NODE"; }; then
   "$NODE" --version || NODE=
 else
   echo "no node: .gpu/node.xz missing or unreadable"; NODE=
@@ -57,7 +67,9 @@ fi
 # The runner's dependency, where Node's resolution looks for it; the sm_90 addon.
 [ -e node_modules ] || ln -s .gpu/node_modules node_modules
 [ -f .gpu/rlhf_kernels.node ] && export RLHF_KERNELS_BINARY="$PWD/.gpu/rlhf_kernels.node"
-[ -f .gpu/mismatched.node ] && export RLHF_KERNELS_MISMATCHED_BINARY="$PWD/.gpu/mismatched.node"
+[ -f .gpu/mismatched.node.xz ] && unpack .gpu/mismatched.node.xz /tmp/rk-bin/mismatched.node &&
+  export RLHF_KERNELS_MISMATCHED_BINARY=/tmp/rk-bin/mismatched.node
+[ -f .gpu/base.node.xz ] && unpack .gpu/base.node.xz /tmp/rk-bin/base.node
 
 step "environment"
 {
@@ -104,14 +116,29 @@ if [ -n "$NODE" ]; then
     RLHF_KERNELS_CUDA_CLUSTERS=0 RK_DEVICE_TIME_CASES='^(pairwise|dpo)Loss' ncuTime "$(allot 30 140)" nocluster
     { echo "==== clusters off"; cat /tmp/rk-ncu-nocluster.csv; } >> "$OUT/ncu.csv"
     BASE_CSV=
-    if [ -f .gpu/base.node ]; then
+    if [ -f /tmp/rk-bin/base.node ]; then
       step "device time of the base build (ncu)"
-      RLHF_KERNELS_BINARY="$PWD/.gpu/base.node" ncuTime "$(allot 60 70)" base
+      RLHF_KERNELS_BINARY=/tmp/rk-bin/base.node ncuTime "$(allot 60 $((70 + 15 * VARIANTS)))" base
       { echo "==== base build"; cat /tmp/rk-ncu-base.csv; } >> "$OUT/ncu.csv"
       { echo "== base build"; cat /tmp/rk-device-time-base.log; } >> "$OUT/bench-cuda.log"
       BASE_CSV=/tmp/rk-ncu-base.csv
     fi
-    timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv $BASE_CSV > /tmp/rk-cases.md 2>&1
+    # Each launch-shape variant on its own cases (scripts/gpu/variants.txt).
+    VARIANT_ARGS=()
+    if [ "$VARIANTS" -gt 0 ]; then
+      mkdir -p /tmp/rk-variants
+      while read -r name cases knobs <&3; do
+        step "variant $name: $knobs (ncu)"
+        unpack ".gpu/variants/$name.node.xz" "/tmp/rk-bin/variants/$name.node" || { echo "cannot unpack $name"; continue; }
+        RLHF_KERNELS_BINARY="/tmp/rk-bin/variants/$name.node" RK_DEVICE_TIME_CASES="$cases" \
+          ncuTime "$(allot 20 70)" "variant-$name"
+        { echo "==== variant $name: $knobs"; cat "/tmp/rk-ncu-variant-$name.csv"; } >> "$OUT/ncu.csv"
+        cp "/tmp/rk-ncu-variant-$name.csv" "/tmp/rk-variants/$name.csv"
+        cp "/tmp/rk-device-time-variant-$name.log" "/tmp/rk-variants/$name.log"
+      done 3< .gpu/variants/list.txt
+      VARIANT_ARGS=(--variants .gpu/variants/list.txt /tmp/rk-variants)
+    fi
+    timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv $BASE_CSV "${VARIANT_ARGS[@]}" > /tmp/rk-cases.md 2>&1
     { echo; echo "With RLHF_KERNELS_CUDA_CLUSTERS=0 (the preference loss's portable path):"; echo
       timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-nocluster.log /tmp/rk-ncu-nocluster.csv; } >> /tmp/rk-cases.md 2>&1
   elif [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = details ]; then
