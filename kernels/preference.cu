@@ -158,24 +158,31 @@ __global__ void __launch_bounds__(kLossThreads)
 }
 
 // The cluster path: gridDim.x <= kClusterBlocks blocks launched as one
-// cluster. Each block's sums stay in its shared memory; rank 0 adds them in
-// rank order after the cluster barrier, and a second barrier keeps every
-// block (and its shared memory) alive until rank 0 has read it. Compiled
-// for every architecture, run only where the device has clusters.
+// cluster. Each block's sums stay in its shared memory; after the cluster
+// barrier, rank 0's thread r fetches block r's (all at once: one
+// distributed-shared-memory round trip, not one per block in turn), and
+// thread 0 adds them in rank order. A second barrier keeps every block (and
+// its shared memory) alive until rank 0 has read it. Compiled for every
+// architecture, run only where the device has clusters.
 template <PreferenceKind Kind>
 __global__ void __launch_bounds__(kClusterThreads) preferenceLossClusterKernel(PreferenceLossParams p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   namespace cg = cooperative_groups;
   __shared__ LossPartial warps[kClusterThreads / 32];
   __shared__ LossPartial blockTotal;
+  __shared__ LossPartial gathered[kClusterBlocks];  // rank 0's copies of every block's sums
   const LossPartial block = blockSum<kClusterThreads>(threadPairs<Kind, kClusterThreads>(p), warps);
   if (threadIdx.x == 0) blockTotal = block;
   cg::cluster_group cluster = cg::this_cluster();
   cluster.sync();
-  if (cluster.block_rank() == 0 && threadIdx.x == 0) {
-    LossPartial total = blockTotal;
-    for (unsigned r = 1; r < cluster.num_blocks(); ++r) total = addPartials(total, *cluster.map_shared_rank(&blockTotal, r));
-    writeStats(p, total);
+  if (cluster.block_rank() == 0) {  // uniform in a block: its barrier is safe
+    if (threadIdx.x < cluster.num_blocks()) gathered[threadIdx.x] = *cluster.map_shared_rank(&blockTotal, threadIdx.x);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      LossPartial total = gathered[0];
+      for (unsigned r = 1; r < cluster.num_blocks(); ++r) total = addPartials(total, gathered[r]);
+      writeStats(p, total);
+    }
   }
   cluster.sync();
 #endif
