@@ -192,27 +192,24 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
   if (!arrive(s.counter, expected)) return;
   if (threadIdx.x == 0) *s.counter = 0;  // every block has counted all its arrivals: ready for the next launch
   __threadfence();
-  double loss = 0, approxKl = 0, kl = 0;
-  long long valid = 0, clipped = 0, clippedLower = 0;
+  double sums[3] = {0, 0, 0};      // loss, approxKl, kl
+  long long counts[3] = {0, 0, 0};  // valid, clipped, clippedLower
   for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) {
     // Other blocks wrote the partials: read them from L2.
-    loss += __ldcg(&s.partials[t].loss);
-    approxKl += __ldcg(&s.partials[t].approxKl);
-    kl += __ldcg(&s.partials[t].kl);
-    valid += __ldcg(&s.partials[t].valid);
-    clipped += __ldcg(&s.partials[t].clipped);
-    clippedLower += __ldcg(&s.partials[t].clippedLower);
+    sums[0] += __ldcg(&s.partials[t].loss);
+    sums[1] += __ldcg(&s.partials[t].approxKl);
+    sums[2] += __ldcg(&s.partials[t].kl);
+    counts[0] += __ldcg(&s.partials[t].valid);
+    counts[1] += __ldcg(&s.partials[t].clipped);
+    counts[2] += __ldcg(&s.partials[t].clippedLower);
   }
-  loss = blockSum(loss);
-  approxKl = blockSum(approxKl);
-  kl = blockSum(kl);
-  valid = blockSum(valid);
-  clipped = blockSum(clipped);
-  clippedLower = blockSum(clippedLower);
+  blockSums(sums);
+  blockSums(counts);
   if (threadIdx.x == 0) {
+    const long long valid = counts[0];
     auto mean = [&](double sum) { return valid > 0 ? static_cast<float>(sum / static_cast<double>(valid)) : 0.0f; };
-    op.finish(static_cast<float>(loss), mean(static_cast<double>(clipped)), mean(static_cast<double>(clippedLower)),
-              mean(approxKl), mean(kl));
+    op.finish(static_cast<float>(sums[0]), mean(static_cast<double>(counts[1])), mean(static_cast<double>(counts[2])),
+              mean(sums[1]), mean(sums[2]));
   }
 }
 

@@ -69,17 +69,33 @@ struct Scratch {
   unsigned* counter;   // CudaLaunch::blockCounter: 0 at the launch and again at the end
 };
 
-// Sum over the block, the same value in every thread; fixed order.
+// Sums of N values over the block, the same in every thread; fixed order
+// (a shuffle tree per warp, then the warps in order). The N sums share their
+// shuffle rounds and barriers: one reduction's latency, not N in a row.
+template <class T, int N>
+__device__ void blockSums(T (&v)[N]) {
+  __shared__ T warpSums[N][kWarps];
+  for (int o = 16; o > 0; o >>= 1)
+#pragma unroll
+    for (int k = 0; k < N; ++k) v[k] += __shfl_down_sync(0xffffffffu, v[k], o);
+  __syncthreads();  // the previous call's readers are done with warpSums
+  if (threadIdx.x % 32 == 0)
+#pragma unroll
+    for (int k = 0; k < N; ++k) warpSums[k][threadIdx.x / 32] = v[k];
+  __syncthreads();
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    T total = 0;
+    for (int w = 0; w < kWarps; ++w) total += warpSums[k][w];
+    v[k] = total;
+  }
+}
+
 template <class T>
 __device__ T blockSum(T v) {
-  __shared__ T warpSums[kWarps];
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  __syncthreads();  // the previous call's readers are done with warpSums
-  if (threadIdx.x % 32 == 0) warpSums[threadIdx.x / 32] = v;
-  __syncthreads();
-  T total = 0;
-  for (int w = 0; w < kWarps; ++w) total += warpSums[w];
-  return total;
+  T one[1] = {v};
+  blockSums(one);
+  return one[0];
 }
 
 // Valid tokens per row of a packed tile, into counts[0, tile.rows).
@@ -115,16 +131,15 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
     for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
       const Tile tile = tileAt(l, t);
       countRows(mask, l, tile, rowCounts);
-      int valid = 0, nonEmpty = 0;
+      int sums[2] = {0, 0};  // valid tokens, non-empty rows
       for (int r = threadIdx.x; r < tile.rows; r += kThreads) {
-        valid += rowCounts[r];
-        nonEmpty += rowCounts[r] > 0;
+        sums[0] += rowCounts[r];
+        sums[1] += rowCounts[r] > 0;
       }
-      valid = blockSum(valid);
-      nonEmpty = blockSum(nonEmpty);
+      blockSums(sums);
       if (threadIdx.x == 0) {
-        s.tileValid[t] = valid;
-        s.tileRows[t] = nonEmpty;
+        s.tileValid[t] = sums[0];
+        s.tileRows[t] = sums[1];
       }
     }
     return;
@@ -146,34 +161,35 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
         valid[b] += i < tile.end && mask[i] != 0;
       }
     }
+    blockSums(valid);
 #pragma unroll
     for (int b = 0; b < kCountBatch; ++b) {
-      const int total = blockSum(valid[b]);
       const int64_t t = t0 + int64_t{b} * gridDim.x;
-      if (threadIdx.x == 0 && t < l.tiles) s.tileValid[t] = total;
+      if (threadIdx.x == 0 && t < l.tiles) s.tileValid[t] = valid[b];
     }
   }
 }
 
 // After phase 1, in every block: sum(M) and B' from the tile counts.
 __device__ Totals totalsFromTiles(const Layout& l, const Scratch& s) {
-  Totals n{0, 0};
-  long long valid = 0, nonEmpty = 0;
+  long long sums[2] = {0, 0};  // sum(M), B'
   // Other blocks wrote the counts: every read goes to L2 (__ldcg).
-  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) valid += __ldcg(s.tileValid + t);
-  n.valid = blockSum(valid);
-  if (l.aggregation == Aggregation::TokenMean) return n;
+  for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) sums[0] += __ldcg(s.tileValid + t);
+  if (l.aggregation == Aggregation::TokenMean) {
+    sums[0] = blockSum(sums[0]);
+    return Totals{sums[0], 0};
+  }
   if (l.packed) {
-    for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) nonEmpty += __ldcg(s.tileRows + t);
+    for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) sums[1] += __ldcg(s.tileRows + t);
   } else {
     for (int64_t b = threadIdx.x; b < l.rows; b += kThreads) {
       int64_t row = 0;
       for (int64_t g = 0; g < l.segments; ++g) row += __ldcg(s.tileValid + b * l.segments + g);
-      nonEmpty += row > 0;
+      sums[1] += row > 0;
     }
   }
-  n.nonEmpty = blockSum(nonEmpty);
-  return n;
+  blockSums(sums);
+  return Totals{sums[0], sums[1]};
 }
 
 __device__ float inverse(double x) { return x > 0 ? static_cast<float>(1.0 / x) : 0.0f; }
