@@ -196,12 +196,17 @@ __global__ void __launch_bounds__(kGaeThreads, RK_GAE_MIN_BLOCKS) gaeKernel(GaeP
       // as if every thread walked them: one thread does the serial work
       // instead of all of them). Carried on through the whole row, it is the
       // next tile's.
+      // The next map is read before this one is applied: the chain waits on
+      // the arithmetic of each step, not also on a shared-memory load.
       if (threadIdx.x < rowsPerGroup) {
         const GaeMap* rowMaps = warpMaps + threadIdx.x * warpsPerRow;
         GaeCarry* rowEntering = enteringWarp + threadIdx.x * warpsPerRow;
+        GaeMap next = rowMaps[warpsPerRow - 1];
         for (int w = warpsPerRow - 1; w >= 0; --w) {
+          const GaeMap m = next;
+          if (w > 0) next = rowMaps[w - 1];
           rowEntering[w] = carry;
-          carry = gaeApply(rowMaps[w], carry);
+          carry = gaeApply(m, carry);
         }
       }
       __syncthreads();
