@@ -67,7 +67,7 @@ rm -rf .gpu/variants
 variants=${RK_GPU_VARIANTS:-scripts/gpu/variants.txt}
 if [ "$variants" != none ]; then
   mkdir -p .gpu/variants
-  grep -vE '^[[:space:]]*(#|$)' "$variants" > .gpu/variants/list.txt
+  { grep -vE '^[[:space:]]*(#|$)' "$variants" || true; } > .gpu/variants/list.txt
   while read -r name cases knobs <&3; do
     RLHF_KERNELS_BUILD_DIR=build-variant RLHF_KERNELS_CUDA_ARCHS=90-real RLHF_KERNELS_CUDA_DEFINES="$knobs" \
       node scripts/build-native.js

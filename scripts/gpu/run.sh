@@ -34,7 +34,8 @@ set -u
 cd "$(dirname "$0")/../.."
 : "${OUT:?set OUT to the folder whose files come back}"
 mkdir -p "$OUT"
-VARIANTS=$([ -f .gpu/variants/list.txt ] && grep -c . .gpu/variants/list.txt || echo 0)
+VARIANTS=$(grep -c . .gpu/variants/list.txt 2>/dev/null)  # 0 when missing or empty
+VARIANTS=${VARIANTS:-0}
 BUDGET=${RK_GPU_BUDGET:-$((330 + ($([ -f .gpu/base.node.xz ] && echo 70 || echo 0)) + 15 * VARIANTS))}
 rm -rf /tmp/rk-cases.md /tmp/rk-ncu-*.csv /tmp/rk-device-time-*.log /tmp/rk-variants /tmp/rk-bin
 PY=${RK_PYTHON:-python3}
@@ -138,7 +139,7 @@ if [ -n "$NODE" ]; then
       done 3< .gpu/variants/list.txt
       VARIANT_ARGS=(--variants .gpu/variants/list.txt /tmp/rk-variants)
     fi
-    timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv $BASE_CSV "${VARIANT_ARGS[@]}" > /tmp/rk-cases.md 2>&1
+    timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv $BASE_CSV ${VARIANT_ARGS[@]+"${VARIANT_ARGS[@]}"} > /tmp/rk-cases.md 2>&1
     { echo; echo "With RLHF_KERNELS_CUDA_CLUSTERS=0 (the preference loss's portable path):"; echo
       timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-nocluster.log /tmp/rk-ncu-nocluster.csv; } >> /tmp/rk-cases.md 2>&1
   elif [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = details ]; then
