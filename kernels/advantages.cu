@@ -2,10 +2,11 @@
 //
 // GAE is a chunked parallel scan of affine maps (kernels/common/
 // advantages.cuh), one launch: each thread owns 8 consecutive steps of a row
-// and composes their maps; a warp scans its 32 thread maps (suffix scan,
-// shuffles); one thread per row walks the row's warp maps in shared memory
-// and hands each warp the carry that enters it; then every thread reruns the plain recursion over its 8 steps from the carry
-// that enters them. Rows of up to 4096 steps are one tile of one block (a
+// (RK_GAE_ITEMS, kernels/tuning.cuh) and composes their maps; a warp scans
+// its 32 thread maps (suffix scan, shuffles); one thread per row walks the
+// row's warp maps in shared memory and hands each warp the carry that
+// enters it; then every thread reruns the plain recursion over its 8 steps
+// from that carry. Rows of up to 4096 steps are one tile of one block (a
 // block holds several short rows); longer rows loop over tiles from the end,
 // carrying the state. The grid is persistent (the resident blocks take row
 // groups in turn) and each block prefetches its next tile into L2 while it
