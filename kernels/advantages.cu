@@ -246,24 +246,33 @@ constexpr int kMaxPartials = 1024;
 constexpr int kApplyThreads = 256;
 constexpr int kApplyBatch = 4;
 
-// Sum over the block in a fixed order: a shuffle tree per warp, then the
-// warps' sums in order. Every thread gets the result.
-template <class T>
-__device__ T blockSum(T x, T* shared) {
+// Sums of N values over the block, each in a fixed order: a shuffle tree
+// per warp, then the warps' sums in order. Every thread gets the results.
+// The N sums share their shuffle rounds and barriers. shared: N * warps.
+template <class T, int N>
+__device__ void blockSums(T (&x)[N], T* shared) {
+  constexpr int kWarps = kStatThreads / 32;
 #pragma unroll
-  for (int d = 16; d > 0; d /= 2) x += __shfl_down_sync(kFullMask, x, d);
+  for (int d = 16; d > 0; d /= 2)
+#pragma unroll
+    for (int k = 0; k < N; ++k) x[k] += __shfl_down_sync(kFullMask, x[k], d);
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   __syncthreads();  // shared may still be read from the last call
-  if (lane == 0) shared[warp] = x;
+  if (lane == 0)
+#pragma unroll
+    for (int k = 0; k < N; ++k) shared[k * kWarps + warp] = x[k];
   __syncthreads();
-  T total = shared[0];
-  for (int w = 1; w < kStatThreads / 32; ++w) total += shared[w];
-  return total;
+#pragma unroll
+  for (int k = 0; k < N; ++k) {
+    T total = shared[k * kWarps];
+    for (int w = 1; w < kWarps; ++w) total += shared[k * kWarps + w];
+    x[k] = total;
+  }
 }
 
 __global__ void __launch_bounds__(kStatThreads)
     whitenStatsKernel(WhitenParams p, int64_t tilesPerBlock, Moments* partials) {
-  __shared__ double sums[kStatThreads / 32];
+  __shared__ double sums[2 * (kStatThreads / 32)];  // blockSums of up to 2 values
   const int64_t firstTile = static_cast<int64_t>(blockIdx.x) * tilesPerBlock;
   const int64_t tiles = (p.count + kStatTile - 1) / kStatTile;
   const int64_t endTile = firstTile + tilesPerBlock < tiles ? firstTile + tilesPerBlock : tiles;
@@ -291,9 +300,11 @@ __global__ void __launch_bounds__(kStatThreads)
         }
       }
     }
-    const double n = blockSum<double>(count, sums);
+    double countSum[2] = {count, sum};  // one reduction for both
+    blockSums(countSum, sums);
+    const double n = countSum[0];
     if (n == 0) continue;  // uniform: every thread has the same n
-    const float mean = static_cast<float>(blockSum<double>(sum, sums) / n);
+    const float mean = static_cast<float>(countSum[1] / n);
     float m2 = 0.0f;
 #pragma unroll
     for (int j = 0; j < kStatItems; ++j) {
@@ -301,7 +312,9 @@ __global__ void __launch_bounds__(kStatThreads)
       m2 += d * d;
     }
     // Deviations from the rounded mean: a consistent (count, mean, m2).
-    acc = mergeMoments(acc, Moments{n, mean, blockSum<double>(m2, sums)});
+    double deviations[1] = {m2};
+    blockSums(deviations, sums);
+    acc = mergeMoments(acc, Moments{n, mean, deviations[0]});
   }
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
