@@ -21,6 +21,7 @@
 #include <cstdint>
 
 #include "../native/cuda/device.h"
+#include "block_sums.cuh"
 #include "common/advantages.cuh"
 #include "launch.cuh"
 #include "prefetch.cuh"
@@ -196,9 +197,8 @@ __global__ void __launch_bounds__(kGaeThreads, RK_GAE_MIN_BLOCKS) gaeKernel(GaeP
       // maps one by one from its end (the same operations, in the same order,
       // as if every thread walked them: one thread does the serial work
       // instead of all of them). Carried on through the whole row, it is the
-      // next tile's.
-      // The next map is read before this one is applied: the chain waits on
-      // the arithmetic of each step, not also on a shared-memory load.
+      // next tile's. The next map is read before this one is applied, so the
+      // chain waits on each step's arithmetic, not also on a shared load.
       if (threadIdx.x < rowsPerGroup) {
         const GaeMap* rowMaps = warpMaps + threadIdx.x * warpsPerRow;
         GaeCarry* rowEntering = enteringWarp + threadIdx.x * warpsPerRow;
@@ -246,33 +246,8 @@ constexpr int kMaxPartials = 1024;
 constexpr int kApplyThreads = 256;
 constexpr int kApplyBatch = 4;
 
-// Sums of N values over the block, each in a fixed order: a shuffle tree
-// per warp, then the warps' sums in order. Every thread gets the results.
-// The N sums share their shuffle rounds and barriers. shared: N * warps.
-template <class T, int N>
-__device__ void blockSums(T (&x)[N], T* shared) {
-  constexpr int kWarps = kStatThreads / 32;
-#pragma unroll
-  for (int d = 16; d > 0; d /= 2)
-#pragma unroll
-    for (int k = 0; k < N; ++k) x[k] += __shfl_down_sync(kFullMask, x[k], d);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  __syncthreads();  // shared may still be read from the last call
-  if (lane == 0)
-#pragma unroll
-    for (int k = 0; k < N; ++k) shared[k * kWarps + warp] = x[k];
-  __syncthreads();
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    T total = shared[k * kWarps];
-    for (int w = 1; w < kWarps; ++w) total += shared[k * kWarps + w];
-    x[k] = total;
-  }
-}
-
 __global__ void __launch_bounds__(kStatThreads)
     whitenStatsKernel(WhitenParams p, int64_t tilesPerBlock, Moments* partials) {
-  __shared__ double sums[2 * (kStatThreads / 32)];  // blockSums of up to 2 values
   const int64_t firstTile = static_cast<int64_t>(blockIdx.x) * tilesPerBlock;
   const int64_t tiles = (p.count + kStatTile - 1) / kStatTile;
   const int64_t endTile = firstTile + tilesPerBlock < tiles ? firstTile + tilesPerBlock : tiles;
@@ -301,7 +276,7 @@ __global__ void __launch_bounds__(kStatThreads)
       }
     }
     double countSum[2] = {count, sum};  // one reduction for both
-    blockSums(countSum, sums);
+    blockSums<kStatThreads>(countSum);
     const double n = countSum[0];
     if (n == 0) continue;  // uniform: every thread has the same n
     const float mean = static_cast<float>(countSum[1] / n);
@@ -313,7 +288,7 @@ __global__ void __launch_bounds__(kStatThreads)
     }
     // Deviations from the rounded mean: a consistent (count, mean, m2).
     double deviations[1] = {m2};
-    blockSums(deviations, sums);
+    blockSums<kStatThreads>(deviations);
     acc = mergeMoments(acc, Moments{n, mean, deviations[0]});
   }
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;

@@ -203,8 +203,8 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
     counts[1] += __ldcg(&s.partials[t].clipped);
     counts[2] += __ldcg(&s.partials[t].clippedLower);
   }
-  blockSums(sums);
-  blockSums(counts);
+  blockSums<kThreads>(sums);
+  blockSums<kThreads>(counts);
   if (threadIdx.x == 0) {
     const long long valid = counts[0];
     auto mean = [&](double sum) { return valid > 0 ? static_cast<float>(sum / static_cast<double>(valid)) : 0.0f; };

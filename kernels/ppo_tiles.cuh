@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "../native/ops/ppo.h"
+#include "block_sums.cuh"
 #include "tuning.cuh"
 
 namespace rk::cudaops {
@@ -69,32 +70,11 @@ struct Scratch {
   unsigned* counter;   // CudaLaunch::blockCounter: 0 at the launch and again at the end
 };
 
-// Sums of N values over the block, the same in every thread; fixed order
-// (a shuffle tree per warp, then the warps in order). The N sums share their
-// shuffle rounds and barriers: one reduction's latency, not N in a row.
-template <class T, int N>
-__device__ void blockSums(T (&v)[N]) {
-  __shared__ T warpSums[N][kWarps];
-  for (int o = 16; o > 0; o >>= 1)
-#pragma unroll
-    for (int k = 0; k < N; ++k) v[k] += __shfl_down_sync(0xffffffffu, v[k], o);
-  __syncthreads();  // the previous call's readers are done with warpSums
-  if (threadIdx.x % 32 == 0)
-#pragma unroll
-    for (int k = 0; k < N; ++k) warpSums[k][threadIdx.x / 32] = v[k];
-  __syncthreads();
-#pragma unroll
-  for (int k = 0; k < N; ++k) {
-    T total = 0;
-    for (int w = 0; w < kWarps; ++w) total += warpSums[k][w];
-    v[k] = total;
-  }
-}
-
+// One block sum (kernels/block_sums.cuh), the same in every thread.
 template <class T>
 __device__ T blockSum(T v) {
   T one[1] = {v};
-  blockSums(one);
+  blockSums<kThreads>(one);
   return one[0];
 }
 
@@ -136,7 +116,7 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
         sums[0] += rowCounts[r];
         sums[1] += rowCounts[r] > 0;
       }
-      blockSums(sums);
+      blockSums<kThreads>(sums);
       if (threadIdx.x == 0) {
         s.tileValid[t] = sums[0];
         s.tileRows[t] = sums[1];
@@ -161,7 +141,7 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
         valid[b] += i < tile.end && mask[i] != 0;
       }
     }
-    blockSums(valid);
+    blockSums<kThreads>(valid);
 #pragma unroll
     for (int b = 0; b < kCountBatch; ++b) {
       const int64_t t = t0 + int64_t{b} * gridDim.x;
@@ -188,7 +168,7 @@ __device__ Totals totalsFromTiles(const Layout& l, const Scratch& s) {
       sums[1] += row > 0;
     }
   }
-  blockSums(sums);
+  blockSums<kThreads>(sums);
   return Totals{sums[0], sums[1]};
 }
 
