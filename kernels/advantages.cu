@@ -3,18 +3,16 @@
 // GAE is a chunked parallel scan of affine maps (kernels/common/
 // advantages.cuh), one launch: each thread owns 8 consecutive steps of a row
 // (RK_GAE_ITEMS, kernels/tuning.cuh) and composes their maps; a warp scans
-// its 32 thread maps (suffix scan, shuffles); one thread per row walks the
-// row's warp maps in shared memory and hands each warp the carry that
-// enters it; then every thread reruns the plain recursion over its 8 steps
-// from that carry. Rows of up to 4096 steps are one tile of one block (a
-// block holds several short rows); longer rows loop over tiles from the end,
-// carrying the state. The grid is persistent (the resident blocks take row
-// groups in turn) and each block prefetches its next tile into L2 while it
-// scans the current one: with equal work per block, blocks otherwise load
-// together and then scan together while HBM idles. Every sum has a fixed
-// shape: results are reproducible bit for bit, whatever the grid. They
-// differ from the sequential CPU recursion only in how the carry entering
-// each 8-step segment was rounded.
+// its 32 thread maps (suffix scan, shuffles); every thread walks the later
+// warp maps of its row in shared memory to the carry that enters its warp;
+// then it reruns the plain recursion over its 8 steps from that carry. Rows
+// of up to 4096 steps are one tile of one block (a block holds several short
+// rows); longer rows loop over tiles from the end, carrying the state. One
+// block per row group: on an H100, a persistent grid with L2 prefetch and a
+// single thread walking the maps for the whole block were each slower
+// (bench/results/gpu/2026-11-27-h100.md). Every sum has a fixed shape:
+// results are reproducible bit for bit. They differ from the sequential CPU
+// recursion only in how the carry entering each 8-step segment was rounded.
 #include <cuda_runtime.h>
 
 #include <climits>
@@ -24,7 +22,6 @@
 #include "block_sums.cuh"
 #include "common/advantages.cuh"
 #include "launch.cuh"
-#include "prefetch.cuh"
 #include "tuning.cuh"
 
 namespace rk::cudaops {
@@ -105,128 +102,81 @@ __device__ __forceinline__ uint32_t itemFlags(uint32_t valid, uint32_t done, uin
   return ((valid >> j) & 1u) * kGaeValid | ((done >> j) & 1u) * kGaeDone | ((cut >> j) & 1u) * kGaeTruncated;
 }
 
-// This thread's steps of tile k of `row` (begin and count), for loads and
-// for the prefetch of the next one.
-struct GaeSpan {
-  int64_t i0;
-  int count;
-};
-
-__device__ __forceinline__ GaeSpan gaeSpan(const GaeParams& p, int64_t row, int64_t k, int64_t tile, int warpInRow, int lane) {
-  const int64_t T = p.steps;
-  const int64_t t0 = k * tile + static_cast<int64_t>(warpInRow * 32 + lane) * kItems;
-  const bool live = row < p.rows && t0 < T;
-  return GaeSpan{(live ? row * T : 0) + t0, live ? static_cast<int>(T - t0 < kItems ? T - t0 : kItems) : 0};
-}
-
-// L2 prefetch of a span's inputs (kernels/prefetch.cuh), by the line of its
-// first step: spans are contiguous and a line holds at least four of them,
-// so the warp's lines are all covered but for a tail crossing into one more.
-__device__ __forceinline__ void prefetchSpan(const GaeParams& p, GaeSpan s) {
-  if (s.count == 0) return;
-  prefetchL2(p.rewards + s.i0);
-  prefetchL2(p.values + s.i0);
-  if (p.truncatedValues) prefetchL2(p.truncatedValues + s.i0);
-  if (p.mask) prefetchL2(p.mask + s.i0);
-  if (p.dones) prefetchL2(p.dones + s.i0);
-  if (p.truncated) prefetchL2(p.truncated + s.i0);
-}
-
-// A persistent grid: block b takes row groups b, b + grid, ...; a group is
-// kGaeWarps / warpsPerRow rows, warpsPerRow warps per row.
+// One block: kGaeWarps / warpsPerRow rows, warpsPerRow warps per row.
 template <bool kVec>
-__global__ void __launch_bounds__(kGaeThreads, RK_GAE_MIN_BLOCKS) gaeKernel(GaeParams p, int warpsPerRow, int64_t groups) {
+__global__ void __launch_bounds__(kGaeThreads, RK_GAE_MIN_BLOCKS) gaeKernel(GaeParams p, int warpsPerRow) {
   __shared__ GaeMap warpMaps[kGaeWarps];
-  __shared__ GaeCarry enteringWarp[kGaeWarps];  // the carry entering each warp's steps
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int slot = warp / warpsPerRow, warpInRow = warp % warpsPerRow;
-  const int64_t rowsPerGroup = kGaeWarps / warpsPerRow;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (kGaeWarps / warpsPerRow) + slot;
+  // Threads of rows past the end run with empty steps: every thread reaches
+  // every shuffle and barrier.
+  const bool live = row < p.rows;
   const int64_t T = p.steps;
   const int64_t tile = static_cast<int64_t>(warpsPerRow) * 32 * kItems;
   const int64_t tiles = (T + tile - 1) / tile;
   const float gamma = p.gamma, gammaLambda = p.gamma * p.lambda;
+  GaeCarry carry{live && p.lastValues ? p.lastValues[row] : 0.0f, 0.0f};
 
-  for (int64_t group = blockIdx.x; group < groups; group += gridDim.x) {
-    // Threads of rows past the end run with empty steps: every thread reaches
-    // every shuffle and barrier.
-    const int64_t row = group * rowsPerGroup + slot;
-    // The carry into the row's current tile, held by the row's walker:
-    // thread j (of warp 0) for the group's row j.
-    const int64_t walkedRow = group * rowsPerGroup + threadIdx.x;
-    GaeCarry carry{threadIdx.x < rowsPerGroup && walkedRow < p.rows && p.lastValues ? p.lastValues[walkedRow] : 0.0f, 0.0f};
+  for (int64_t k = tiles - 1; k >= 0; --k) {
+    const int64_t t0 = k * tile + static_cast<int64_t>(warpInRow * 32 + lane) * kItems;
+    const int count = live && t0 < T ? static_cast<int>(T - t0 < kItems ? T - t0 : kItems) : 0;
+    const int64_t i0 = (live ? row * T : 0) + t0;
 
-    for (int64_t k = tiles - 1; k >= 0; --k) {
-      const GaeSpan span = gaeSpan(p, row, k, tile, warpInRow, lane);
-      const int count = span.count;
-      const int64_t i0 = span.i0;
-
-      float r[kItems], v[kItems], tv[kItems];
-      loadFloats<kVec>(p.rewards, i0, count, r);
-      loadFloats<kVec>(p.values, i0, count, v);
-      // Steps past the row are not valid and carry no flag: identity maps.
-      const uint32_t inRow = count == 32 ? ~0u : (1u << count) - 1u;
-      const uint32_t valid = p.mask ? loadByteBits<kVec>(p.mask, i0, count) : inRow;
-      const uint32_t done = p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
-      const uint32_t cut = p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;
-      if (p.truncated) {
-        loadFloats<kVec>(p.truncatedValues, i0, count, tv);
-      } else {
+    float r[kItems], v[kItems], tv[kItems];
+    loadFloats<kVec>(p.rewards, i0, count, r);
+    loadFloats<kVec>(p.values, i0, count, v);
+    // Steps past the row are not valid and carry no flag: identity maps.
+    const uint32_t inRow = count == 32 ? ~0u : (1u << count) - 1u;
+    const uint32_t valid = p.mask ? loadByteBits<kVec>(p.mask, i0, count) : inRow;
+    const uint32_t done = p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
+    const uint32_t cut = p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;
+    if (p.truncated) {
+      loadFloats<kVec>(p.truncatedValues, i0, count, tv);
+    } else {
 #pragma unroll
-        for (int j = 0; j < kItems; ++j) tv[j] = 0.0f;
-      }
-      // While this tile computes, L2 fetches the block's next one: the
-      // earlier tile of this row, or the last tile of the next group's row.
-      prefetchSpan(p, k > 0 ? gaeSpan(p, row, k - 1, tile, warpInRow, lane)
-                            : gaeSpan(p, row + gridDim.x * rowsPerGroup, tiles - 1, tile, warpInRow, lane));
-
-      // This thread's 8 steps as one map, then the warp's suffix scan:
-      // afterwards m = map of lanes [lane, 31] composed.
-      GaeMap m = gaeIdentity();
-#pragma unroll
-      for (int j = kItems - 1; j >= 0; --j) m = gaeCompose(gaeStepMap(r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda), m);
-#pragma unroll
-      for (int d = 1; d < 32; d *= 2) {
-        const GaeMap later = shuffleDown(m, d);
-        if (lane + d < 32) m = gaeCompose(m, later);
-      }
-      const GaeMap afterMe = shuffleDown(m, 1);  // lanes (lane, 31]; unused by lane 31
-      if (lane == 0) warpMaps[warp] = m;
-      __syncthreads();
-
-      // The carry entering each warp: the row's walker applies the row's warp
-      // maps one by one from its end (the same operations, in the same order,
-      // as if every thread walked them: one thread does the serial work
-      // instead of all of them). Carried on through the whole row, it is the
-      // next tile's. The next map is read before this one is applied, so the
-      // chain waits on each step's arithmetic, not also on a shared load.
-      if (threadIdx.x < rowsPerGroup) {
-        const GaeMap* rowMaps = warpMaps + threadIdx.x * warpsPerRow;
-        GaeCarry* rowEntering = enteringWarp + threadIdx.x * warpsPerRow;
-        GaeMap next = rowMaps[warpsPerRow - 1];
-        for (int w = warpsPerRow - 1; w >= 0; --w) {
-          const GaeMap m = next;
-          if (w > 0) next = rowMaps[w - 1];
-          rowEntering[w] = carry;
-          carry = gaeApply(m, carry);
-        }
-      }
-      __syncthreads();
-      const GaeCarry entering = enteringWarp[warp];
-
-      GaeCarry s = lane == 31 ? entering : gaeApply(afterMe, entering);
-#pragma unroll
-      for (int j = kItems - 1; j >= 0; --j) {
-        float a;
-        s = gaeStep(s, r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda, &a);
-        v[j] = ((valid >> j) & 1u) ? a + v[j] : 0.0f;
-        r[j] = a;
-      }
-      storeFloats<kVec>(p.advantages, i0, count, r);
-      storeFloats<kVec>(p.returns, i0, count, v);
-      // No barrier here: the next tile writes warpMaps after the walkers read
-      // them, and enteringWarp after its first barrier, which every thread
-      // reaches only once done with this tile.
+      for (int j = 0; j < kItems; ++j) tv[j] = 0.0f;
     }
+
+    // This thread's 8 steps as one map, then the warp's suffix scan:
+    // afterwards m = map of lanes [lane, 31] composed.
+    GaeMap m = gaeIdentity();
+#pragma unroll
+    for (int j = kItems - 1; j >= 0; --j) m = gaeCompose(gaeStepMap(r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda), m);
+#pragma unroll
+    for (int d = 1; d < 32; d *= 2) {
+      const GaeMap later = shuffleDown(m, d);
+      if (lane + d < 32) m = gaeCompose(m, later);
+    }
+    const GaeMap afterMe = shuffleDown(m, 1);  // lanes (lane, 31]; unused by lane 31
+    if (lane == 0) warpMaps[warp] = m;
+    __syncthreads();
+
+    // The carry entering this warp: through the later warps of the row, in
+    // order (on the row's first tile, k == 0, no further). Carried on through
+    // the earlier warps, it is the next tile's.
+    const GaeMap* rowMaps = warpMaps + slot * warpsPerRow;
+    GaeCarry c = carry, entering = carry;
+    for (int w = warpsPerRow - 1; w >= 0; --w) {
+      if (w == warpInRow) {
+        entering = c;
+        if (k == 0) break;
+      }
+      c = gaeApply(rowMaps[w], c);
+    }
+    carry = c;
+
+    GaeCarry s = lane == 31 ? entering : gaeApply(afterMe, entering);
+#pragma unroll
+    for (int j = kItems - 1; j >= 0; --j) {
+      float a;
+      s = gaeStep(s, r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda, &a);
+      v[j] = ((valid >> j) & 1u) ? a + v[j] : 0.0f;
+      r[j] = a;
+    }
+    storeFloats<kVec>(p.advantages, i0, count, r);
+    storeFloats<kVec>(p.returns, i0, count, v);
+    __syncthreads();  // warpMaps is rewritten by the next tile
   }
 }
 
@@ -263,17 +213,6 @@ __global__ void __launch_bounds__(kStatThreads)
       x[j] = valid[j] ? p.x[i] : 0.0f;
       count += valid[j] ? 1.0f : 0.0f;
       sum += x[j];
-    }
-    // The next tile into L2 while this one is reduced (kernels/prefetch.cuh).
-    if (t + 1 < endTile) {
-#pragma unroll
-      for (int j = 0; j < kStatItems; ++j) {
-        const int64_t i = (t + 1) * kStatTile + j * kStatThreads + threadIdx.x;
-        if (i < p.count) {
-          prefetchL2(p.x + i);
-          if (p.mask && threadIdx.x % 128 < 32) prefetchL2(p.mask + i);  // a line holds 4 warps' mask bytes: one asks
-        }
-      }
     }
     double countSum[2] = {count, sum};  // one reduction for both
     blockSums<kStatThreads>(countSum);
@@ -383,18 +322,12 @@ int gae(const GaeParams& p, const CudaLaunch& launch) {
                    aligned(p.returns, 16) && aligned(p.truncatedValues, 16) && aligned(p.mask, 4) &&
                    aligned(p.dones, 4) && aligned(p.truncated, 4);
   auto stream = static_cast<cudaStream_t>(launch.stream);
-  // A persistent grid: as many blocks as are resident at once, each taking
-  // groups in turn, so that each can prefetch its next group's row.
-  static ResidentCache vecCache, scalarCache;
-  cudaError_t e = cudaSuccess;
-  const int64_t resident = vec ? residentBlocks(gaeKernel<true>, kGaeThreads, 0, launch, vecCache, &e)
-                               : residentBlocks(gaeKernel<false>, kGaeThreads, 0, launch, scalarCache, &e);
-  if (e != cudaSuccess) return e;
-  const unsigned blocks = static_cast<unsigned>(groups < resident ? groups : resident);
+  if (groups > INT32_MAX) return cudaErrorInvalidConfiguration;
+  const unsigned blocks = static_cast<unsigned>(groups);
   if (vec)
-    gaeKernel<true><<<blocks, kGaeThreads, 0, stream>>>(p, warpsPerRow, groups);
+    gaeKernel<true><<<blocks, kGaeThreads, 0, stream>>>(p, warpsPerRow);
   else
-    gaeKernel<false><<<blocks, kGaeThreads, 0, stream>>>(p, warpsPerRow, groups);
+    gaeKernel<false><<<blocks, kGaeThreads, 0, stream>>>(p, warpsPerRow);
   return cudaGetLastError();
 }
 

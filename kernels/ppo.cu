@@ -23,11 +23,11 @@
 // one adds a launch (a few microseconds at this size), and float atomics
 // would not be deterministic.
 //
-// Latency: a block's first tile is loaded before phase 1 and held in
-// registers across the barrier; every tile's loads are issued before its
-// first use; and a block asks L2 for its next tile while it computes the
-// current one (kernels/prefetch.cuh). So HBM is busy through the counts, the
-// barrier and the arithmetic instead of idling while every block computes.
+// Each token's inputs are loaded just before it is computed: 48 registers,
+// 5 blocks of 256 threads per SM (RK_PPO_MIN_BLOCKS). On an H100 that beat
+// holding a tile's inputs in registers (loaded before phase 1 and across the
+// barrier, 2 blocks per SM) and an L2 prefetch of the next tile
+// (bench/results/gpu/2026-11-27-h100.md).
 //
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
 // or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in
@@ -40,7 +40,6 @@
 #include "../native/cuda/device.h"
 #include "common/ppo.cuh"
 #include "ppo_tiles.cuh"
-#include "prefetch.cuh"
 #include "launch.cuh"
 
 namespace rk::cudaops {
@@ -73,28 +72,6 @@ __device__ Partial blockPartial(Partial a) {
   return total;
 }
 
-// A tile's inputs for this thread, every load issued before any is used:
-// the gradients may alias the inputs as far as the compiler knows, so a load
-// after a gradient store would wait for that store, one memory round trip
-// per token (the PTX of a load-compute-store loop showed exactly that).
-template <class Op>
-__device__ void loadTile(const Op& op, const Tile& tile, typename Op::Inputs (&in)[kPerThread]) {
-#pragma unroll
-  for (int k = 0; k < kPerThread; ++k) {
-    const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-    if (i < tile.end) in[k] = op.load(i);
-  }
-}
-
-template <class Op>
-__device__ void prefetchTile(const Op& op, const Tile& tile) {
-#pragma unroll
-  for (int k = 0; k < kPerThread; ++k) {
-    const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-    if (i < tile.end) op.prefetch(i);
-  }
-}
-
 // Counts this block's arrival on the launch's counter; true in the last of
 // `expected` arrivals. Writes before it are visible device-wide to whoever
 // sees the count.
@@ -120,23 +97,16 @@ __device__ void gridBarrier(unsigned* counter) {
   __syncthreads();
 }
 
-// The three phases; Op loads (or prefetches) a token's inputs, computes the
-// token (writes its gradients, accumulates) and writes the final statistics.
-// (At least RK_PPO_MIN_BLOCKS blocks per SM, 2 as shipped: up to 128
-// registers; left to itself, ptxas chose 80 for the masked policy kernels
-// and spilled a few bytes there.)
+// The three phases; Op loads a token's inputs, computes the token (writes
+// its gradients, accumulates) and writes the final statistics. (At least
+// RK_PPO_MIN_BLOCKS blocks per SM, 5 as shipped: at most 48 registers, with
+// a 4-byte spill in 2 of the 20 instantiations; left to itself, ptxas chose
+// 62 to 76.)
 template <class Op>
 __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const Op op, const Layout l, const Scratch s) {
   extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
   float* rowWeight = reinterpret_cast<float*>(rowShared);
   const uint8_t* mask = op.mask();
-
-  // The block's first tile is requested before phase 1: its loads are in
-  // flight through the counts and the grid barrier. (Reading early is safe:
-  // a token's inputs are read only by the thread that later writes its
-  // gradients.)
-  typename Op::Inputs in[kPerThread];
-  if (blockIdx.x < l.tiles) loadTile(op, tileAt(l, blockIdx.x), in);
 
   Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
   if (l.counts) {
@@ -156,8 +126,6 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
 
   for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
     const Tile tile = tileAt(l, t);
-    if (t != blockIdx.x) loadTile(op, tile, in);
-    if (t + gridDim.x < l.tiles) prefetchTile(op, tileAt(l, t + gridDim.x));  // kernels/prefetch.cuh
     float weight = inverse(denominator);
     bool sharedWeights = false;
     if (perRowWeight && !mask) {
@@ -179,7 +147,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
       const int64_t i = tile.begin + threadIdx.x + k * kThreads;
       if (i < tile.end) {
         const float w = sharedWeights ? rowWeight[static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)] : weight;
-        op.token(i, w, in[k], a);
+        op.token(i, w, op.load(i), a);
       }
     }
     const Partial block = blockPartial(a);
@@ -231,14 +199,6 @@ struct PolicyOp {
                   !HasMask || __ldg(p.mask + i) != 0};
   }
 
-  __device__ void prefetch(int64_t i) const {
-    prefetchL2(p.logprobs + i);
-    prefetchL2(p.oldLogprobs + i);
-    prefetchL2(p.advantages + i);
-    if (Kl >= 0) prefetchL2(p.refLogprobs + i);
-    if (HasEntropy) prefetchL2(p.entropy + i);
-    if (HasMask) prefetchL2(p.mask + i);
-  }
 
   __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
     const bool valid = x.valid;
@@ -281,12 +241,6 @@ struct ValueOp {
                   !HasMask || __ldg(p.mask + i) != 0};
   }
 
-  __device__ void prefetch(int64_t i) const {
-    prefetchL2(p.values + i);
-    prefetchL2(p.oldValues + i);
-    prefetchL2(p.returns + i);
-    if (HasMask) prefetchL2(p.mask + i);
-  }
 
   __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
     const bool valid = x.valid;

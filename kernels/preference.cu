@@ -2,20 +2,14 @@
 //
 // preferenceLoss is one launch: every block computes the gradients of its
 // pairs (the gradient of a batch mean is dl/dd / B, no reduction needed) and
-// the partial sums of the statistics, which one block then combines in block
-// order. How the partials meet:
-//  - up to kClusterMaxPairs pairs on a GPU with thread block clusters
-//    (sm_90 and newer): the blocks form one cluster; each leaves its sums in
-//    its shared memory, and after the cluster barrier rank 0 reads them
-//    there (distributed shared memory). No global memory round trip: at 16 K
-//    pairs that chain (fence, atomic, L2 reads) was a good part of a launch
-//    that is mostly latency.
-//  - otherwise the last block to finish (threadfence + the launch's integer
-//    block counter) reads them from global memory and resets the counter.
-// No float atomics: the same inputs give the same bits every run.
-#include <cooperative_groups.h>
+// the partial sums of the statistics; the last block to finish (threadfence
+// + the launch's integer block counter) reads the partials from global
+// memory, combines them in block order and resets the counter. No float
+// atomics: the same inputs give the same bits every run. (On an H100 a
+// thread block cluster combining through distributed shared memory took
+// 7.1 us at 16 K pairs against 6.0 us for this, and fewer, larger blocks
+// were slower still: bench/results/gpu/2026-11-27-h100.md.)
 #include <cuda_runtime.h>
-
 
 #include <cstdint>
 
@@ -28,12 +22,9 @@
 namespace rk::cudaops {
 namespace {
 
-constexpr int kLossThreads = 256;
+constexpr int kLossThreads = RK_PREF_THREADS;  // kernels/tuning.cuh
 constexpr int kPairsPerThread = RK_PREF_PAIRS_PER_THREAD;  // kernels/tuning.cuh
 constexpr int kPairsPerBlock = kLossThreads * kPairsPerThread;
-constexpr int kClusterThreads = RK_PREF_CLUSTER_THREADS;
-constexpr int kClusterBlocks = 8;  // the portable cluster size
-constexpr int64_t kClusterMaxPairs = int64_t{kClusterBlocks} * kClusterThreads * kPairsPerThread;  // 16384 as shipped
 
 struct LossPartial {
   double loss;    // sum of l
@@ -157,69 +148,10 @@ __global__ void __launch_bounds__(kLossThreads)
   if (threadIdx.x == 0) writeStats(p, total);
 }
 
-// The cluster path: gridDim.x <= kClusterBlocks blocks launched as one
-// cluster. Each block's sums stay in its shared memory; after the cluster
-// barrier, rank 0's thread r fetches block r's (all at once: one
-// distributed-shared-memory round trip, not one per block in turn), and
-// thread 0 adds them in rank order. A second barrier keeps every block (and
-// its shared memory) alive until rank 0 has read it. Compiled for every
-// architecture, run only where the device has clusters.
-template <PreferenceKind Kind>
-__global__ void __launch_bounds__(kClusterThreads) preferenceLossClusterKernel(PreferenceLossParams p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  namespace cg = cooperative_groups;
-  __shared__ LossPartial warps[kClusterThreads / 32];
-  __shared__ LossPartial blockTotal;
-  __shared__ LossPartial gathered[kClusterBlocks];  // rank 0's copies of every block's sums
-  const LossPartial block = blockSum<kClusterThreads>(threadPairs<Kind, kClusterThreads>(p), warps);
-  if (threadIdx.x == 0) blockTotal = block;
-  cg::cluster_group cluster = cg::this_cluster();
-  cluster.sync();
-  if (cluster.block_rank() == 0) {  // uniform in a block: its barrier is safe
-    if (threadIdx.x < cluster.num_blocks()) gathered[threadIdx.x] = *cluster.map_shared_rank(&blockTotal, threadIdx.x);
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      LossPartial total = gathered[0];
-      for (unsigned r = 1; r < cluster.num_blocks(); ++r) total = addPartials(total, gathered[r]);
-      writeStats(p, total);
-    }
-  }
-  cluster.sync();
-#endif
-}
-
-
-// The cluster path's launch: one cluster of every block.
-template <PreferenceKind Kind>
-cudaError_t launchCluster(const PreferenceLossParams& p, cudaStream_t stream) {
-  constexpr int64_t perBlock = int64_t{kClusterThreads} * kPairsPerThread;
-  const unsigned blocks = static_cast<unsigned>((p.count + perBlock - 1) / perBlock);
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = blocks;
-  cluster.val.clusterDim.y = 1;
-  cluster.val.clusterDim.z = 1;
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(blocks);
-  config.blockDim = dim3(kClusterThreads);
-  config.stream = stream;
-  config.attrs = &cluster;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, preferenceLossClusterKernel<Kind>, p);
-}
-
 }  // namespace
 
 int preferenceLoss(const PreferenceLossParams& p, const CudaLaunch& launch) {
   auto stream = static_cast<cudaStream_t>(launch.stream);
-  // More than one plain block's pairs, few enough for one cluster.
-  if (p.count > kPairsPerBlock && p.count <= kClusterMaxPairs && hasClusters(launch)) {
-    switch (p.kind) {
-      case PreferenceKind::Hinge: return launchCluster<PreferenceKind::Hinge>(p, stream);
-      case PreferenceKind::Ipo: return launchCluster<PreferenceKind::Ipo>(p, stream);
-      default: return launchCluster<PreferenceKind::Sigmoid>(p, stream);
-    }
-  }
   const int64_t blocks = (p.count + kPairsPerBlock - 1) / kPairsPerBlock;
   if (blocks < 1 || blocks > INT32_MAX) return cudaErrorInvalidValue;  // the binding allows 1 <= count < 2^53
   LossPartial* partials = nullptr;

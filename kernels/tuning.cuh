@@ -9,11 +9,6 @@
 // correctness is checked on the CPU first (RLHF_KERNELS_CUDA=emu).
 #pragma once
 
-// L2 prefetch of the next tile (kernels/prefetch.cuh): 0 compiles it out.
-#ifndef RK_PREFETCH
-#define RK_PREFETCH 1
-#endif
-
 // GAE (kernels/advantages.cu): consecutive steps per thread (a multiple of
 // 4, at most 32), threads per block, and the blocks per multiprocessor the
 // registers must allow (__launch_bounds__).
@@ -28,8 +23,8 @@
 #endif
 
 // PPO (kernels/ppo_tiles.cuh): threads per block, tokens per tile (a
-// multiple of the threads: a tile is loaded in one go), blocks per
-// multiprocessor. The tile also fixes the order of the loss's sums.
+// multiple of the threads), and the blocks per multiprocessor the registers
+// must allow. The tile also fixes the order of the loss's sums.
 #ifndef RK_PPO_THREADS
 #define RK_PPO_THREADS 256
 #endif
@@ -37,15 +32,14 @@
 #define RK_PPO_TILE 2048
 #endif
 #ifndef RK_PPO_MIN_BLOCKS
-#define RK_PPO_MIN_BLOCKS 2
+#define RK_PPO_MIN_BLOCKS 5
 #endif
 
-// Preference loss (kernels/preference.cu): pairs per thread, and threads
-// per block of the cluster path (its 8 blocks then take up to
-// 8 * threads * pairs pairs).
+// Preference loss (kernels/preference.cu): threads per block and pairs per
+// thread.
+#ifndef RK_PREF_THREADS
+#define RK_PREF_THREADS 256
+#endif
 #ifndef RK_PREF_PAIRS_PER_THREAD
 #define RK_PREF_PAIRS_PER_THREAD 4
-#endif
-#ifndef RK_PREF_CLUSTER_THREADS
-#define RK_PREF_CLUSTER_THREADS 512
 #endif

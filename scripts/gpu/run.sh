@@ -8,8 +8,7 @@
 #   bench-cuda.log   its stderr (providers that did not run, problems), and
 #                    the host-inclusive times of bench/gpu/device_time.ts
 #   ncu.csv          Nsight Compute's device time of every kernel of device_time.ts;
-#                    after a line "==== clusters off", the preference-loss cases
-#                    again with RLHF_KERNELS_CUDA_CLUSTERS=0; after "==== base
+#                    after "==== base
 #                    build", all of them with .gpu/base.node.xz when prepare.sh
 #                    made one; after "==== variant NAME", that launch-shape
 #                    variant's cases with its build (.gpu/variants/)
@@ -20,6 +19,10 @@
 #   summary.md       ours vs torch, fraction of HBM bandwidth; device time per
 #                    call of each device_time.ts case (and of the base build),
 #                    and each variant's cases beside this build's
+# RK_GPU_STEPS (default tests,bench,ncu,torch) picks the steps: a tuning
+# call (RK_GPU_STEPS=ncu RK_DEVICE_TIME_CASES=^gae) times this build and the
+# variants alone. RK_GPU_VARIANT_TESTS="NAME:FILE ..." then runs the GPU
+# test FILE (in dist/tests/gpu/) with variant NAME's build, into gpu-tests.txt.
 # Every step runs under its own timeout inside a total budget
 # (RK_GPU_BUDGET seconds, default 330, +70 with a base build, +15 per
 # variant) and tolerates the failure of the
@@ -39,6 +42,8 @@ VARIANTS=${VARIANTS:-0}
 BUDGET=${RK_GPU_BUDGET:-$((330 + ($([ -f .gpu/base.node.xz ] && echo 70 || echo 0)) + 15 * VARIANTS))}
 rm -rf /tmp/rk-cases.md /tmp/rk-ncu-*.csv /tmp/rk-device-time-*.log /tmp/rk-variants /tmp/rk-bin
 PY=${RK_PYTHON:-python3}
+STEPS=",${RK_GPU_STEPS:-tests,bench,ncu,torch},"
+wants() { [[ $STEPS == *",$1,"* ]]; }
 START=$SECONDS
 
 # Seconds for a step: what it asks for, but leave `reserve` for the steps after it.
@@ -81,7 +86,7 @@ step "environment"
 } > "$OUT/env.txt"
 head -3 "$OUT/env.txt"
 
-if [ -n "$NODE" ]; then
+if [ -n "$NODE" ] && wants tests; then
   step "CUDA parity tests"
   timeout -k 5 "$(allot 90 230)" "$NODE" --test dist/tests/gpu/ > "$OUT/gpu-tests.txt" 2>&1
   echo "exit $?; $(grep -E '^# (pass|fail|skipped)' "$OUT/gpu-tests.txt" | tr '\n' ' ')"
@@ -89,7 +94,8 @@ if [ -n "$NODE" ]; then
   step "selftest (cpu and cuda)"
   timeout -k 5 "$(allot 30 200)" "$NODE" dist/lib/cli.js selftest >> "$OUT/gpu-tests.txt" 2>&1
   echo "exit $?; $(tail -1 "$OUT/gpu-tests.txt")"
-
+fi
+if [ -n "$NODE" ] && wants bench; then
   step "rlhf-kernels bench (cuda, large)"
   t=$(allot 120 90)
   # No new case in the last fifth of the step: the case in hand can finish.
@@ -98,10 +104,12 @@ if [ -n "$NODE" ]; then
     --op "${RK_BENCH_OPS:-token_logprobs,ppo,advantages,preference,calibration}" \
     > "$OUT/bench-cuda.json" 2> "$OUT/bench-cuda.log"
   echo "exit $?"
+fi
+if [ -n "$NODE" ]; then
 
   # Kernel by kernel device time (Nsight Compute), beside the host-inclusive wall times.
   NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu /usr/local/cuda/bin/ncu 2>/dev/null | head -1)
-  if [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = 1 ]; then
+  if [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = 1 ] && wants ncu; then
     # device_time.js under ncu with the caller's environment: the CSV to
     # /tmp/rk-ncu-NAME.csv, its output to /tmp/rk-device-time-NAME.log.
     ncuTime() {
@@ -113,9 +121,6 @@ if [ -n "$NODE" ]; then
     ncuTime "$(allot 60 80)" this
     cat /tmp/rk-ncu-this.csv > "$OUT/ncu.csv" 2>/dev/null
     cat /tmp/rk-device-time-this.log >> "$OUT/bench-cuda.log"
-    step "preference loss with the cluster path off (ncu)"
-    RLHF_KERNELS_CUDA_CLUSTERS=0 RK_DEVICE_TIME_CASES='^(pairwise|dpo)Loss' ncuTime "$(allot 30 140)" nocluster
-    { echo "==== clusters off"; cat /tmp/rk-ncu-nocluster.csv; } >> "$OUT/ncu.csv"
     BASE_CSV=
     if [ -f /tmp/rk-bin/base.node ]; then
       step "device time of the base build (ncu)"
@@ -138,10 +143,15 @@ if [ -n "$NODE" ]; then
         cp "/tmp/rk-device-time-variant-$name.log" "/tmp/rk-variants/$name.log"
       done 3< .gpu/variants/list.txt
       VARIANT_ARGS=(--variants .gpu/variants/list.txt /tmp/rk-variants)
+      for test in ${RK_GPU_VARIANT_TESTS:-}; do
+        step "variant ${test%%:*}: tests/gpu/${test#*:}"
+        { echo "==== variant ${test%%:*}: ${test#*:}"
+          RLHF_KERNELS_BINARY="/tmp/rk-bin/variants/${test%%:*}.node" \
+            timeout -k 5 "$(allot 60 20)" "$NODE" --test "dist/tests/gpu/${test#*:}" 2>&1; } >> "$OUT/gpu-tests.txt"
+        echo "exit $?; $(grep -E '^# (pass|fail)' "$OUT/gpu-tests.txt" | tail -2 | tr '\n' ' ')"
+      done
     fi
     timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv $BASE_CSV ${VARIANT_ARGS[@]+"${VARIANT_ARGS[@]}"} > /tmp/rk-cases.md 2>&1
-    { echo; echo "With RLHF_KERNELS_CUDA_CLUSTERS=0 (the preference loss's portable path):"; echo
-      timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js /tmp/rk-device-time-nocluster.log /tmp/rk-ncu-nocluster.csv; } >> /tmp/rk-cases.md 2>&1
   elif [ -n "$NCU" ] && [ "${RK_GPU_NCU:-1}" = details ]; then
     step "kernel profiles (ncu --set full)"
     # Two launches of each matching kernel (device_time.ts runs each op 4 times).
@@ -152,19 +162,21 @@ if [ -n "$NODE" ]; then
   fi
 fi
 
-step "torch peers"
-timeout 60 "$PY" bench/gpu/torch_check.py > "$OUT/torch.log" 2>&1
-echo "torch_check exit $?" | tee -a "$OUT/torch.log"
-t=$(allot 150 15)
-# RK_TORCH_FAMILIES (e.g. gae,ppo): only those shape families.
-SHAPES=.gpu/shapes-large.json
-if [ -n "${RK_TORCH_FAMILIES:-}" ]; then
-  "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); keep=sys.argv[2].split(","); d["shapes"]={k:v for k,v in d["shapes"].items() if k in keep}; json.dump(d,open(sys.argv[3],"w"))' \
-    "$SHAPES" "$RK_TORCH_FAMILIES" /tmp/rk-shapes.json && SHAPES=/tmp/rk-shapes.json
+if wants torch; then
+  step "torch peers"
+  timeout 60 "$PY" bench/gpu/torch_check.py > "$OUT/torch.log" 2>&1
+  echo "torch_check exit $?" | tee -a "$OUT/torch.log"
+  t=$(allot 150 15)
+  # RK_TORCH_FAMILIES (e.g. gae,ppo): only those shape families.
+  SHAPES=.gpu/shapes-large.json
+  if [ -n "${RK_TORCH_FAMILIES:-}" ]; then
+    "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); keep=sys.argv[2].split(","); d["shapes"]={k:v for k,v in d["shapes"].items() if k in keep}; json.dump(d,open(sys.argv[3],"w"))' \
+      "$SHAPES" "$RK_TORCH_FAMILIES" /tmp/rk-shapes.json && SHAPES=/tmp/rk-shapes.json
+  fi
+  timeout -k 5 "$t" "$PY" bench/gpu/torch_peers.py --shapes "$SHAPES" --out "$OUT/torch.json" \
+    --budget $((t * 9 / 10)) >> "$OUT/torch.log" 2>&1
+  echo "exit $?; $(tail -1 "$OUT/torch.log")"
 fi
-timeout -k 5 "$t" "$PY" bench/gpu/torch_peers.py --shapes "$SHAPES" --out "$OUT/torch.json" \
-  --budget $((t * 9 / 10)) >> "$OUT/torch.log" 2>&1
-echo "exit $?; $(tail -1 "$OUT/torch.log")"
 
 step "summary"
 if [ -n "$NODE" ]; then

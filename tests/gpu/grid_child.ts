@@ -54,7 +54,7 @@ for (const aggregation of ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-m
   const v = ppoValueLoss(floats([B, T]), floats([B, T]), floats([B, T]), { mask: mask([B, T], 0.8), clip: 0.2, aggregation });
   add(v.loss, v.gradValues, v.clipFraction);
 }
-// Preference: one block, a cluster (sm_90), several blocks combined by the last one.
+// Preference: one block, several blocks combined by the last one.
 for (const B of [700, 9000, 40000]) {
   const r = pairwiseLoss(floats([B]), floats([B]), { margin: floats([B], 0.1), labelSmoothing: 0.05, centerCoef: 0.01 });
   add(r.loss, r.gradChosen, r.gradRejected, r.accuracy, r.meanMargin);

@@ -178,7 +178,7 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
   it('writes its statistics on every launch: the block counter it shares with pairwiseLoss is back at 0 after each', () => {
     // With a mask a block arrives twice (barrier, then the last-block test),
     // without one once; many tiles or one; a multi-block pairwiseLoss between.
-    // 20000 pairs: past one cluster (16384), so pairwiseLoss takes the block counter too.
+    // 20000 pairs: 20 blocks, so pairwiseLoss takes the block counter too.
     const c = tensor(rng.normals(20000), undefined, { device: GPU }), r = tensor(rng.normals(20000), undefined, { device: GPU });
     for (let round = 0; round < 2; round++)
       for (const [B, T] of [[64, 4096], [1, 1], [8000, 300], [3, 4100]] as const)
