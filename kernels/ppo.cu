@@ -23,10 +23,11 @@
 // one adds a launch (a few microseconds at this size), and float atomics
 // would not be deterministic.
 //
-// Each token's inputs are loaded just before it is computed: 48 registers,
-// 5 blocks of 256 threads per SM (RK_PPO_MIN_BLOCKS). On an H100 that beat
-// holding a tile's inputs in registers (loaded before phase 1 and across the
-// barrier, 2 blocks per SM) and an L2 prefetch of the next tile
+// Each token's inputs are loaded just before it is computed, in tiles of
+// 1024 tokens: at most 64 registers, 4 blocks of 256 threads per SM
+// (kernels/tuning.cuh). On an H100 that beat holding a tile's inputs in
+// registers (loaded before phase 1 and across the barrier, 2 blocks per SM),
+// an L2 prefetch of the next tile, 2048-token tiles and 5 or 8 blocks per SM
 // (bench/results/gpu/2026-11-27-h100.md).
 //
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
@@ -99,9 +100,8 @@ __device__ void gridBarrier(unsigned* counter) {
 
 // The three phases; Op loads a token's inputs, computes the token (writes
 // its gradients, accumulates) and writes the final statistics. (At least
-// RK_PPO_MIN_BLOCKS blocks per SM, 5 as shipped: at most 48 registers, with
-// a 4-byte spill in 2 of the 20 instantiations; left to itself, ptxas chose
-// 62 to 76.)
+// RK_PPO_MIN_BLOCKS blocks per SM, 4 as shipped: at most 64 registers, no
+// spill; left to itself, ptxas chose 62 to 76.)
 template <class Op>
 __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const Op op, const Layout l, const Scratch s) {
   extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)

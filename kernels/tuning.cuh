@@ -29,10 +29,10 @@
 #define RK_PPO_THREADS 256
 #endif
 #ifndef RK_PPO_TILE
-#define RK_PPO_TILE 2048
+#define RK_PPO_TILE 1024
 #endif
 #ifndef RK_PPO_MIN_BLOCKS
-#define RK_PPO_MIN_BLOCKS 5
+#define RK_PPO_MIN_BLOCKS 4
 #endif
 
 // Preference loss (kernels/preference.cu): threads per block and pairs per
@@ -41,5 +41,5 @@
 #define RK_PREF_THREADS 256
 #endif
 #ifndef RK_PREF_PAIRS_PER_THREAD
-#define RK_PREF_PAIRS_PER_THREAD 4
+#define RK_PREF_PAIRS_PER_THREAD 2
 #endif

@@ -86,7 +86,8 @@ const SHAPES: [number, number, string][] = [
   [3, 7, 'runs shorter than a CPU vector'],
   [4, 33, 'one past a warp and a vector multiple'],
   [300, 3, 'many short rows: CUDA packs hundreds of rows per tile'],
-  [9, 2000, 'CPU reduction blocks (16384 tokens) end inside a row; CUDA: one row per tile'],
+  [5, 1000, 'CUDA: one row per tile'],
+  [9, 2000, 'CPU reduction blocks (16384 tokens) end inside a row; CUDA: two row segments'],
   [3, 4100, 'rows longer than a CUDA tile: row segments'],
 ];
 
