@@ -21,6 +21,15 @@
 #ifndef RK_GAE_MIN_BLOCKS
 #define RK_GAE_MIN_BLOCKS 2
 #endif
+// The same two for rows longer than one tile of the above (RK_GAE_THREADS *
+// RK_GAE_ITEMS steps) when there are enough rows to fill the GPU with these
+// blocks (kernels/advantages.cu): the same bits, other speed.
+#ifndef RK_GAE_LONG_THREADS
+#define RK_GAE_LONG_THREADS 256
+#endif
+#ifndef RK_GAE_LONG_MIN_BLOCKS
+#define RK_GAE_LONG_MIN_BLOCKS 4
+#endif
 
 // PPO (kernels/ppo_tiles.cuh): threads per block, tokens per tile (a
 // multiple of the threads), and the blocks per multiprocessor the registers
