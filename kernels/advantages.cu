@@ -5,10 +5,12 @@
 // (RK_GAE_ITEMS, kernels/tuning.cuh) and composes their maps; a warp scans
 // its 32 thread maps (suffix scan, shuffles); every thread walks the later
 // warp maps of its row in shared memory to the carry that enters its warp;
-// then it reruns the plain recursion over its 8 steps from that carry. Rows
-// of up to 4096 steps are one tile of one block (a block holds several short
-// rows); longer rows loop over tiles from the end, carrying the state. One
-// block per row group: on an H100, a persistent grid with L2 prefetch and a
+// then it reruns the plain recursion over its 8 steps from that carry. A
+// row of up to one tile (8 steps per thread of the block: 4096 at 512
+// threads) is one block's (a block holds several short rows); longer rows
+// loop over tiles from the end, carrying the state. One block per row group,
+// of 512 threads, or 256 for many rows longer than a 512-thread tile (gae()
+// below). On an H100, a persistent grid with L2 prefetch and a
 // single thread walking the maps for the whole block were each slower
 // (bench/results/gpu/2026-11-27-h100.md). Every sum has a fixed shape:
 // results are reproducible bit for bit. They differ from the sequential CPU
