@@ -67,8 +67,8 @@ function assertLoss(args: LossArgs, what: string): void {
     const out = runLoss(device, args);
     const w = `${what} on ${device}`;
     assertClose([out.loss], [exact.loss], [naive.loss], `${w} loss`);
-    assertClose(out.gradChosen, exact.gradChosen, naive.gradChosen, `${w} gradChosen`);
-    assertClose(out.gradRejected, exact.gradRejected, naive.gradRejected, `${w} gradRejected`);
+    assertClose(out.gradChosen, exact.gradChosen, naive.gradChosen, `${w} gradChosen`, exact.gradMagnitude);
+    assertClose(out.gradRejected, exact.gradRejected, naive.gradRejected, `${w} gradRejected`, exact.gradMagnitude);
     assertClose([out.accuracy], [exact.accuracy], [naive.accuracy], `${w} accuracy`);
     assertClose([out.meanMargin], [exact.meanMargin], [naive.meanMargin], `${w} meanMargin`, meanMarginScale(args.c, args.r, args.o));
   }

@@ -34,6 +34,12 @@ export interface PolicyResult {
   /** sum of |weight| × the size of L's terms over the tokens: the scale of the loss's rounding error. */
   lossMagnitude: number;
   gradLogprobs: Float64Array;
+  /**
+   * Largest |weight| × the size of dL's terms (surrogate, and the KL
+   * gradient's pieces: k3's 1 and e^-d cancel near d = 0): the scale of the
+   * gradient's rounding error.
+   */
+  gradMagnitude: number;
   gradEntropy?: Float64Array;
   clipFraction: number;
   clipFractionLower: number;
@@ -154,6 +160,7 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
   const L = new Float64Array(n);
   const terms = new Float64Array(n);  // |surrogate| + |KL term| + |entropy term| (L may cancel)
   const dL = new Float64Array(n);  // d L / d logprob per token
+  const dTerms = new Float64Array(n);  // the size of dL's terms (dL may cancel)
   const clipped = new Float64Array(n);
   const clippedLower = new Float64Array(n);
   const approx = new Float64Array(n);
@@ -182,21 +189,25 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
     }
     let grad = round(g * dRatio);
     terms[i] = Math.abs(loss);
+    dTerms[i] = Math.abs(grad);
     approx[i] = k3(lrc, round);
     if (x.refLogprobs) {
       const d = round(x.logprobs[i]! - x.refLogprobs[i]!);
       let k: number;
       let gk: number;
+      let gkTerms: number;
       switch (x.klEstimator ?? 'k3') {
-        case 'k1': k = d; gk = 1; break;
-        case 'k2': k = round(round(d * d) / 2); gk = d; break;
+        case 'k1': k = d; gk = 1; gkTerms = 1; break;
+        case 'k2': k = round(round(d * d) / 2); gk = d; gkTerms = Math.abs(d); break;
         case 'k3': {
           const dc = clamp(d, -LOG_RATIO_BOUND, LOG_RATIO_BOUND);
           k = k3(dc, round);
           gk = d >= -LOG_RATIO_BOUND && d <= LOG_RATIO_BOUND ? round(1 - round(Math.exp(-dc))) : 0;
+          gkTerms = 1 + Math.exp(-dc);
           break;
         }
       }
+      dTerms[i]! += Math.abs(klCoef) * gkTerms;
       kl[i] = k;
       loss = round(loss + round(klCoef * k));
       grad = round(grad + round(klCoef * gk));
@@ -211,11 +222,16 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
   }
   const { loss, magnitude, weight } = aggregate(B, T, L, terms, mask, x.aggregation ?? 'token-mean', round);
   const gradLogprobs = new Float64Array(n);
-  for (let i = 0; i < n; i++) gradLogprobs[i] = isValid(mask, i) ? round(weight[i]! * dL[i]!) : 0;
+  let gradMagnitude = 0;
+  for (let i = 0; i < n; i++) {
+    gradLogprobs[i] = isValid(mask, i) ? round(weight[i]! * dL[i]!) : 0;
+    if (isValid(mask, i)) gradMagnitude = Math.max(gradMagnitude, Math.abs(weight[i]!) * dTerms[i]!);
+  }
   const result: PolicyResult = {
     loss,
     lossMagnitude: magnitude,
     gradLogprobs,
+    gradMagnitude,
     clipFraction: maskedMean(clipped, mask, round),
     clipFractionLower: maskedMean(clippedLower, mask, round),
     approxKl: maskedMean(approx, mask, round),

@@ -64,6 +64,12 @@ export interface LossRef {
   gradRejected: Float64Array;
   accuracy: number;
   meanMargin: number;
+  /**
+   * Largest |g| + |center| over the pairs (= max(|g + center|, |center - g|)):
+   * the size of the gradients' terms, which may cancel, so the scale of
+   * their rounding error.
+   */
+  gradMagnitude: number;
   /** d per pair. */
   differences: Float64Array;
 }
@@ -94,7 +100,7 @@ export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike
   const coef = opts.centerCoef ?? 0;
   const out: LossRef = {
     loss: 0, gradChosen: new Float64Array(n), gradRejected: new Float64Array(n), accuracy: 0, meanMargin: 0,
-    differences: new Float64Array(n),
+    gradMagnitude: 0, differences: new Float64Array(n),
   };
   let lossSum = 0;
   let centerSum = 0;
@@ -112,6 +118,7 @@ export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike
     const center = coef > 0 ? r(r(r(2 * coef) * sum) / n) : 0;
     out.gradChosen[i] = r(g + center);
     out.gradRejected[i] = r(center - g);
+    out.gradMagnitude = Math.max(out.gradMagnitude, Math.abs(g) + Math.abs(center));
     out.differences[i] = d;
     lossSum = r(lossSum + t.loss);
     if (coef > 0) centerSum = r(centerSum + r(sum * sum));

@@ -48,7 +48,7 @@ function policyCase(name: string, B: number, T: number, make: (rng: Rng) => Poli
       const naive = ppoPolicyLossReference(x, f32);
       const checks: Check[] = [
         { what: 'loss', out: [r.loss.item()], ref: [ref.loss], naive: [naive.loss], scale: ref.lossMagnitude },
-        { what: 'gradLogprobs', out: r.gradLogprobs.toArray(), ref: ref.gradLogprobs, naive: naive.gradLogprobs, scale: maxAbs(ref.gradLogprobs) },
+        { what: 'gradLogprobs', out: r.gradLogprobs.toArray(), ref: ref.gradLogprobs, naive: naive.gradLogprobs, scale: ref.gradMagnitude },
         { what: 'clipFraction', out: [r.clipFraction.item()], ref: [ref.clipFraction], naive: [naive.clipFraction], scale: ref.clipFraction },
         { what: 'approxKl', out: [r.approxKl.item()], ref: [ref.approxKl], naive: [naive.approxKl], scale: ref.approxKl },
       ];

@@ -1,7 +1,8 @@
 /**
  * Selftest cases of the preference family: each kernel against the float64
  * reference, error over the rule's tolerance (4x the naive float32 run's
- * error plus 4 ulps of the largest value), worst output of the case.
+ * error plus 4 ulps of the largest value, or of the size of a gradient's
+ * terms where they may cancel), worst output of the case.
  */
 import {
   type Device, type PreferenceKind, type SequenceReduce, dpoLoss, pairwiseLoss, sequenceLogProbs, sequenceLogProbsBackward,
@@ -13,10 +14,10 @@ import { type LossRefOptions, preferenceLossRef, sequenceLogProbsBackwardRef, se
 import type { SelftestCase, SelftestResult } from './index.js';
 
 /** The worst of several outputs, as error / tolerance (so the case passes at <= 1). */
-function judge(parts: [string, ArrayLike<number>, ArrayLike<number>, ArrayLike<number>][]): SelftestResult {
+function judge(parts: [string, ArrayLike<number>, ArrayLike<number>, ArrayLike<number>, number?][]): SelftestResult {
   let worst: SelftestResult = { error: 0, tolerance: 1 };
-  for (const [name, out, exact, naive] of parts) {
-    const tol = derivedTolerance(naive, exact, 4, 4 * EPS.float32 * maxAbs(exact));
+  for (const [name, out, exact, naive, scale = maxAbs(exact)] of parts) {
+    const tol = derivedTolerance(naive, exact, 4, 4 * EPS.float32 * scale);
     const e = errorStats(out, exact);
     const ratio = e.mismatchedNonFinite > 0 ? Infinity : tol > 0 ? e.maxAbs / tol : e.maxAbs === 0 ? 0 : Infinity;
     if (!(ratio <= worst.error)) worst = { error: ratio, tolerance: 1, detail: `worst: ${name}` };
@@ -50,8 +51,8 @@ function lossCase(name: string, n: number, kind: PreferenceKind, dpo: boolean, e
       const naive = preferenceLossRef(c, r, o, f32);
       return judge([
         ['loss', [res.loss.item()], [exact.loss], [naive.loss]],
-        ['gradChosen', res.gradChosen.toArray(), exact.gradChosen, naive.gradChosen],
-        ['gradRejected', res.gradRejected.toArray(), exact.gradRejected, naive.gradRejected],
+        ['gradChosen', res.gradChosen.toArray(), exact.gradChosen, naive.gradChosen, exact.gradMagnitude],
+        ['gradRejected', res.gradRejected.toArray(), exact.gradRejected, naive.gradRejected, exact.gradMagnitude],
         ['accuracy', [res.accuracy.item()], [exact.accuracy], [naive.accuracy]],
         ['meanMargin', [res.meanMargin.item()], [exact.meanMargin], [naive.meanMargin]],
       ]);
