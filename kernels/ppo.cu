@@ -199,7 +199,6 @@ struct PolicyOp {
                   !HasMask || __ldg(p.mask + i) != 0};
   }
 
-
   __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
     const bool valid = x.valid;
     const ppo::PolicyToken<ppo::ScalarLanes> t =
@@ -240,7 +239,6 @@ struct ValueOp {
     return Inputs{__ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i),
                   !HasMask || __ldg(p.mask + i) != 0};
   }
-
 
   __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
     const bool valid = x.valid;
