@@ -38,19 +38,35 @@ constexpr unsigned kFullMask = 0xffffffffu;
 constexpr int kItems = RK_GAE_ITEMS;
 static_assert(kItems % 4 == 0 && kItems <= 32, "steps per thread: quads, and one bit each in a uint32_t");
 
-template <int Threads, int MinBlocks>
+template <int Threads, int MinBlocks, bool Pipeline = false>
 struct GaeShape {
   static constexpr int kThreads = Threads, kMinBlocks = MinBlocks, kWarps = Threads / 32;
+  static constexpr bool kPipeline = Pipeline;  // RK_GAE_PIPELINE
   static_assert(Threads % 32 == 0 && (kWarps & (kWarps - 1)) == 0 && kWarps <= 32,
                 "GAE threads: a power-of-two number of warps (a row takes a power of two of them), at most 32");
 };
 using GaeShort = GaeShape<RK_GAE_THREADS, RK_GAE_MIN_BLOCKS>;
-using GaeLong = GaeShape<RK_GAE_LONG_THREADS, RK_GAE_LONG_MIN_BLOCKS>;
+using GaeLong = GaeShape<RK_GAE_LONG_THREADS, RK_GAE_LONG_MIN_BLOCKS, RK_GAE_PIPELINE != 0>;
 
 __device__ __forceinline__ GaeMap shuffleDown(const GaeMap& m, int delta) {
   return GaeMap{__shfl_down_sync(kFullMask, m.kind, delta), __shfl_down_sync(kFullMask, m.q, delta),
                 __shfl_down_sync(kFullMask, m.s, delta), __shfl_down_sync(kFullMask, m.u, delta),
                 __shfl_down_sync(kFullMask, m.w, delta)};
+}
+
+// GAE's loads and stores: read-only loads, or with RK_GAE_STREAMING (kernels/
+// tuning.cuh) loads and stores marked streaming (evict first: every byte is
+// touched once).
+template <class T>
+__device__ __forceinline__ T loadHint(const T* p) {
+  return RK_GAE_STREAMING ? __ldcs(p) : __ldg(p);
+}
+template <class T>
+__device__ __forceinline__ void storeHint(T* p, T v) {
+  if (RK_GAE_STREAMING)
+    __stcs(p, v);
+  else
+    *p = v;
 }
 
 // Steps [i, i + count) of a row into out[0, count), zeros after. kVec: the
@@ -60,18 +76,18 @@ __device__ __forceinline__ void loadFloats(const float* __restrict__ src, int64_
   if (kVec && count == kItems) {
 #pragma unroll
     for (int q = 0; q < kItems / 4; ++q) {
-      const float4 a = __ldg(reinterpret_cast<const float4*>(src + i) + q);
+      const float4 a = loadHint(reinterpret_cast<const float4*>(src + i) + q);
       out[4 * q] = a.x, out[4 * q + 1] = a.y, out[4 * q + 2] = a.z, out[4 * q + 3] = a.w;
     }
     return;
   }
   if (count == kItems) {
 #pragma unroll
-    for (int j = 0; j < kItems; ++j) out[j] = __ldg(src + i + j);
+    for (int j = 0; j < kItems; ++j) out[j] = loadHint(src + i + j);
     return;
   }
 #pragma unroll
-  for (int j = 0; j < kItems; ++j) out[j] = j < count ? __ldg(src + i + j) : 0.0f;
+  for (int j = 0; j < kItems; ++j) out[j] = j < count ? loadHint(src + i + j) : 0.0f;
 }
 
 template <bool kVec>
@@ -79,12 +95,12 @@ __device__ __forceinline__ void storeFloats(float* __restrict__ dst, int64_t i, 
   if (kVec && count == kItems) {
 #pragma unroll
     for (int q = 0; q < kItems / 4; ++q)
-      reinterpret_cast<float4*>(dst + i)[q] = make_float4(in[4 * q], in[4 * q + 1], in[4 * q + 2], in[4 * q + 3]);
+      storeHint(reinterpret_cast<float4*>(dst + i) + q, make_float4(in[4 * q], in[4 * q + 1], in[4 * q + 2], in[4 * q + 3]));
     return;
   }
 #pragma unroll
   for (int j = 0; j < kItems; ++j)
-    if (j < count) dst[i + j] = in[j];
+    if (j < count) storeHint(dst + i + j, in[j]);
 }
 
 // Bit j set where byte i + j is nonzero, for j < count.
@@ -94,7 +110,7 @@ __device__ __forceinline__ uint32_t loadByteBits(const uint8_t* __restrict__ src
   if (kVec && count == kItems) {
     unsigned words[kItems / 4];
 #pragma unroll
-    for (int q = 0; q < kItems / 4; ++q) words[q] = __ldg(reinterpret_cast<const unsigned*>(src + i) + q);
+    for (int q = 0; q < kItems / 4; ++q) words[q] = loadHint(reinterpret_cast<const unsigned*>(src + i) + q);
 #pragma unroll
     for (int q = 0; q < kItems / 4; ++q)
 #pragma unroll
@@ -102,13 +118,42 @@ __device__ __forceinline__ uint32_t loadByteBits(const uint8_t* __restrict__ src
     return bits;
   }
 #pragma unroll
-  for (int j = 0; j < kItems; ++j) bits |= (j < count && __ldg(src + i + j) != 0) ? 1u << j : 0u;
+  for (int j = 0; j < kItems; ++j) bits |= (j < count && loadHint(src + i + j) != 0) ? 1u << j : 0u;
   return bits;
 }
 
 // The kGae* flags of item j from the three bit sets.
 __device__ __forceinline__ uint32_t itemFlags(uint32_t valid, uint32_t done, uint32_t cut, int j) {
   return ((valid >> j) & 1u) * kGaeValid | ((done >> j) & 1u) * kGaeDone | ((cut >> j) & 1u) * kGaeTruncated;
+}
+
+// One thread's steps of a tile: their inputs, and where they are.
+struct GaeSteps {
+  float r[kItems], v[kItems], tv[kItems];
+  uint32_t valid, done, cut;  // bit j: step j's flag
+  int count;                  // steps in the row (0 past its end or in a dead row)
+  int64_t i0;                 // flat index of step 0
+};
+
+template <bool kVec>
+__device__ __forceinline__ GaeSteps loadSteps(const GaeParams& p, int64_t i0, int count) {
+  GaeSteps x;
+  x.count = count;
+  x.i0 = i0;
+  loadFloats<kVec>(p.rewards, i0, count, x.r);
+  loadFloats<kVec>(p.values, i0, count, x.v);
+  // Steps past the row are not valid and carry no flag: identity maps.
+  const uint32_t inRow = count == 32 ? ~0u : (1u << count) - 1u;
+  x.valid = p.mask ? loadByteBits<kVec>(p.mask, i0, count) : inRow;
+  x.done = p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
+  x.cut = p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;
+  if (p.truncated) {
+    loadFloats<kVec>(p.truncatedValues, i0, count, x.tv);
+  } else {
+#pragma unroll
+    for (int j = 0; j < kItems; ++j) x.tv[j] = 0.0f;
+  }
+  return x;
 }
 
 // One block: kWarps / warpsPerRow rows, warpsPerRow warps per row.
@@ -127,26 +172,25 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) gaeKernel(
   const int64_t tiles = (T + tile - 1) / tile;
   const float gamma = p.gamma, gammaLambda = p.gamma * p.lambda;
   GaeCarry carry{live && p.lastValues ? p.lastValues[row] : 0.0f, 0.0f};
-
-  for (int64_t k = tiles - 1; k >= 0; --k) {
+  // This thread's steps of tile k.
+  const auto stepsOf = [&](int64_t k) {
     const int64_t t0 = k * tile + static_cast<int64_t>(warpInRow * 32 + lane) * kItems;
     const int count = live && t0 < T ? static_cast<int>(T - t0 < kItems ? T - t0 : kItems) : 0;
-    const int64_t i0 = (live ? row * T : 0) + t0;
+    return loadSteps<kVec>(p, (live ? row * T : 0) + t0, count);
+  };
 
-    float r[kItems], v[kItems], tv[kItems];
-    loadFloats<kVec>(p.rewards, i0, count, r);
-    loadFloats<kVec>(p.values, i0, count, v);
-    // Steps past the row are not valid and carry no flag: identity maps.
-    const uint32_t inRow = count == 32 ? ~0u : (1u << count) - 1u;
-    const uint32_t valid = p.mask ? loadByteBits<kVec>(p.mask, i0, count) : inRow;
-    const uint32_t done = p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
-    const uint32_t cut = p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;
-    if (p.truncated) {
-      loadFloats<kVec>(p.truncatedValues, i0, count, tv);
-    } else {
-#pragma unroll
-      for (int j = 0; j < kItems; ++j) tv[j] = 0.0f;
-    }
+  // Shape::kPipeline (RK_GAE_PIPELINE, kernels/tuning.cuh): tile k - 1's
+  // loads are in flight while tile k is scanned.
+  GaeSteps x;
+  if (Shape::kPipeline) x = stepsOf(tiles - 1);
+  for (int64_t k = tiles - 1; k >= 0; --k) {
+    if (!Shape::kPipeline) x = stepsOf(k);
+    GaeSteps next;
+    if (Shape::kPipeline && k > 0) next = stepsOf(k - 1);
+    float (&r)[kItems] = x.r;
+    float (&v)[kItems] = x.v;
+    const float (&tv)[kItems] = x.tv;
+    const uint32_t valid = x.valid, done = x.done, cut = x.cut;
 
     // This thread's 8 steps as one map, then the warp's suffix scan:
     // afterwards m = map of lanes [lane, 31] composed.
@@ -184,8 +228,9 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) gaeKernel(
       v[j] = ((valid >> j) & 1u) ? a + v[j] : 0.0f;
       r[j] = a;
     }
-    storeFloats<kVec>(p.advantages, i0, count, r);
-    storeFloats<kVec>(p.returns, i0, count, v);
+    storeFloats<kVec>(p.advantages, x.i0, x.count, r);
+    storeFloats<kVec>(p.returns, x.i0, x.count, v);
+    if (Shape::kPipeline && k > 0) x = next;
     __syncthreads();  // warpMaps is rewritten by the next tile
   }
 }
@@ -350,7 +395,8 @@ int gae(const GaeParams& p, const CudaLaunch& launch) {
   // 256-step spans and walk the same maps in the same order: the same bits.
   const bool longRows = p.steps > int64_t{GaeShort::kThreads} * kItems;
   const bool fill = p.rows >= int64_t{GaeLong::kMinBlocks} * (launch.multiprocessors > 0 ? launch.multiprocessors : 1);
-  if constexpr (GaeLong::kThreads != GaeShort::kThreads || GaeLong::kMinBlocks != GaeShort::kMinBlocks)
+  if constexpr (GaeLong::kThreads != GaeShort::kThreads || GaeLong::kMinBlocks != GaeShort::kMinBlocks ||
+                GaeLong::kPipeline)
     if (longRows && fill) return launchGae<GaeLong>(p, stream);
   return launchGae<GaeShort>(p, stream);
 }

@@ -15,7 +15,8 @@
 //      statistics partial per tile.
 //   3. the last block to finish phase 2 combines the partials in tile order.
 // The barrier and the "last block" test count arrivals on the launch's
-// block counter (CudaLaunch::blockCounter), which the last block resets.
+// block counter (CudaLaunch::blockCounter, kernels/arrival.cuh), which the
+// last block resets.
 // HBM traffic per token is the minimum (inputs read once, gradients written
 // once) plus a second read of the mask byte, mostly served by L2. The
 // alternatives cost more: rescaling gradients after the fact rereads and
@@ -28,7 +29,10 @@
 // (kernels/tuning.cuh). On an H100 that beat holding a tile's inputs in
 // registers (loaded before phase 1 and across the barrier, 2 blocks per SM),
 // an L2 prefetch of the next tile, 2048-token tiles and 5 or 8 blocks per SM
-// (bench/results/gpu/2026-11-27-h100.md).
+// (bench/results/gpu/2026-11-27-h100.md). RK_PPO_LOADS 1 and 2 are the
+// next candidates: a whole tile's loads in flight at 4 blocks per SM (one
+// round trip per tile rather than per token), and the first tile's across
+// phase 1.
 //
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
 // or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in
@@ -40,8 +44,9 @@
 
 #include "../native/cuda/device.h"
 #include "common/ppo.cuh"
-#include "ppo_tiles.cuh"
+#include "arrival.cuh"
 #include "launch.cuh"
+#include "ppo_tiles.cuh"
 
 namespace rk::cudaops {
 namespace {
@@ -73,16 +78,13 @@ __device__ Partial blockPartial(Partial a) {
   return total;
 }
 
-// Counts this block's arrival on the launch's counter; true in the last of
-// `expected` arrivals. Writes before it are visible device-wide to whoever
-// sees the count.
+// Counts this block's arrival on the launch's counter (kernels/
+// arrival.cuh); true in the last of `expected` arrivals. The block's writes
+// before it are visible to the block that sees the count, once it acquires.
 __device__ bool arrive(unsigned* counter, unsigned expected) {
   __shared__ bool last;
   __syncthreads();
-  if (threadIdx.x == 0) {
-    __threadfence();
-    last = atomicAdd(counter, 1u) == expected - 1;
-  }
+  if (threadIdx.x == 0) last = arriveRelease(counter) == expected - 1;
   __syncthreads();
   return last;
 }
@@ -92,8 +94,8 @@ __device__ bool arrive(unsigned* counter, unsigned expected) {
 __device__ void gridBarrier(unsigned* counter) {
   arrive(counter, gridDim.x);
   if (threadIdx.x == 0) {
-    while (*reinterpret_cast<volatile unsigned*>(counter) < gridDim.x) __nanosleep(64);
-    __threadfence();
+    while (arrivalsSeen(counter) < gridDim.x) __nanosleep(64);
+    acquireArrivals();
   }
   __syncthreads();
 }
@@ -107,6 +109,18 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
   extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
   float* rowWeight = reinterpret_cast<float*>(rowShared);
   const uint8_t* mask = op.mask();
+
+  // RK_PPO_LOADS (kernels/tuning.cuh) 1 and 2: a tile's inputs, loaded
+  // before any of its tokens is computed.
+  typename Op::Inputs x[kLoads > 0 ? kPerThread : 1];
+  const auto loadTile = [&](const Tile& tile) {
+#pragma unroll
+    for (int k = 0; k < (kLoads > 0 ? kPerThread : 0); ++k) {
+      const int64_t i = tile.begin + threadIdx.x + k * kThreads;
+      x[k] = i < tile.end ? op.load(i) : typename Op::Inputs{};
+    }
+  };
+  if (kLoads == 2 && blockIdx.x < l.tiles) loadTile(tileAt(l, blockIdx.x));  // in flight across phase 1
 
   Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
   if (l.counts) {
@@ -126,6 +140,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
 
   for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
     const Tile tile = tileAt(l, t);
+    if (kLoads == 1 || (kLoads == 2 && t != blockIdx.x)) loadTile(tile);
     float weight = inverse(denominator);
     bool sharedWeights = false;
     if (perRowWeight && !mask) {
@@ -147,7 +162,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
       const int64_t i = tile.begin + threadIdx.x + k * kThreads;
       if (i < tile.end) {
         const float w = sharedWeights ? rowWeight[static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)] : weight;
-        op.token(i, w, op.load(i), a);
+        op.token(i, w, kLoads > 0 ? x[k] : op.load(i), a);
       }
     }
     const Partial block = blockPartial(a);
@@ -159,7 +174,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
   const unsigned expected = (l.counts ? 2u : 1u) * gridDim.x;
   if (!arrive(s.counter, expected)) return;
   if (threadIdx.x == 0) *s.counter = 0;  // every block has counted all its arrivals: ready for the next launch
-  __threadfence();
+  acquireArrivals();
   double sums[3] = {0, 0, 0};      // loss, approxKl, kl
   long long counts[3] = {0, 0, 0};  // valid, clipped, clippedLower
   for (int64_t t = threadIdx.x; t < l.tiles; t += kThreads) {

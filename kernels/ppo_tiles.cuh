@@ -19,6 +19,8 @@ constexpr int kThreads = RK_PPO_THREADS;  // kernels/tuning.cuh
 constexpr int kTile = RK_PPO_TILE;        // tokens per tile
 constexpr int kPerThread = kTile / kThreads;
 constexpr int kWarps = kThreads / 32;
+constexpr int kLoads = RK_PPO_LOADS;      // when a tile's inputs are loaded
+static_assert(kLoads >= 0 && kLoads <= 2, "RK_PPO_LOADS: 0, 1 or 2");
 static_assert(kThreads % 32 == 0 && kThreads <= 1024 && kTile % kThreads == 0, "PPO: whole warps, and tiles of whole threads");
 
 // How tokens are cut into tiles: whole rows when a row fits in a tile

@@ -2,18 +2,19 @@
 //
 // preferenceLoss is one launch: every block computes the gradients of its
 // pairs (the gradient of a batch mean is dl/dd / B, no reduction needed) and
-// the partial sums of the statistics; the last block to finish (threadfence
-// + the launch's integer block counter) reads the partials from global
-// memory, combines them in block order and resets the counter. No float
-// atomics: the same inputs give the same bits every run. (On an H100 a
-// thread block cluster combining through distributed shared memory took
-// 7.1 us at 16 K pairs against 6.0 us for this, and fewer, larger blocks
-// were slower still: bench/results/gpu/2026-11-27-h100.md.)
+// the partial sums of the statistics; the last block to finish (counted on
+// the launch's integer block counter, kernels/arrival.cuh) reads the
+// partials from global memory, combines them in block order and resets the
+// counter. No float atomics: the same inputs give the same bits every run.
+// (On an H100 a thread block cluster combining through distributed shared
+// memory took 7.1 us at 16 K pairs against 6.0 us for this, and fewer,
+// larger blocks were slower still: bench/results/gpu/2026-11-27-h100.md.)
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 #include "../native/ops/all.h"
+#include "arrival.cuh"
 #include "common/preference.cuh"
 #include "launch.cuh"
 #include "preference_sequence.cuh"
@@ -125,9 +126,8 @@ __global__ void __launch_bounds__(kLossThreads)
   }
   if (threadIdx.x == 0) {
     partials[blockIdx.x] = block;
-    __threadfence();  // the partial is visible device-wide before the count says so
-    lastBlock = atomicAdd(done, 1u) == gridDim.x - 1;
-    __threadfence();
+    lastBlock = arriveRelease(done) == gridDim.x - 1;  // kernels/arrival.cuh
+    if (lastBlock) acquireArrivals();
   }
   __syncthreads();
   if (!lastBlock) return;

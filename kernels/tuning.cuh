@@ -30,6 +30,17 @@
 #ifndef RK_GAE_LONG_MIN_BLOCKS
 #define RK_GAE_LONG_MIN_BLOCKS 4
 #endif
+// 1: in the blocks for long rows (RK_GAE_LONG_*), a thread loads its steps
+// of the row's next tile before it scans this one: two tiles' inputs live in
+// registers (about 90: RK_GAE_LONG_MIN_BLOCKS 2 holds them without spills).
+#ifndef RK_GAE_PIPELINE
+#define RK_GAE_PIPELINE 0
+#endif
+// 1: GAE's loads and stores are marked streaming (__ldcs, __stcs: evict
+// first) rather than read-only loads and plain stores.
+#ifndef RK_GAE_STREAMING
+#define RK_GAE_STREAMING 0
+#endif
 
 // PPO (kernels/ppo_tiles.cuh): threads per block, tokens per tile (a
 // multiple of the threads), and the blocks per multiprocessor the registers
@@ -43,6 +54,14 @@
 #ifndef RK_PPO_MIN_BLOCKS
 #define RK_PPO_MIN_BLOCKS 4
 #endif
+// When a PPO tile's inputs are loaded: 0, each token's just before its math
+// (one memory round trip per token and thread, in a row); 1, all of the
+// tile's first (one round trip per tile); 2, as 1, and the block's first
+// tile before phase 1, in flight across the count and the grid barrier.
+// Only the loads move: the arithmetic, and so the bits, are the same.
+#ifndef RK_PPO_LOADS
+#define RK_PPO_LOADS 0
+#endif
 
 // Preference loss (kernels/preference.cu): threads per block and pairs per
 // thread.
@@ -51,4 +70,11 @@
 #endif
 #ifndef RK_PREF_PAIRS_PER_THREAD
 #define RK_PREF_PAIRS_PER_THREAD 2
+#endif
+
+// How blocks publish partials to the last block and pass a grid barrier
+// (kernels/arrival.cuh): 0, __threadfence around an atomic count; 1, an
+// acquire-release count and acquire polls. Results are the same bits.
+#ifndef RK_ARRIVE_ACQ_REL
+#define RK_ARRIVE_ACQ_REL 0
 #endif

@@ -167,6 +167,16 @@ T __ldcg(const T* p) {
   return v;
 }
 
+// Streaming hints (evict first) are plain loads and stores.
+template <class T>
+T __ldcs(const T* p) {
+  return *p;
+}
+template <class T>
+void __stcs(T* p, T v) {
+  *p = v;
+}
+
 template <class T>
 T atomicAdd(T* p, T v) {
   if constexpr (std::is_integral_v<T>) {
