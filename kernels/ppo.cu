@@ -6,9 +6,10 @@
 // a row's count (seq-mean-token-mean). Those are reductions over the mask
 // alone, so the kernel runs in phases (a cooperative launch, so that every
 // block is resident and a grid-wide barrier cannot deadlock):
-//   1. (with a mask, unless seq-mean-token-sum-norm) every tile counts its
-//      valid tokens, and for the seq-mean modes its non-empty rows, into
-//      scratch. Integer counts: exact in any order.
+//   1. (with a mask, unless seq-mean-token-sum-norm or a given normalizer
+//      makes the counts unneeded) every tile counts its valid tokens, and for
+//      the seq-mean modes its non-empty rows, into scratch. Integer counts:
+//      exact in any order.
 //   -- a grid barrier (only when phase 1 ran)
 //   2. every block sums those counts (a few thousand integers, from L2),
 //      then computes its tiles' tokens, writes final gradients once and one
@@ -129,13 +130,13 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
     n = totalsFromTiles(l, s);
   }
 
-  double denominator = 0;
-  switch (l.aggregation) {
-    case Aggregation::TokenMean: denominator = static_cast<double>(n.valid); break;
-    case Aggregation::SeqMeanTokenSum:
-    case Aggregation::SeqMeanTokenMean: denominator = static_cast<double>(n.nonEmpty); break;
-    case Aggregation::SeqMeanTokenSumNorm: denominator = static_cast<double>(l.rows) * static_cast<double>(l.steps); break;
-  }
+  double denominator = l.normalizer;  // given, or 0
+  if (denominator == 0) switch (l.aggregation) {
+      case Aggregation::TokenMean: denominator = static_cast<double>(n.valid); break;
+      case Aggregation::SeqMeanTokenSum:
+      case Aggregation::SeqMeanTokenMean: denominator = static_cast<double>(n.nonEmpty); break;
+      case Aggregation::SeqMeanTokenSumNorm: denominator = static_cast<double>(l.rows) * static_cast<double>(l.steps); break;
+    }
   const bool perRowWeight = l.aggregation == Aggregation::SeqMeanTokenMean;
 
   for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
@@ -316,13 +317,13 @@ int policyWith(const PpoPolicyLossParams& p, const Layout& l, const CudaLaunch& 
 }  // namespace
 
 int ppoPolicyLoss(const PpoPolicyLossParams& p, const CudaLaunch& launch) {
-  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation);
+  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation, p.normalizer);
   if (p.mask) return p.entropy ? policyWith<true, true>(p, l, launch) : policyWith<true, false>(p, l, launch);
   return p.entropy ? policyWith<false, true>(p, l, launch) : policyWith<false, false>(p, l, launch);
 }
 
 int ppoValueLoss(const PpoValueLossParams& p, const CudaLaunch& launch) {
-  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation);
+  const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation, p.normalizer);
   const bool clip = p.clip >= 0.0f;
   if (p.mask) return clip ? launchPpo(ValueOp<true, true>{p}, true, l, launch) : launchPpo(ValueOp<true, false>{p}, true, l, launch);
   return clip ? launchPpo(ValueOp<false, true>{p}, false, l, launch) : launchPpo(ValueOp<false, false>{p}, false, l, launch);

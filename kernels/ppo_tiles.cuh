@@ -33,6 +33,7 @@ struct Layout {
   bool packed;
   bool counts;          // phase 1 runs (a mask, and an aggregation that needs a count)
   Aggregation aggregation;
+  double normalizer;    // > 0: the aggregation's denominator, given; 0: from the counts
 };
 
 struct Tile {
@@ -177,14 +178,22 @@ __device__ Totals totalsFromTiles(const Layout& l, const Scratch& s) {
 __device__ float inverse(double x) { return x > 0 ? static_cast<float>(1.0 / x) : 0.0f; }
 
 // Host: the layout of a [rows, steps] problem.
-Layout layoutFor(int64_t rows, int64_t steps, bool hasMask, Aggregation aggregation) {
+Layout layoutFor(int64_t rows, int64_t steps, bool hasMask, Aggregation aggregation, double normalizer) {
   Layout l{};
   l.rows = rows;
   l.steps = steps;
   l.aggregation = aggregation;
-  l.counts = hasMask && aggregation != Aggregation::SeqMeanTokenSumNorm;
-  if (rows == 0 || steps == 0) return l;  // no tiles: the kernel writes zeros
+  l.normalizer = normalizer;
   l.packed = steps <= kTile;
+  // With a given normalizer only seq-mean-token-mean needs counts, a row's:
+  // a packed tile counts its rows itself (countRows), a row cut into
+  // segments needs phase 1.
+  l.counts = hasMask && aggregation != Aggregation::SeqMeanTokenSumNorm &&
+             (normalizer == 0 || (aggregation == Aggregation::SeqMeanTokenMean && !l.packed));
+  if (rows == 0 || steps == 0) {
+    l.packed = false;
+    return l;  // no tiles: the kernel writes zeros
+  }
   if (l.packed) {
     l.rowsPerTile = static_cast<int32_t>(kTile / steps);
     l.segments = 1;

@@ -61,6 +61,14 @@ describe('ppo reference', () => {
     expect(loss('seq-mean-token-sum')).toBeCloseTo(-(6 + 4) / 2, 12);
     expect(loss('seq-mean-token-mean')).toBeCloseTo(-(2 + 4) / 2, 12);
     expect(loss('seq-mean-token-sum-norm')).toBeCloseTo(-10 / 6, 12);
+    // A normalizer N replaces each denominator (4, 2, 2, 6), in the loss and in every weight.
+    const given = (aggregation: Aggregation, normalizer: number) => ppoPolicyLossReference({ ...x, aggregation, normalizer });
+    expect(given('token-mean', 8).loss).toBeCloseTo(-10 / 8, 12);
+    expect(given('seq-mean-token-sum', 5).loss).toBeCloseTo(-(6 + 4) / 5, 12);
+    expect(given('seq-mean-token-mean', 4).loss).toBeCloseTo(-(2 + 4) / 4, 12);
+    expect(given('seq-mean-token-sum-norm', 12).loss).toBeCloseTo(-10 / 12, 12);
+    expect(Array.from(given('token-mean', 8).gradLogprobs)).toEqual([-1 / 8, -2 / 8, -3 / 8, -4 / 8, 0, 0]);
+    expect(Array.from(given('seq-mean-token-mean', 4).gradLogprobs)).toEqual([-1 / 12, -2 / 12, -3 / 12, -4 / 4, 0, 0]);
     // One clipped token: r = 1.5 > 1.2 with A = 1 -> -1.2, no gradient; with A = -1 -> 1.5, gradient -(-1) r / n.
     const one = (A: number, dualClip?: number) => ppoPolicyLossReference({
       B: 1, T: 1, logprobs: [Math.log(1.5)], oldLogprobs: [0], advantages: [A], ...(dualClip ? { dualClip } : {}),
@@ -220,6 +228,45 @@ describe.each(DEVICES)('ppoPolicyLoss on %s', (device) => {
     const first = runPolicy(x, device);
     for (let k = 0; k < 3; k++) expect(runPolicy(x, device)).toEqual(first);
   });
+
+  it.each(SHAPES)('%i x %i (%s): a given normalizer, every aggregation and mask pattern', (B, T) => {
+    for (const aggregation of AGGREGATIONS)
+      for (const mask of MASKS) {
+        const normalizer = 0.5 + rng.uniform() * 2 * B * T;  // any count > 0: a global batch's, say
+        const x = { ...randomPolicyInputs(rng, B, T, { mask, aggregation, klEstimator: 'k3', entropyCoef: 0.01, dualClip: 3 }), normalizer };
+        checkPolicy(x, device, `${B}x${T} ${aggregation} mask=${mask} normalizer=${normalizer}`);
+      }
+  });
+
+  it('adds up over micro-batches given the global batch\'s count: the loss, and the same gradient bits', () => {
+    // Rows [0, 7) and [7, 19) of one batch; rows 3 and 11 empty.
+    const [B, T, cut] = [19, 2100, 7];
+    for (const aggregation of AGGREGATIONS) {
+      const x = randomPolicyInputs(rng, B, T, { mask: 'random', aggregation, klEstimator: 'k1', entropyCoef: 0.01 });
+      const mask = x.mask as Uint8Array;
+      mask.fill(0, 3 * T, 4 * T);
+      mask.fill(0, 11 * T, 12 * T);
+      const nonEmpty = B - 2;
+      const count = mask.reduce((a, m) => a + m, 0);
+      const normalizer = { 'token-mean': count, 'seq-mean-token-sum': nonEmpty, 'seq-mean-token-mean': nonEmpty, 'seq-mean-token-sum-norm': B * T }[aggregation];
+      const rows = (b0: number, b1: number): PolicyInputs => {
+        const part = (a: ArrayLike<number> | undefined) => a && Float32Array.prototype.slice.call(a, b0 * T, b1 * T);
+        return {
+          ...x, B: b1 - b0, normalizer, logprobs: part(x.logprobs)!, oldLogprobs: part(x.oldLogprobs)!, advantages: part(x.advantages)!,
+          mask: Uint8Array.from(mask.subarray(b0 * T, b1 * T)), refLogprobs: part(x.refLogprobs), entropy: part(x.entropy),
+        };
+      };
+      const whole = runPolicy(x, device);
+      const [first, second] = [runPolicy(rows(0, cut), device), runPolicy(rows(cut, B), device)];
+      const what = `${aggregation}: `;
+      // The same weights (the normalizer's, or fl(1 / count) of the same count) give the same bits.
+      expect(Float32Array.of(...first.gradLogprobs, ...second.gradLogprobs), `${what}gradLogprobs`).toEqual(whole.gradLogprobs);
+      expect(Float32Array.of(...first.gradEntropy!, ...second.gradEntropy!), `${what}gradEntropy`).toEqual(whole.gradEntropy);
+      // Two sums of float32 terms against one: a few ulps of the terms' magnitude.
+      const ref = ppoPolicyLossReference(x);
+      expect(Math.abs(first.loss + second.loss - whole.loss), `${what}loss`).toBeLessThanOrEqual(16 * 2 ** -24 * ref.lossMagnitude);
+    }
+  });
 });
 
 describe('ppoPolicyLoss on cpu across thread counts', () => {
@@ -248,6 +295,14 @@ describe.each(DEVICES)('ppoValueLoss on %s', (device) => {
           const x: ValueInputs = randomValueInputs(rng, B, T, { mask, aggregation, clip });
           checkValue(x, device, `${B}x${T} ${aggregation} clip=${clip} mask=${mask}`);
         }
+  });
+
+  it.each(SHAPES)('%i x %i (%s): a given normalizer, every aggregation and mask pattern', (B, T) => {
+    for (const aggregation of AGGREGATIONS)
+      for (const mask of MASKS) {
+        const normalizer = 0.5 + rng.uniform() * 2 * B * T;
+        checkValue({ ...randomValueInputs(rng, B, T, { mask, aggregation, clip: 0.2 }), normalizer }, device, `${B}x${T} ${aggregation} mask=${mask} normalizer=${normalizer}`);
+      }
   });
 
   it('is 0.5 mean (v - R)^2 without clip, and clips nothing when values moved less than clip', () => {

@@ -41,6 +41,10 @@ describe('ppoPolicyLoss refuses bad input with a message naming the argument', (
     ['dualClip below 1', policy({ dualClip: 0.5 }), RangeError, 'ppoPolicyLoss: dualClip expected a finite number > 1, got 0.5'],
     ['unknown aggregation', policy({ aggregation: 'mean' }), RangeError,
       `ppoPolicyLoss: aggregation expected one of 'token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean', 'seq-mean-token-sum-norm', got "mean"`],
+    ['normalizer of 0', policy({ normalizer: 0 }), RangeError, 'ppoPolicyLoss: normalizer expected a finite number > 0, got 0'],
+    ['negative normalizer', policy({ normalizer: -4 }), RangeError, 'ppoPolicyLoss: normalizer expected a finite number > 0, got -4'],
+    ['infinite normalizer', policy({ normalizer: Infinity }), RangeError, 'ppoPolicyLoss: normalizer expected a finite number > 0, got Infinity'],
+    ['string normalizer', policy({ normalizer: '4096' }), TypeError, 'ppoPolicyLoss: normalizer expected a finite number > 0, got "4096"'],
     ['unknown estimator', policy({ refLogprobs: f([2, 3]), klCoef: 0.1, klEstimator: 'k4' }), RangeError,
       `ppoPolicyLoss: klEstimator expected one of 'k1', 'k2', 'k3', got "k4"`],
     ['KL coefficient without refLogprobs', policy({ klCoef: 0.1 }), TypeError,
@@ -51,7 +55,7 @@ describe('ppoPolicyLoss refuses bad input with a message naming the argument', (
     ['infinite entropyCoef', policy({ entropy: f([2, 3]), entropyCoef: Infinity }), RangeError,
       'ppoPolicyLoss: entropyCoef expected a finite number, got Infinity'],
     ['misspelled option', policy({ clip_low: 0.1 }), RangeError,
-      'ppoPolicyLoss: options expected keys among mask, clipLow, clipHigh, dualClip, aggregation, refLogprobs, klCoef, klEstimator, entropy, entropyCoef, got "clip_low"'],
+      'ppoPolicyLoss: options expected keys among mask, clipLow, clipHigh, dualClip, aggregation, normalizer, refLogprobs, klCoef, klEstimator, entropy, entropyCoef, got "clip_low"'],
     ['options not an object', () => ppoPolicyLoss(f([2, 3]), f([2, 3]), f([2, 3]), 3 as never), TypeError,
       'ppoPolicyLoss: options expected an object, got 3'],
     ['mixed devices', () => ppoPolicyLoss(f([2, 3]), onCuda([2, 3]), f([2, 3])), RangeError,
@@ -84,7 +88,8 @@ describe('ppoValueLoss refuses bad input with a message naming the argument', ()
     ['negative clip', value({ clip: -0.5 }), RangeError, 'ppoValueLoss: clip expected a finite number >= 0, got -0.5'],
     ['unknown aggregation', value({ aggregation: 'sum' }), RangeError, /ppoValueLoss: aggregation expected one of .*, got "sum"/],
     ['float mask', value({ mask: f([2, 3]) }), TypeError, 'ppoValueLoss: mask expected dtype uint8, got float32'],
-    ['policy option', value({ clipLow: 0.2 }), RangeError, 'ppoValueLoss: options expected keys among mask, clip, aggregation, got "clipLow"'],
+    ['NaN normalizer', value({ normalizer: NaN }), RangeError, 'ppoValueLoss: normalizer expected a finite number > 0, got NaN'],
+    ['policy option', value({ clipLow: 0.2 }), RangeError, 'ppoValueLoss: options expected keys among mask, clip, aggregation, normalizer, got "clipLow"'],
     ['mixed devices', () => ppoValueLoss(f([2, 3]), f([2, 3]), onCuda([2, 3])), RangeError,
       'ppoValueLoss: returns expected to be on cpu like values, got cuda:0'],
   ])('%s', (_, call, kind, message) => {
@@ -100,7 +105,7 @@ describe('the ppo bindings', () => {
       rows: 2, steps: 3, logprobs: new Float32Array(n), oldLogprobs: new Float32Array(n), advantages: new Float32Array(n),
       gradLogprobs: new Float32Array(n), loss: new Float32Array(1), clipFraction: new Float32Array(1),
       clipFractionLower: new Float32Array(1), approxKl: new Float32Array(1),
-      clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0, entropyCoef: 0, aggregation: 0, klEstimator: 2, ...extra,
+      clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0, entropyCoef: 0, aggregation: 0, klEstimator: 2, normalizer: 0, ...extra,
     };
   }
 
@@ -112,6 +117,9 @@ describe('the ppo bindings', () => {
     expect(() => runOp(P, -1, args(6, { clipLow: Infinity }))).toThrow(RangeError);
     expect(() => runOp(P, -1, args(6, { steps: -3 }))).toThrow('ppoPolicyLoss: steps expected >= 0, got -3');
     expect(() => runOp(P, -1, args(6, { entropy: new Float32Array(6) }))).toThrow("ppoPolicyLoss: missing tensor 'gradEntropy'");
+    expect(() => runOp(P, -1, args(6, { normalizer: -1 }))).toThrow("ppoPolicyLoss: normalizer expected 0 (the batch's own) or a finite count > 0");
+    expect(() => runOp(P, -1, args(6, { normalizer: NaN }))).toThrow(RangeError);
+    expect(() => runOp(P, -1, args(6, { normalizer: undefined }))).toThrow("ppoPolicyLoss: 'normalizer' must be a number");
   });
 
   it('write every output element (poisoned before the run)', async () => {
@@ -131,7 +139,7 @@ describe('the ppo bindings', () => {
     const values = { gradValues: poison(new Float32Array(n)), loss: poison(new Float32Array(1)), clipFraction: poison(new Float32Array(1)) };
     runOp('ppoValueLoss', -1, {
       rows: x.B, steps: x.T, values: x.logprobs, oldValues: x.oldLogprobs, returns: x.advantages, mask: x.mask,
-      clip: 0.2, aggregation: 2, ...values,
+      clip: 0.2, aggregation: 2, normalizer: 0, ...values,
     });
     await synchronize('cpu');
     for (const [name, a] of Object.entries(values)) expect(a.some(isPoison), name).toBe(false);

@@ -29,7 +29,7 @@ export function runPolicy(x: PolicyInputs, device: Device): PolicyOutput {
     mask: x.mask && on(x.mask, x, device, 'uint8'),
     clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip, aggregation: x.aggregation,
     refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef, klEstimator: x.klEstimator,
-    entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef,
+    entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef, normalizer: x.normalizer,
   });
   const out: PolicyOutput = {
     loss: r.loss.item(),
@@ -45,7 +45,7 @@ export function runPolicy(x: PolicyInputs, device: Device): PolicyOutput {
 
 export function runValue(x: ValueInputs, device: Device): { loss: number; gradValues: Float32Array; clipFraction: number } {
   const r = ppoValueLoss(on(x.values, x, device), on(x.oldValues, x, device), on(x.returns, x, device), {
-    mask: x.mask && on(x.mask, x, device, 'uint8'), clip: x.clip, aggregation: x.aggregation,
+    mask: x.mask && on(x.mask, x, device, 'uint8'), clip: x.clip, aggregation: x.aggregation, normalizer: x.normalizer,
   });
   return { loss: r.loss.item(), gradValues: r.gradValues.toArray() as Float32Array, clipFraction: r.clipFraction.item() };
 }

@@ -85,6 +85,8 @@ function cases(): Case[] {
     { name: `tokenLogProbs N=${N} V=${V} bf16`, needs: [logits, targets], run: () => tokenLogProbs(logits(), targets()) },
     { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, needs: [logits, targets, fwd, gLp], run: () => tokenLogProbsBackward(logits(), targets(), { lse: fwd().lse, gradLogprobs: gLp() }) },
     { name: `ppoPolicyLoss B=${B} T=${T} mask`, needs: [lp, old, adv, mask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask() }) },
+    // A given normalizer (a global batch's token count): no count phase, no grid barrier.
+    { name: `ppoPolicyLoss B=${B} T=${T} mask normalizer`, needs: [lp, old, adv, mask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask(), normalizer: 4 * n }) },
     { name: `ppoPolicyLoss B=${B} T=${T} mask kl+entropy`, needs: [lp, old, adv, mask, ref, ent], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask(), refLogprobs: ref(), klCoef: 0.05, entropy: ent(), entropyCoef: 0.01 }) },
     { name: `ppoValueLoss B=${B} T=${T} mask`, needs: [values, old, adv, mask], run: () => ppoValueLoss(values(), old(), adv(), { mask: mask(), clip: 0.2 }) },
     { name: `gae B=${B} T=${T} mask`, needs: [adv, values, mask], run: () => gae(adv(), values(), { gamma: 0.99, lambda: 0.95, mask: mask() }) },

@@ -26,6 +26,12 @@ import {
  * 'bnpo', seq-mean-token-mean 'grpo' and seq-mean-token-sum-norm 'dr_grpo'.
  * The seq-mean modes divide by B', where verl and TRL divide by every row
  * B; the two agree when no row is empty.
+ *
+ * The `normalizer` option replaces the denominator (sum(M), B', B', B T)
+ * with a count the caller gives: with gradient accumulation or data
+ * parallelism, the global batch's count (its valid tokens for token-mean,
+ * its non-empty rows for the seq-mean modes, its rows × T for sum-norm), so
+ * that the micro-batches' losses and gradients add up to the global batch's.
  */
 export type Aggregation = 'token-mean' | 'seq-mean-token-sum' | 'seq-mean-token-mean' | 'seq-mean-token-sum-norm';
 
@@ -50,6 +56,15 @@ export interface PpoPolicyLossOptions {
   dualClip?: number;
   /** Default 'token-mean'. */
   aggregation?: Aggregation;
+  /**
+   * The aggregation's denominator, > 0, in place of this batch's own (see
+   * {@link Aggregation}): pass the global batch's count when its
+   * micro-batches' losses are summed. The statistics stay this batch's
+   * token means. Default: this batch's count. (On cuda a given normalizer
+   * also spares the kernel its count of the mask and its grid barrier,
+   * unless seq-mean-token-mean needs the counts of rows over 1024 tokens.)
+   */
+  normalizer?: number;
   /** float32 [B, T] log-probs of the reference policy: adds the KL term and the `kl` statistic. */
   refLogprobs?: Tensor;
   /** Weight of the KL term, >= 0. Default 0; nonzero needs refLogprobs. */
@@ -86,6 +101,15 @@ export interface PpoValueLossOptions {
   clip?: number;
   /** Default 'token-mean'. */
   aggregation?: Aggregation;
+  /**
+   * The aggregation's denominator, > 0, in place of this batch's own (see
+   * {@link Aggregation}): pass the global batch's count when its
+   * micro-batches' losses are summed. The statistics stay this batch's
+   * token means. Default: this batch's count. (On cuda a given normalizer
+   * also spares the kernel its count of the mask and its grid barrier,
+   * unless seq-mean-token-mean needs the counts of rows over 1024 tokens.)
+   */
+  normalizer?: number;
 }
 
 export interface PpoValueLossResult {
@@ -97,8 +121,8 @@ export interface PpoValueLossResult {
   clipFraction: Tensor;
 }
 
-const POLICY_OPTIONS = ['mask', 'clipLow', 'clipHigh', 'dualClip', 'aggregation', 'refLogprobs', 'klCoef', 'klEstimator', 'entropy', 'entropyCoef'];
-const VALUE_OPTIONS = ['mask', 'clip', 'aggregation'];
+const POLICY_OPTIONS = ['mask', 'clipLow', 'clipHigh', 'dualClip', 'aggregation', 'normalizer', 'refLogprobs', 'klCoef', 'klEstimator', 'entropy', 'entropyCoef'];
+const VALUE_OPTIONS = ['mask', 'clip', 'aggregation', 'normalizer'];
 
 function knownOptions(op: string, opts: object, known: readonly string[]): void {
   for (const key of Object.keys(opts))
@@ -147,7 +171,8 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
  * @throws TypeError for a wrong type or dtype, a missing refLogprobs when
  *   klCoef ≠ 0 or a missing entropy when entropyCoef ≠ 0.
  * @throws RangeError for a wrong shape, mixed devices, an option out of
- *   range (negative clips, dualClip ≤ 1, unknown aggregation or estimator).
+ *   range (negative clips, dualClip ≤ 1, normalizer ≤ 0 or not finite,
+ *   unknown aggregation or estimator).
  */
 export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult {
   const op = 'ppoPolicyLoss';
@@ -164,6 +189,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
   const clipHigh = expectNumber(op, 'clipHigh', o.clipHigh, clipLow, { min: 0 });
   const dualClip = o.dualClip === undefined ? 0 : expectNumber(op, 'dualClip', o.dualClip, 0, { above: 1 });
   const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
+  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 });  // 0: this batch's
   const klCoef = expectNumber(op, 'klCoef', o.klCoef, 0, { min: 0 });
   const klEstimator = expectChoice(op, 'klEstimator', o.klEstimator, KL_ESTIMATORS, 'k3');
   const entropyCoef = expectNumber(op, 'entropyCoef', o.entropyCoef, 0);
@@ -190,7 +216,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
     loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
     clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: out.kl?._storage(),
     clipLow, clipHigh, dualClip, klCoef, entropyCoef,
-    aggregation: AGGREGATIONS.indexOf(aggregation), klEstimator: KL_ESTIMATORS.indexOf(klEstimator),
+    aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator),
   });
   return out;
 }
@@ -207,8 +233,8 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
  * the gradient inside its bounds (ends included), max splits it at a tie.
  *
  * @throws TypeError for a wrong type or dtype.
- * @throws RangeError for a wrong shape, mixed devices, a negative clip or an
- *   unknown aggregation.
+ * @throws RangeError for a wrong shape, mixed devices, a negative clip, a
+ *   normalizer ≤ 0 or not finite, or an unknown aggregation.
  */
 export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, opts?: PpoValueLossOptions): PpoValueLossResult {
   const op = 'ppoValueLoss';
@@ -220,6 +246,7 @@ export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor,
   const device = sameDevice(op, { values, oldValues, returns, mask });
   const clip = o.clip === undefined ? -1 : expectNumber(op, 'clip', o.clip, 0, { min: 0 });
   const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
+  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 });  // 0: this batch's
 
   const out: PpoValueLossResult = {
     loss: Tensor.empty([], 'float32', device),
@@ -230,7 +257,7 @@ export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor,
     rows, steps,
     values: values._storage(), oldValues: oldValues._storage(), returns: returns._storage(), mask: mask?._storage(),
     gradValues: out.gradValues._storage(), loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
-    clip, aggregation: AGGREGATIONS.indexOf(aggregation),
+    clip, aggregation: AGGREGATIONS.indexOf(aggregation), normalizer,
   });
   return out;
 }

@@ -83,14 +83,23 @@ struct Weights {
   std::vector<float> rowWeight;  // per row: 1 / (sum_t M * B') for seq-mean-token-mean
 };
 
-Weights aggregationWeights(const uint8_t* mask, int64_t rows, int64_t steps, Aggregation agg) {
+// `normalizer` > 0 replaces the aggregation's denominator (sum(M), B', B' or
+// rows * steps); then only seq-mean-token-mean needs the mask's counts.
+Weights aggregationWeights(const uint8_t* mask, int64_t rows, int64_t steps, Aggregation agg, double normalizer) {
   Weights w;
   double denominator = static_cast<double>(rows) * static_cast<double>(steps);  // sum-norm's
   if (!mask) {
     // Every row holds `steps` valid tokens: one weight for all.
     w.valid = rows * steps;
     if (agg == Aggregation::SeqMeanTokenSum) denominator = static_cast<double>(rows);
+    if (normalizer > 0)
+      denominator = agg == Aggregation::SeqMeanTokenMean ? static_cast<double>(steps) * normalizer : normalizer;
     if (w.valid > 0) w.uniform = static_cast<float>(1.0 / denominator);
+    return w;
+  }
+  if (normalizer > 0 && agg != Aggregation::SeqMeanTokenMean) {
+    // No count needed: a batch without a valid token gets 0 from the sums.
+    w.uniform = static_cast<float>(1.0 / normalizer);
     return w;
   }
   std::vector<int64_t> count(static_cast<size_t>(rows));
@@ -112,6 +121,7 @@ Weights aggregationWeights(const uint8_t* mask, int64_t rows, int64_t steps, Agg
   if (agg == Aggregation::TokenMean) denominator = static_cast<double>(w.valid);
   if (agg == Aggregation::SeqMeanTokenSum || agg == Aggregation::SeqMeanTokenMean)
     denominator = static_cast<double>(nonEmpty);
+  if (normalizer > 0) denominator = normalizer;
   if (agg != Aggregation::SeqMeanTokenMean) {
     w.uniform = static_cast<float>(1.0 / denominator);
     return w;
@@ -243,7 +253,7 @@ PolicyBlockFn policyKernel(const PpoPolicyLossParams& p) {
 }  // namespace
 
 void ppoPolicyLoss(const PpoPolicyLossParams& p) {
-  const Weights w = aggregationWeights(p.mask, p.rows, p.steps, p.aggregation);
+  const Weights w = aggregationWeights(p.mask, p.rows, p.steps, p.aggregation, p.normalizer);
   const PolicyBlockFn block = policyKernel(p);
   const Partial s = reduceBlocks(p.rows * p.steps, [&](int64_t lo, int64_t hi) { return block(p, w, lo, hi); });
   *p.loss = static_cast<float>(s.loss);
@@ -254,7 +264,7 @@ void ppoPolicyLoss(const PpoPolicyLossParams& p) {
 }
 
 void ppoValueLoss(const PpoValueLossParams& p) {
-  const Weights w = aggregationWeights(p.mask, p.rows, p.steps, p.aggregation);
+  const Weights w = aggregationWeights(p.mask, p.rows, p.steps, p.aggregation, p.normalizer);
   using Fn = Partial (*)(const PpoValueLossParams&, const Weights&, int64_t, int64_t);
   const bool clip = p.clip >= 0.0f;
   const Fn block = p.mask ? (clip ? &valueBlock<true, true> : &valueBlock<true, false>)

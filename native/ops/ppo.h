@@ -6,7 +6,8 @@
 
 namespace rk {
 
-// How per-token losses L (mask M, B' = rows with a valid token) become one:
+// How per-token losses L (mask M, B' = rows with a valid token) become one
+// (a given normalizer replaces the denominator):
 enum class Aggregation : int32_t {
   TokenMean = 0,            // sum(M L) / sum(M)
   SeqMeanTokenSum = 1,      // sum_b(sum_t M L) / B'
@@ -44,6 +45,7 @@ struct PpoPolicyLossParams {
   float entropyCoef;         // 0 when entropy is null
   Aggregation aggregation;
   KlEstimator klEstimator;   // used when refLogprobs is set
+  double normalizer;         // > 0: the aggregation's denominator, given; 0: this batch's
 };
 
 struct PpoValueLossParams {
@@ -58,6 +60,7 @@ struct PpoValueLossParams {
   int64_t steps;
   float clip;              // >= 0: values clipped to oldValues +- clip; < 0: no clipping
   Aggregation aggregation;
+  double normalizer;       // > 0: the aggregation's denominator, given; 0: this batch's
 };
 
 }  // namespace rk

@@ -38,6 +38,7 @@ function runPolicy(x: PolicyInputs, device: Device): Outputs {
     mask: x.mask && on(x.mask, x, device, true), clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip,
     aggregation: x.aggregation, refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef,
     klEstimator: x.klEstimator, entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef,
+    normalizer: x.normalizer,
   });
   const out: Outputs = {
     loss: r.loss.item(), clipFraction: r.clipFraction.item(), clipFractionLower: r.clipFractionLower.item(),
@@ -50,7 +51,7 @@ function runPolicy(x: PolicyInputs, device: Device): Outputs {
 
 function runValue(x: ValueInputs, device: Device) {
   const r = ppoValueLoss(on(x.values, x, device), on(x.oldValues, x, device), on(x.returns, x, device), {
-    mask: x.mask && on(x.mask, x, device, true), clip: x.clip, aggregation: x.aggregation,
+    mask: x.mask && on(x.mask, x, device, true), clip: x.clip, aggregation: x.aggregation, normalizer: x.normalizer,
   });
   return { loss: r.loss.item(), clipFraction: r.clipFraction.item(), gradValues: r.gradValues.toArray() as Float32Array };
 }
@@ -105,7 +106,7 @@ function checkValue(x: ValueInputs, what: string): void {
  * bits first (x must have a mask, refLogprobs and entropy): an element the
  * kernel fails to write stays NaN.
  */
-function runPoisoned(x: PolicyInputs, aggregation: string, masked = true): Record<string, Float32Array> {
+function runPoisoned(x: PolicyInputs, aggregation: string, masked = true, normalizer = 0): Record<string, Float32Array> {
   const poisoned = (shape: number[]) => {
     const t = Tensor.empty(shape, 'float32', GPU);
     addon().fillDevice(t._buffer!, 0xff);
@@ -121,7 +122,7 @@ function runPoisoned(x: PolicyInputs, aggregation: string, masked = true): Recor
     rows: B, steps: T, logprobs: input(x.logprobs), oldLogprobs: input(x.oldLogprobs), advantages: input(x.advantages),
     mask: masked ? input(x.mask!, true) : null, refLogprobs: input(x.refLogprobs!), entropy: input(x.entropy!),
     clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0.1, entropyCoef: 0.01, aggregation: AGGREGATIONS.indexOf(aggregation as never),
-    klEstimator: 2, ...Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t._storage()])),
+    klEstimator: 2, normalizer, ...Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t._storage()])),
   });
   return Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t.toArray() as Float32Array]));
 }
@@ -195,6 +196,24 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
           assert.ok(Math.abs(out.loss![0]! - ref.loss) <= 1e-4 * Math.max(1, ref.lossMagnitude), `${what}: loss ${out.loss![0]} vs ${ref.loss}`);
           assert.ok(Number.isFinite(pairwiseLoss(c, r).loss.item()), `${what}: pairwiseLoss after it`);
         }
+  });
+
+  it('matches the reference and cpu with a given normalizer (no count, no grid barrier but for long rows\' seq-mean-token-mean)', () => {
+    for (const [B, T] of [...GRID_SHAPES, [512, 4096], [2, 70000]] as const)
+      for (const aggregation of AGGREGATIONS)
+        for (const mask of B * T > 1e5 ? (['random'] as const) : MASKS) {
+          const normalizer = 0.5 + rng.uniform() * 2 * B * T;
+          const x = { ...randomPolicyInputs(rng, B, T, { mask, aggregation, klEstimator: 'k3', entropyCoef: 0.01 }), normalizer };
+          checkPolicy(x, `${B}x${T} ${aggregation} mask=${mask} normalizer=${normalizer}`);
+          checkValue({ ...randomValueInputs(rng, B, T, { mask, aggregation, clip: 0.2 }), normalizer }, `${B}x${T} ${aggregation} mask=${mask} normalizer=${normalizer} value`);
+        }
+    // A launch without the barrier leaves the block counter at 0 for the next one, with it.
+    const x = randomPolicyInputs(rng, 64, 4096, { mask: 'random', klEstimator: 'k3', entropyCoef: 0.01 });
+    for (const normalizer of [1000, 0, 1000, 0]) {
+      const out = runPoisoned(x, 'token-mean', true, normalizer);
+      const ref = ppoPolicyLossReference({ ...x, klCoef: 0.1, entropyCoef: 0.01, ...(normalizer ? { normalizer } : {}) });
+      assert.ok(Math.abs(out.loss![0]! - ref.loss) <= 1e-4 * Math.max(1, ref.lossMagnitude), `normalizer ${normalizer}: loss ${out.loss![0]} vs ${ref.loss}`);
+    }
   });
 
   it('gives zeros without a valid token, ignores NaN in masked tokens, clamps extreme log-ratios', () => {

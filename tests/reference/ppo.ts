@@ -27,6 +27,7 @@ export interface PolicyInputs {
   klEstimator?: KlEstimator;
   entropy?: ArrayLike<number>;
   entropyCoef?: number;
+  normalizer?: number;
 }
 
 export interface PolicyResult {
@@ -58,6 +59,7 @@ export interface ValueInputs {
   mask?: ArrayLike<number>;
   clip?: number;
   aggregation?: Aggregation;
+  normalizer?: number;
 }
 
 export interface ValueResult {
@@ -77,16 +79,14 @@ function isValid(mask: ArrayLike<number> | undefined, i: number): boolean {
 }
 
 /**
- * The aggregate of per-token losses `L` and each token's weight in it
- * (d aggregate / d L), by the formulas of the contract.
+ * The aggregate of per-token losses `L` by the formulas of the contract,
+ * each token's weight in it (d aggregate / d L), and the magnitude of the
+ * loss's terms: sum of |weight| × terms[i], where terms[i] is the size of
+ * what token i's L adds up (its clipped surrogate, KL and entropy terms: L
+ * may cancel to far less, so |L| alone would understate the rounding
+ * error). A `normalizer` replaces the denominator (sum(M), B', B', B T).
  */
-/**
- * The aggregated loss, each token's weight, and the magnitude of the loss's
- * terms: sum of |weight| × terms[i], where terms[i] is the size of what
- * token i's L adds up (its clipped surrogate, KL and entropy terms: L may
- * cancel to far less, so |L| alone would understate the rounding error).
- */
-function aggregate(B: number, T: number, L: Float64Array, terms: Float64Array, mask: ArrayLike<number> | undefined, aggregation: Aggregation, round: Round): { loss: number; magnitude: number; weight: Float64Array } {
+function aggregate(B: number, T: number, L: Float64Array, terms: Float64Array, mask: ArrayLike<number> | undefined, aggregation: Aggregation, normalizer: number | undefined, round: Round): { loss: number; magnitude: number; weight: Float64Array } {
   const weight = new Float64Array(B * T);
   const rowSum = new Float64Array(B);
   const rowCount = new Float64Array(B);
@@ -110,23 +110,19 @@ function aggregate(B: number, T: number, L: Float64Array, terms: Float64Array, m
     }
   }
   if (count === 0) return { loss: 0, magnitude: 0, weight };
-  let loss: number;
+  let denominator: number;
   switch (aggregation) {
-    case 'token-mean': loss = round(total / count); break;
-    case 'seq-mean-token-sum': loss = round(total / rows); break;
-    case 'seq-mean-token-mean': loss = round(rowMeans / rows); break;
-    case 'seq-mean-token-sum-norm': loss = round(total / (B * T)); break;
+    case 'token-mean': denominator = count; break;
+    case 'seq-mean-token-sum': case 'seq-mean-token-mean': denominator = rows; break;
+    case 'seq-mean-token-sum-norm': denominator = B * T; break;
   }
+  denominator = normalizer ?? denominator;
+  const loss = round((aggregation === 'seq-mean-token-mean' ? rowMeans : total) / denominator);
   for (let b = 0; b < B; b++)
     for (let t = 0; t < T; t++) {
       const i = b * T + t;
       if (!isValid(mask, i)) continue;
-      switch (aggregation) {
-        case 'token-mean': weight[i] = round(1 / count); break;
-        case 'seq-mean-token-sum': weight[i] = round(1 / rows); break;
-        case 'seq-mean-token-mean': weight[i] = round(1 / (rowCount[b]! * rows)); break;
-        case 'seq-mean-token-sum-norm': weight[i] = round(1 / (B * T)); break;
-      }
+      weight[i] = round(1 / (aggregation === 'seq-mean-token-mean' ? rowCount[b]! * denominator : denominator));
     }
   let magnitude = 0;
   for (let i = 0; i < B * T; i++) if (isValid(mask, i)) magnitude += Math.abs(weight[i]!) * terms[i]!;
@@ -220,7 +216,7 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
     L[i] = loss;
     dL[i] = grad;
   }
-  const { loss, magnitude, weight } = aggregate(B, T, L, terms, mask, x.aggregation ?? 'token-mean', round);
+  const { loss, magnitude, weight } = aggregate(B, T, L, terms, mask, x.aggregation ?? 'token-mean', x.normalizer, round);
   const gradLogprobs = new Float64Array(n);
   let gradMagnitude = 0;
   for (let i = 0; i < n; i++) {
@@ -275,7 +271,7 @@ export function ppoValueLossReference(x: ValueInputs, round: Round = f64): Value
     else dL[i] = inside ? d : round(d / 2);
     clipped[i] = l2 > l1 ? 1 : 0;
   }
-  const { loss, magnitude, weight } = aggregate(B, T, L, L, mask, x.aggregation ?? 'token-mean', round);  // L >= 0: no cancellation
+  const { loss, magnitude, weight } = aggregate(B, T, L, L, mask, x.aggregation ?? 'token-mean', x.normalizer, round);  // L >= 0: no cancellation
   const gradValues = new Float64Array(n);
   for (let i = 0; i < n; i++) gradValues[i] = isValid(mask, i) ? round(weight[i]! * dL[i]!) : 0;
   return { loss, lossMagnitude: magnitude, gradValues, clipFraction: maskedMean(clipped, mask, round) };

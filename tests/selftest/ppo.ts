@@ -42,7 +42,7 @@ function policyCase(name: string, B: number, T: number, make: (rng: Rng) => Poli
       const r = ppoPolicyLoss(on(x.logprobs), on(x.oldLogprobs), on(x.advantages), {
         mask: x.mask && on(x.mask, true), dualClip: x.dualClip, aggregation: x.aggregation,
         refLogprobs: x.refLogprobs && on(x.refLogprobs), klCoef: x.klCoef, klEstimator: x.klEstimator,
-        entropy: x.entropy && on(x.entropy), entropyCoef: x.entropyCoef,
+        entropy: x.entropy && on(x.entropy), entropyCoef: x.entropyCoef, normalizer: x.normalizer,
       });
       const ref = ppoPolicyLossReference(x);
       const naive = ppoPolicyLossReference(x, f32);
@@ -62,6 +62,8 @@ function policyCase(name: string, B: number, T: number, make: (rng: Rng) => Poli
 
 export const PPO_CASES: SelftestCase[] = [
   policyCase('B=64 T=512 token-mean masked', 64, 512, (rng) => randomPolicyInputs(rng, 64, 512, { mask: 'random' })),
+  policyCase('B=64 T=512 token-mean masked, global normalizer', 64, 512, (rng) =>
+    ({ ...randomPolicyInputs(rng, 64, 512, { mask: 'random' }), normalizer: 4 * 64 * 512 })),
   policyCase('B=16 T=3000 seq-mean-token-mean dual k3 H', 16, 3000, (rng) =>
     randomPolicyInputs(rng, 16, 3000, { mask: 'empty rows', aggregation: 'seq-mean-token-mean', dualClip: 3, klEstimator: 'k3', entropyCoef: 0.01 })),
   {
