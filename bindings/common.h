@@ -107,6 +107,7 @@ class OpArgs {
   // Checked scalars: a RangeError naming the op and the field otherwise.
   int64_t count(const char* name, int64_t min = 0);  // an integer >= min
   float finite(const char* name);                    // a finite float32
+  double nonNegative(const char* name);              // a finite double >= 0
   int32_t code(const char* name, int32_t last);      // an enum code in [0, last]
   // a * b elements, refused past 2^53 (no JS array is that long).
   int64_t elements(int64_t a, int64_t b);

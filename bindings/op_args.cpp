@@ -77,6 +77,12 @@ float OpArgs::finite(const char* name) {
   return static_cast<float>(v);
 }
 
+double OpArgs::nonNegative(const char* name) {
+  const double v = number(name);
+  if (!(std::isfinite(v) && v >= 0)) refuse(std::string(name) + " expected a finite number >= 0, got " + std::to_string(v));
+  return v;
+}
+
 int32_t OpArgs::code(const char* name, int32_t last) {
   const int64_t v = integer(name);
   if (v < 0 || v > last) refuse(std::string(name) + " code " + std::to_string(v) + " is unknown");

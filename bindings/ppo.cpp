@@ -15,12 +15,6 @@ Aggregation aggregation(OpArgs& args) {
   return static_cast<Aggregation>(args.code("aggregation", static_cast<int32_t>(Aggregation::SeqMeanTokenSumNorm)));
 }
 
-// 0 = the batch's own denominator; else a finite count > 0.
-double normalizer(OpArgs& args) {
-  const double n = args.number("normalizer");
-  if (!std::isfinite(n) || n < 0) args.refuse("normalizer expected 0 (the batch's own) or a finite count > 0, got " + std::to_string(n));
-  return n;
-}
 
 Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   OpArgs args(info, OpId::ppoPolicyLoss);
@@ -52,7 +46,7 @@ Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   p.entropyCoef = p.entropy ? args.finite("entropyCoef") : 0.0f;
   p.aggregation = aggregation(args);
   p.klEstimator = static_cast<KlEstimator>(args.code("klEstimator", static_cast<int32_t>(KlEstimator::K3)));
-  p.normalizer = normalizer(args);
+  p.normalizer = args.nonNegative("normalizer");  // 0: the batch's own count
   return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
 }
 
@@ -71,7 +65,7 @@ Napi::Value ppoValueLoss(const Napi::CallbackInfo& info) {
   p.clipFraction = args.tensor<float>("clipFraction", 1);
   p.clip = args.finite("clip");
   p.aggregation = aggregation(args);
-  p.normalizer = normalizer(args);
+  p.normalizer = args.nonNegative("normalizer");  // 0: the batch's own count
   return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
 }
 

@@ -34,6 +34,7 @@ Napi::Value preferenceLoss(const Napi::CallbackInfo& info) {
   if (!(p.labelSmoothing >= 0.0f && p.labelSmoothing < 0.5f)) args.refuse("labelSmoothing expected in [0, 0.5)");
   if (!(p.centerCoef >= 0.0f)) args.refuse("centerCoef expected >= 0");
   p.kind = static_cast<PreferenceKind>(args.code("kind", static_cast<int32_t>(PreferenceKind::Ipo)));
+  p.normalizer = args.nonNegative("normalizer");  // 0: the batch's own count
   return Napi::Number::New(args.env, static_cast<double>(run(args, p)));
 }
 

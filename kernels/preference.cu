@@ -59,10 +59,15 @@ __device__ LossPartial blockSum(LossPartial v, LossPartial* warps) {
   return v;
 }
 
+// The loss's means divide by the given normalizer, or the pair count.
+__device__ double lossDenominator(const PreferenceLossParams& p) {
+  return p.normalizer > 0 ? p.normalizer : static_cast<double>(p.count);
+}
+
 __device__ void writeStats(const PreferenceLossParams& p, const LossPartial& t) {
   const double n = static_cast<double>(p.count);
-  double loss = t.loss / n;
-  if (p.centerCoef > 0.0f) loss += p.centerCoef * (t.center / n);
+  double loss = t.loss / lossDenominator(p);
+  if (p.centerCoef > 0.0f) loss += p.centerCoef * (t.center / lossDenominator(p));
   *p.loss = static_cast<float>(loss);
   *p.accuracy = static_cast<float>(static_cast<double>(t.correct) / n);
   *p.meanMargin = static_cast<float>(t.margin / n);
@@ -72,7 +77,7 @@ __device__ void writeStats(const PreferenceLossParams& p, const LossPartial& t) 
 // b * Threads * kPairsPerThread + j + k * Threads), and their sums.
 template <PreferenceKind Kind, int Threads>
 __device__ LossPartial threadPairs(const PreferenceLossParams& p) {
-  const float invCount = 1.0f / static_cast<float>(p.count);
+  const float invCount = 1.0f / static_cast<float>(lossDenominator(p));
   const float halfInvBeta = 0.5f / p.beta;
   const float centerScale = 2.0f * p.centerCoef * invCount;
 

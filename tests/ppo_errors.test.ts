@@ -117,7 +117,7 @@ describe('the ppo bindings', () => {
     expect(() => runOp(P, -1, args(6, { clipLow: Infinity }))).toThrow(RangeError);
     expect(() => runOp(P, -1, args(6, { steps: -3 }))).toThrow('ppoPolicyLoss: steps expected >= 0, got -3');
     expect(() => runOp(P, -1, args(6, { entropy: new Float32Array(6) }))).toThrow("ppoPolicyLoss: missing tensor 'gradEntropy'");
-    expect(() => runOp(P, -1, args(6, { normalizer: -1 }))).toThrow("ppoPolicyLoss: normalizer expected 0 (the batch's own) or a finite count > 0");
+    expect(() => runOp(P, -1, args(6, { normalizer: -1 }))).toThrow('ppoPolicyLoss: normalizer expected a finite number >= 0, got -1');
     expect(() => runOp(P, -1, args(6, { normalizer: NaN }))).toThrow(RangeError);
     expect(() => runOp(P, -1, args(6, { normalizer: undefined }))).toThrow("ppoPolicyLoss: 'normalizer' must be a number");
   });

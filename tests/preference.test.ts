@@ -99,10 +99,11 @@ function lossOptions(name: string, rng: Rng, n: number): LossRefOptions {
     case 'beta 0.1 + margin': return { beta: 0.1, margin: rng.uniforms(n, 0, 1) };
     case 'beta 2.5 + labelSmoothing 0.2': return { beta: 2.5, labelSmoothing: 0.2 };
     case 'centerCoef 0.05 + margin': return { centerCoef: 0.05, margin: rng.uniforms(n, -0.5, 0.5) };
+    case 'centerCoef 0.05 + normalizer': return { centerCoef: 0.05, normalizer: 0.5 + rng.uniform() * 4 * n };
     default: return {};
   }
 }
-const OPTION_SETS = ['defaults', 'beta 0.1 + margin', 'beta 2.5 + labelSmoothing 0.2', 'centerCoef 0.05 + margin'];
+const OPTION_SETS = ['defaults', 'beta 0.1 + margin', 'beta 2.5 + labelSmoothing 0.2', 'centerCoef 0.05 + margin', 'centerCoef 0.05 + normalizer'];
 
 describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
   it.each(SIZES)('matches the reference for every kind and option, B = %i', (n) => {
@@ -294,6 +295,23 @@ describe.each(DEVICES)('dpoLoss on %s', (device: Device) => {
       }
   });
 
+  it('adds up over micro-batches given the global pair count: the loss, and the same gradient bits', () => {
+    const rng = new Rng();
+    const x = logprobs(rng, 1000);
+    const t = (a: Float32Array) => tensor(a, undefined, { device });
+    const part = (a: Float32Array, lo: number, hi: number) => t(a.slice(lo, hi));
+    for (const kind of KINDS) {
+      const whole = read(dpoLoss(t(x.policyChosen), t(x.policyRejected), t(x.refChosen), t(x.refRejected), { kind }));
+      // Micro-batches of 300 and 700 pairs, each told the global count.
+      const micro = [[0, 300], [300, 1000]].map(([lo, hi]) => read(dpoLoss(part(x.policyChosen, lo!, hi!), part(x.policyRejected, lo!, hi!),
+        part(x.refChosen, lo!, hi!), part(x.refRejected, lo!, hi!), { kind, normalizer: 1000 })));
+      expect(Float32Array.of(...micro[0]!.gradChosen, ...micro[1]!.gradChosen), kind).toEqual(whole.gradChosen);
+      expect(Float32Array.of(...micro[0]!.gradRejected, ...micro[1]!.gradRejected), kind).toEqual(whole.gradRejected);
+      // Two double sums against one, each rounded to float32 once.
+      expect(Math.abs(micro[0]!.loss + micro[1]!.loss - whole.loss), kind).toBeLessThanOrEqual(4 * EPS.float32 * Math.abs(whole.loss));
+    }
+  });
+
   it('equals pairwiseLoss on the log-ratios, bit for bit (beta default 0.1)', () => {
     const rng = new Rng();
     const x = logprobs(rng, 999);
@@ -331,6 +349,9 @@ describe('pairwiseLoss and dpoLoss reject bad input', () => {
       [() => pairwiseLoss(c, r, { labelSmoothing: -0.1 }), RangeError,
         'pairwiseLoss: labelSmoothing expected a finite number >= 0 < 0.5, got -0.1'],
       [() => pairwiseLoss(c, r, { centerCoef: -1 }), RangeError, 'pairwiseLoss: centerCoef expected a finite number >= 0, got -1'],
+      [() => pairwiseLoss(c, r, { normalizer: 0 }), RangeError, 'pairwiseLoss: normalizer expected a finite number > 0, got 0'],
+      [() => dpoLoss(c, r, c, r, { normalizer: Infinity }), RangeError, 'dpoLoss: normalizer expected a finite number > 0, got Infinity'],
+      [() => dpoLoss(c, r, c, r, { normalizer: '3' as never }), TypeError, 'dpoLoss: normalizer expected a finite number > 0, got "3"'],
       [() => pairwiseLoss(tensor(new Int32Array([1, 2, 3])), r), TypeError, 'pairwiseLoss: chosen expected dtype float32, got int32'],
       [() => pairwiseLoss(tensor(c, [3, 1]), r), RangeError, 'pairwiseLoss: chosen expected a 1-D tensor, got shape [3, 1]'],
       [() => pairwiseLoss('abc' as never, r), TypeError, 'pairwiseLoss: chosen expected a float32 Tensor or a typed array, got "abc"'],

@@ -30,6 +30,12 @@ export interface PairwiseLossOptions {
   kind?: PreferenceKind;
   /** >= 0; adds centerCoef * mean((chosen + rejected)^2) (reward centering). Default 0. */
   centerCoef?: number;
+  /**
+   * > 0: the loss's means (and so the gradients) divide by it instead of B:
+   * pass the global batch's pair count when its micro-batches' losses are
+   * summed. accuracy and meanMargin stay this batch's means. Default B.
+   */
+  normalizer?: number;
 }
 
 export interface DpoLossOptions {
@@ -39,6 +45,12 @@ export interface DpoLossOptions {
   labelSmoothing?: number;
   /** Default 'sigmoid'. */
   kind?: PreferenceKind;
+  /**
+   * > 0: the loss's means (and so the gradients) divide by it instead of B:
+   * pass the global batch's pair count when its micro-batches' losses are
+   * summed. accuracy and meanMargin stay this batch's means. Default B.
+   */
+  normalizer?: number;
 }
 
 export interface PreferenceLossResult {
@@ -69,6 +81,7 @@ interface LossScalars {
   labelSmoothing: number;
   kind: PreferenceKind;
   centerCoef: number;
+  normalizer: number;  // 0: the batch's own B
 }
 
 function lossScalars(op: string, o: Partial<PairwiseLossOptions>, defaultBeta: number): LossScalars {
@@ -81,6 +94,7 @@ function lossScalars(op: string, o: Partial<PairwiseLossOptions>, defaultBeta: n
     labelSmoothing: expectNumber(op, 'labelSmoothing', o.labelSmoothing, 0, { min: 0, below: 0.5 }),
     kind: expectChoice(op, 'kind', o.kind, KINDS, 'sigmoid'),
     centerCoef: expectNumber(op, 'centerCoef', o.centerCoef, 0, { min: 0 }),
+    normalizer: expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 }),
   };
 }
 
@@ -145,6 +159,7 @@ function runLoss(t: LossTensors, s: LossScalars, temporaries: Tensor[]): Prefere
     labelSmoothing: s.labelSmoothing,
     centerCoef: s.centerCoef,
     kind: KIND_CODE[s.kind],
+    normalizer: s.normalizer,
   });
   // Copies of host arrays: their storage stays alive until the op ran (runOp
   // keeps cpu arrays; cuda frees in stream order).
@@ -164,6 +179,8 @@ function runLoss(t: LossTensors, s: LossScalars, temporaries: Tensor[]): Prefere
  * loss = mean(l) + centerCoef * mean((chosen + rejected)^2); the gradients are
  * those of `loss`. accuracy = mean(d > 0), meanMargin = mean(d). The means are
  * deterministic (fixed partition, ordered combine). B = 0 is a RangeError.
+ * With `normalizer` N, the loss's means are sums / N (micro-batches given
+ * the global batch's N add up to its loss and gradients).
  */
 export function pairwiseLoss(chosen: VectorInput, rejected: VectorInput, opts?: PairwiseLossOptions): PreferenceLossResult {
   const op = 'pairwiseLoss';
@@ -189,7 +206,7 @@ export function dpoLoss(policyChosen: VectorInput, policyRejected: VectorInput, 
   refRejected: VectorInput, opts?: DpoLossOptions): PreferenceLossResult {
   const op = 'dpoLoss';
   const o = expectOptions<DpoLossOptions>(op, opts);
-  const scalars = lossScalars(op, { beta: o.beta, labelSmoothing: o.labelSmoothing, kind: o.kind }, 0.1);
+  const scalars = lossScalars(op, { beta: o.beta, labelSmoothing: o.labelSmoothing, kind: o.kind, normalizer: o.normalizer }, 0.1);
   const { tensors: t, temporaries } = pairInputs(op, { policyChosen, policyRejected, refChosen, refRejected });
   const pairs = { chosen: t.policyChosen!, rejected: t.policyRejected!, refChosen: t.refChosen, refRejected: t.refRejected };
   return runLoss(pairs, scalars, temporaries);

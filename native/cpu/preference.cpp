@@ -25,7 +25,7 @@ struct LossPartial {
 
 struct LossScalars {
   float beta, halfInvBeta, labelSmoothing;
-  float invCount;     // 1 / B: the gradient of a mean over B pairs is dl/dd / B, no reduction needed
+  float invCount;     // 1 / B (or 1 / normalizer): the gradient of a mean over B pairs is dl/dd / B, no reduction needed
   float centerScale;  // 2 coef / B: d/dc of coef * mean((c + r)^2) is this * (c + r)
 };
 
@@ -123,7 +123,8 @@ void lossAll(const PreferenceLossParams& p) {
   k.beta = p.beta;
   k.halfInvBeta = 0.5f / p.beta;
   k.labelSmoothing = p.labelSmoothing;
-  k.invCount = 1.0f / static_cast<float>(p.count);
+  const double denominator = p.normalizer > 0 ? p.normalizer : static_cast<double>(p.count);
+  k.invCount = 1.0f / static_cast<float>(denominator);
   k.centerScale = 2.0f * p.centerCoef * k.invCount;
   std::vector<LossPartial> parts = blockPartials<LossPartial>(
       p.count, kPairBlock, [&](int64_t lo, int64_t hi) { return lossBlock<Kind, Dpo, HasMargin>(p, lo, hi, k); });
@@ -135,8 +136,8 @@ void lossAll(const PreferenceLossParams& p) {
     total.correct += part.correct;
   }
   const double n = static_cast<double>(p.count);
-  double loss = total.loss / n;
-  if (p.centerCoef > 0.0f) loss += p.centerCoef * (total.center / n);
+  double loss = total.loss / denominator;
+  if (p.centerCoef > 0.0f) loss += p.centerCoef * (total.center / denominator);
   *p.loss = static_cast<float>(loss);
   *p.accuracy = static_cast<float>(static_cast<double>(total.correct) / n);
   *p.meanMargin = static_cast<float>(total.margin / n);

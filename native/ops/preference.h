@@ -13,7 +13,8 @@ enum class PreferenceKind : int32_t { Sigmoid = 0, Hinge = 1, Ipo = 2 };
 //   d = (chosen - refChosen) - (rejected - refRejected)  (dpoLoss: both refs set)
 //   x = beta * d - margin
 // loss = mean_i l(x_i) + centerCoef * mean_i (chosen + rejected)^2, with l
-// given by `kind` (kernels/common/preference.cuh).
+// given by `kind` (kernels/common/preference.cuh); the means divide by
+// `normalizer` when it is set (the statistics' by count always).
 struct PreferenceLossParams {
   const float* chosen;       // [count]
   const float* rejected;     // [count]
@@ -30,6 +31,7 @@ struct PreferenceLossParams {
   float labelSmoothing;      // in [0, 0.5); used by Sigmoid only
   float centerCoef;          // >= 0
   PreferenceKind kind;
+  double normalizer;         // > 0: the loss's denominator, given (a global batch's pairs); 0: count
 };
 
 // The numeric values are part of the binding contract (lib/ops/preference.ts).

@@ -52,7 +52,7 @@ function runLoss(device: Device, { c, r, o }: LossArgs) {
     : [t(c), t(r), ...(o.margin ? [t(o.margin as Float32Array)] : [])];
   poisonPool(device, [c.length, c.length, 1, 1, 1]);
   const res = o.refChosen
-    ? dpoLoss(inputs[0]!, inputs[1]!, inputs[2]!, inputs[3]!, { kind: o.kind, beta: o.beta, labelSmoothing: o.labelSmoothing })
+    ? dpoLoss(inputs[0]!, inputs[1]!, inputs[2]!, inputs[3]!, { kind: o.kind, beta: o.beta, labelSmoothing: o.labelSmoothing, normalizer: o.normalizer })
     : pairwiseLoss(inputs[0]!, inputs[1]!, { ...o, margin: inputs[2] });
   return {
     loss: res.loss.item(), accuracy: res.accuracy.item(), meanMargin: res.meanMargin.item(),
@@ -85,7 +85,7 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
     for (const n of SIZES)
       for (const kind of KINDS)
         for (const o of [{}, { beta: 0.1, margin: rng.uniforms(n) }, { beta: 2.5, labelSmoothing: 0.2 },
-          { centerCoef: 0.05, margin: rng.uniforms(n, -0.5, 0.5) }] as LossRefOptions[])
+          { centerCoef: 0.05, margin: rng.uniforms(n, -0.5, 0.5) }, { centerCoef: 0.05, normalizer: 3.5 * n }] as LossRefOptions[])
           assertLoss({ c: rng.normals(n, 3), r: rng.normals(n, 3), o: { ...o, kind } }, `seed ${rng.seed} pairwise ${kind} ${JSON.stringify({ ...o, margin: !!o.margin })} B=${n}`);
   });
 
@@ -93,7 +93,7 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
     const rng = new Rng();
     for (const n of [1, 33, 1025, 16384, 300_000])
       for (const kind of KINDS)
-        for (const extra of [{ beta: 0.1 }, { beta: 0.5, labelSmoothing: 0.1 }]) {
+        for (const extra of [{ beta: 0.1 }, { beta: 0.5, labelSmoothing: 0.1 }, { beta: 0.1, normalizer: 2 * n + 1 }]) {
           const refChosen = rng.normals(n, 20, -120);
           const refRejected = rng.normals(n, 20, -120);
           const c = refChosen.map((v) => v + rng.normal());

@@ -56,6 +56,8 @@ export interface LossRefOptions {
   /** dpoLoss: d = (chosen - refChosen) - (rejected - refRejected). */
   refChosen?: ArrayLike<number>;
   refRejected?: ArrayLike<number>;
+  /** The loss's denominator in place of B (the statistics keep B). */
+  normalizer?: number;
 }
 
 export interface LossRef {
@@ -98,6 +100,7 @@ export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike
   const beta = opts.beta ?? 1;
   const s = opts.labelSmoothing ?? 0;
   const coef = opts.centerCoef ?? 0;
+  const N = opts.normalizer ?? n;
   const out: LossRef = {
     loss: 0, gradChosen: new Float64Array(n), gradRejected: new Float64Array(n), accuracy: 0, meanMargin: 0,
     gradMagnitude: 0, differences: new Float64Array(n),
@@ -113,9 +116,9 @@ export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike
       ? r(r(c - opts.refChosen[i]!) - r(rej - opts.refRejected[i]!))
       : r(c - rej);
     const t = pairTerms(kind, d, opts.margin ? opts.margin[i]! : 0, beta, s, r);
-    const g = r(t.slope / n);
+    const g = r(t.slope / N);
     const sum = r(c + rej);
-    const center = coef > 0 ? r(r(r(2 * coef) * sum) / n) : 0;
+    const center = coef > 0 ? r(r(r(2 * coef) * sum) / N) : 0;
     out.gradChosen[i] = r(g + center);
     out.gradRejected[i] = r(center - g);
     out.gradMagnitude = Math.max(out.gradMagnitude, Math.abs(g) + Math.abs(center));
@@ -125,7 +128,7 @@ export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike
     marginSum = r(marginSum + d);
     if (d > 0) correct++;
   }
-  out.loss = r(r(lossSum / n) + (coef > 0 ? r(coef * r(centerSum / n)) : 0));
+  out.loss = r(r(lossSum / N) + (coef > 0 ? r(coef * r(centerSum / N)) : 0));
   out.accuracy = r(correct / n);
   out.meanMargin = r(marginSum / n);
   return out;
