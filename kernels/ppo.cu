@@ -130,13 +130,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
     n = totalsFromTiles(l, s);
   }
 
-  double denominator = l.normalizer;  // given, or 0
-  if (denominator == 0) switch (l.aggregation) {
-      case Aggregation::TokenMean: denominator = static_cast<double>(n.valid); break;
-      case Aggregation::SeqMeanTokenSum:
-      case Aggregation::SeqMeanTokenMean: denominator = static_cast<double>(n.nonEmpty); break;
-      case Aggregation::SeqMeanTokenSumNorm: denominator = static_cast<double>(l.rows) * static_cast<double>(l.steps); break;
-    }
+  const double denominator = denominatorOf(l, n);
   const bool perRowWeight = l.aggregation == Aggregation::SeqMeanTokenMean;
 
   for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {

@@ -175,6 +175,18 @@ __device__ Totals totalsFromTiles(const Layout& l, const Scratch& s) {
   return Totals{sums[0], sums[1]};
 }
 
+// The aggregation's denominator: the given normalizer, else from the totals.
+__device__ double denominatorOf(const Layout& l, const Totals& n) {
+  if (l.normalizer > 0) return l.normalizer;
+  switch (l.aggregation) {
+    case Aggregation::TokenMean: return static_cast<double>(n.valid);
+    case Aggregation::SeqMeanTokenSum:
+    case Aggregation::SeqMeanTokenMean: return static_cast<double>(n.nonEmpty);
+    case Aggregation::SeqMeanTokenSumNorm: break;
+  }
+  return static_cast<double>(l.rows) * static_cast<double>(l.steps);
+}
+
 __device__ float inverse(double x) { return x > 0 ? static_cast<float>(1.0 / x) : 0.0f; }
 
 // Host: the layout of a [rows, steps] problem.

@@ -65,9 +65,9 @@ __device__ double lossDenominator(const PreferenceLossParams& p) {
 }
 
 __device__ void writeStats(const PreferenceLossParams& p, const LossPartial& t) {
-  const double n = static_cast<double>(p.count);
-  double loss = t.loss / lossDenominator(p);
-  if (p.centerCoef > 0.0f) loss += p.centerCoef * (t.center / lossDenominator(p));
+  const double n = static_cast<double>(p.count), N = lossDenominator(p);
+  double loss = t.loss / N;
+  if (p.centerCoef > 0.0f) loss += p.centerCoef * (t.center / N);
   *p.loss = static_cast<float>(loss);
   *p.accuracy = static_cast<float>(static_cast<double>(t.correct) / n);
   *p.meanMargin = static_cast<float>(t.margin / n);

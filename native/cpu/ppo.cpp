@@ -78,7 +78,6 @@ VecI validLanes(const uint8_t* mask, int count) {
 
 // How each valid token is weighted in the aggregate: uniformly, or per row.
 struct Weights {
-  int64_t valid = 0;             // sum(M): the statistics' denominator
   float uniform = 0.0f;          // every valid token's weight, when rowWeight is empty
   std::vector<float> rowWeight;  // per row: 1 / (sum_t M * B') for seq-mean-token-mean
 };
@@ -90,11 +89,10 @@ Weights aggregationWeights(const uint8_t* mask, int64_t rows, int64_t steps, Agg
   double denominator = static_cast<double>(rows) * static_cast<double>(steps);  // sum-norm's
   if (!mask) {
     // Every row holds `steps` valid tokens: one weight for all.
-    w.valid = rows * steps;
     if (agg == Aggregation::SeqMeanTokenSum) denominator = static_cast<double>(rows);
     if (normalizer > 0)
       denominator = agg == Aggregation::SeqMeanTokenMean ? static_cast<double>(steps) * normalizer : normalizer;
-    if (w.valid > 0) w.uniform = static_cast<float>(1.0 / denominator);
+    if (rows * steps > 0) w.uniform = static_cast<float>(1.0 / denominator);
     return w;
   }
   if (normalizer > 0 && agg != Aggregation::SeqMeanTokenMean) {
@@ -112,13 +110,13 @@ Weights aggregationWeights(const uint8_t* mask, int64_t rows, int64_t steps, Agg
       count[static_cast<size_t>(b)] = c;
     }
   });
-  int64_t nonEmpty = 0;
+  int64_t valid = 0, nonEmpty = 0;  // sum(M), B'
   for (int64_t c : count) {
-    w.valid += c;
+    valid += c;
     nonEmpty += c > 0;
   }
-  if (w.valid == 0) return w;  // no valid token: loss, gradients and statistics are 0
-  if (agg == Aggregation::TokenMean) denominator = static_cast<double>(w.valid);
+  if (valid == 0) return w;  // no valid token: loss, gradients and statistics are 0
+  if (agg == Aggregation::TokenMean) denominator = static_cast<double>(valid);
   if (agg == Aggregation::SeqMeanTokenSum || agg == Aggregation::SeqMeanTokenMean)
     denominator = static_cast<double>(nonEmpty);
   if (normalizer > 0) denominator = normalizer;
