@@ -248,6 +248,25 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
     expect(tie.accuracy).toBe(0);
   });
 
+  it('gives a pair the same gradient bits wherever it sits: micro-batches with a normalizer, centering and a margin', () => {
+    // Split points that put pairs into every position of a vector body and
+    // its tail (the cpu ISAs' widths are 16, 8, 4 and 1).
+    const rng = new Rng();
+    const n = 301;
+    const c = rng.normals(n, 3), r = rng.normals(n, 3), m = rng.uniforms(n, -0.5, 0.5);
+    const t = (a: Float32Array) => tensor(a, undefined, { device });
+    for (const kind of KINDS) {
+      const o = { kind, centerCoef: 0.05, beta: 1.5 };
+      const whole = read(pairwiseLoss(t(c), t(r), { ...o, margin: t(m) }));
+      for (const cut of [1, 3, 7, 13, 17, 40, 150, 300]) {
+        const parts = [[0, cut], [cut, n]].map(([lo, hi]) =>
+          read(pairwiseLoss(t(c.slice(lo, hi)), t(r.slice(lo, hi)), { ...o, margin: t(m.slice(lo, hi)), normalizer: n })));
+        expect(Float32Array.of(...parts[0]!.gradChosen, ...parts[1]!.gradChosen), `${kind} cut ${cut}`).toEqual(whole.gradChosen);
+        expect(Float32Array.of(...parts[0]!.gradRejected, ...parts[1]!.gradRejected), `${kind} cut ${cut}`).toEqual(whole.gradRejected);
+      }
+    }
+  });
+
   it('gives the same bits on every run and thread count (B = 70001: 18 cpu blocks, 69 cuda blocks)', () => {
     const rng = new Rng();
     const n = 70_001;

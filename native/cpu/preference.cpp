@@ -3,6 +3,7 @@
 // token log-probs with their backward.
 #include "../../kernels/common/preference.cuh"
 #include "isa.h"
+#include "simd.h"
 
 namespace rk::cpu::RK_ISA_NS {
 namespace {
@@ -46,14 +47,16 @@ __attribute__((noinline)) void pairChunk(int64_t n, const float* __restrict chos
                         : preference::pairDifference(c, r);
     const float m = HasMargin ? margin[i] : 0.0f;
     const PairTerms t = preference::pairTerms(Kind, d, m, k.beta, k.halfInvBeta, k.labelSmoothing);
-    const float g = t.slope * k.invCount;
     const float sum = c + r;
     // With no centering centerScale is 0, and 0 * inf must stay out of the
     // gradients (a per-element test: a loop-invariant one stops GCC vectorizing).
     const float centerRaw = k.centerScale * sum;
     const float center = centerRaw == centerRaw ? centerRaw : 0.0f;
-    gradChosen[i] = g + center;
-    gradRejected[i] = center - g;
+    // dl/dd / B + center, fused explicitly: a pair's gradients are the same
+    // bits wherever it sits in the batch (micro-batches with a normalizer
+    // reproduce the whole batch's).
+    gradChosen[i] = simd::mulAdd(t.slope, k.invCount, center);
+    gradRejected[i] = simd::mulAdd(-t.slope, k.invCount, center);
     loss[i] = t.loss;
     diff[i] = d;
     pairSum[i] = sum;

@@ -23,6 +23,16 @@ namespace rk::cpu::RK_ISA_NS::simd {
 
 // What every ISA shares, or gets when it has nothing better.
 
+// Scalar a * b + c, rounded once where the ISA has FMA (as fma(Vec...)),
+// twice elsewhere. For loops whose every element must round alike: left to
+// the compiler (-ffp-contract=fast), a vectorized body and its scalar tail
+// may contract one expression differently, and an element's result would
+// then depend on its place in the batch.
+static inline float mulAdd(float a, float b, float c) {
+  if constexpr (kHasFma) return __builtin_fmaf(a, b, c);
+  return a * b + c;
+}
+
 #if !defined(RK_ISA_AVX512)
 // Without masked loads and stores, partial vectors go through a lane buffer.
 template <class E>
