@@ -260,7 +260,8 @@ __global__ void __launch_bounds__(kStatThreads)
   for (int64_t t = firstTile; t < endTile; ++t) {
     float x[kStatItems];
     bool valid[kStatItems];
-    float count = 0.0f, sum = 0.0f;
+    float count = 0.0f;
+    double sum = 0.0;  // double: a float sum of values on a large offset (1e5 + noise) would lose their spread
 #pragma unroll
     for (int j = 0; j < kStatItems; ++j) {
       const int64_t i = t * kStatTile + j * kStatThreads + threadIdx.x;  // coalesced
@@ -273,15 +274,28 @@ __global__ void __launch_bounds__(kStatThreads)
     blockSums<kStatThreads>(countSum);
     const double n = countSum[0];
     if (n == 0) continue;  // uniform: every thread has the same n
-    const float mean = static_cast<float>(countSum[1] / n);
+    // Deviations from the tile's mean as hi + lo: x - hi is exact near the
+    // mean, so they keep the spread however large the offset. Squared in
+    // float out of registers, or in double where a float square overflows
+    // (deviations past ~1e19): a thread's choice, so only data that need it
+    // pay for double arithmetic.
+    const double mean = countSum[1] / n;
+    const float meanHi = static_cast<float>(mean), meanLo = static_cast<float>(mean - meanHi);
     float m2 = 0.0f;
 #pragma unroll
     for (int j = 0; j < kStatItems; ++j) {
-      const float d = valid[j] ? x[j] - mean : 0.0f;
+      const float d = valid[j] ? (x[j] - meanHi) - meanLo : 0.0f;
       m2 += d * d;
     }
-    // Deviations from the rounded mean: a consistent (count, mean, m2).
     double deviations[1] = {m2};
+    if (!isfinite(m2)) {
+      deviations[0] = 0;
+#pragma unroll
+      for (int j = 0; j < kStatItems; ++j) {
+        const double d = valid[j] ? static_cast<double>(x[j]) - mean : 0.0;
+        deviations[0] += d * d;
+      }
+    }
     blockSums<kStatThreads>(deviations);
     acc = mergeMoments(acc, Moments{n, mean, deviations[0]});
   }

@@ -13,7 +13,8 @@
 // number of rows only changes which block picks which item, so a row gives
 // the same bits in any batch, and when rows are few their chunks still
 // spread over the whole GPU (the "split over V" is always on, with a split
-// that depends on V only). The partials cost 16 bytes per 8192 logits.
+// that depends on V only). The partials cost 16 bytes per 8192 logits
+// (m, s, w, mLo).
 //
 // Alignment: a row starts on a 16-byte boundary only when V * sizeof(T) is a
 // multiple of 16. A scalar head would shift which elements each thread sums,
@@ -105,13 +106,16 @@ __device__ __forceinline__ tlp::LsePartial chunkPartial(const uint4 (&raw)[kSlot
       for (int j = 0; j < kE; ++j) nan |= isnan(elem<E>(raw[s], j));
     return __syncthreads_or(nan) ? tlp::lseNaN() : tlp::lseEmpty();
   }
+  // The shift, m + mLo (mLo: 0 unless the chunk is wide, see
+  // kernels/common/token_logprobs.cuh): the same in every thread.
   const float m = __fmul_rn(xmax, c);
+  const float mLo = tlp::wideShift(m) ? __fmaf_rn(xmax, c, -m) : 0.0f;
   float sum = 0.0f, w = 0.0f;
 #pragma unroll
   for (int s = 0; s < kSlots<E>; ++s)
 #pragma unroll
     for (int j = 0; j < kE; ++j) {
-      float t = __fmaf_rn(elem<E>(raw[s], j), c, -m);  // one FFMA: x c - m
+      float t = __fadd_rn(__fmaf_rn(elem<E>(raw[s], j), c, -m), -mLo);  // x c - m, exact in the FFMA; - 0 but in wide chunks
       float e = ex2(t);
       sum = __fadd_rn(sum, e);
       if (kEntropy) w = __fmaf_rn(e, fmaxf(t, tlp::kMinExp), w);  // 0 * -inf -> 0 * -127
@@ -131,7 +135,7 @@ __device__ __forceinline__ tlp::LsePartial chunkPartial(const uint4 (&raw)[kSlot
       sum = __fadd_rn(sum, sh.sum[k]);
       w = __fadd_rn(w, sh.w[k]);
     }
-  return {m, sum, kEntropy ? w : 0.0f};
+  return {m, sum, kEntropy ? w : 0.0f, mLo};
 }
 
 template <class E>
@@ -159,7 +163,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks) lseChunks(ForwardArgs<E> a
       raw[s] = valid > 0 ? loadSlot<E, true>(x + slotFirst(s, kE), valid, aligned) : splatSlot<E>(E::kNegInf);
     }
     tlp::LsePartial p = chunkPartial<E, kEntropy>(raw, a.c, shared);
-    if (threadIdx.x == 0) a.partials[item] = make_float4(p.m, p.s, p.w, 0.0f);
+    if (threadIdx.x == 0) a.partials[item] = make_float4(p.m, p.s, p.w, p.mLo);
   }
 }
 
@@ -169,12 +173,12 @@ __global__ void lseFold(ForwardArgs<E> a, TokenLogProbsParams p) {
   for (int64_t row = blockIdx.x * static_cast<int64_t>(kBlock) + threadIdx.x; row < a.rows;
        row += static_cast<int64_t>(gridDim.x) * kBlock) {
     const float4* parts = a.partials + row * a.chunks;
-    tlp::LsePartial acc = {parts[0].x, parts[0].y, parts[0].z};
-    for (int64_t k = 1; k < a.chunks; ++k) acc = tlp::lseCombine(acc, {parts[k].x, parts[k].y, parts[k].z});
+    tlp::LsePartial acc = {parts[0].x, parts[0].y, parts[0].z, parts[0].w};
+    for (int64_t k = 1; k < a.chunks; ++k) acc = tlp::lseCombine(acc, {parts[k].x, parts[k].y, parts[k].z, parts[k].w});
     const int32_t y = p.targets[row];
     const bool ignored = y == p.ignoreIndex, valid = tlp::targetInVocab(y, a.vocab);
     float tTarget = NAN;
-    if (!ignored && valid) tTarget = __fmaf_rn(E::value(a.logits[row * a.vocab + y]), a.c, -acc.m);
+    if (!ignored && valid) tTarget = tlp::targetExponent(E::value(a.logits[row * a.vocab + y]), a.c, acc);
     tlp::RowResult r = tlp::lseFinish(acc, tTarget, ignored);
     if (!ignored && !valid) {
       tlp::reportBadTarget(p.error, opId, row, y, a.vocab);

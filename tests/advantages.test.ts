@@ -326,6 +326,31 @@ describe.each(DEVICES)('whiten on %s', (device) => {
     );
   });
 
+  it('stays exact at magnitudes up to 1e37, where float32 squares overflow (two cuda tiles)', () => {
+    // Whitening is scale invariant while the variance dwarfs eps: the
+    // yardstick is a naive float32 run of the same data at unit scale.
+    const n = 5000;
+    const y = rng.normals(n, 1, 0.3);
+    for (const scale of [1e20, 1e30, 1e37]) {
+      const x = y.map((v) => v * scale);
+      const mask = rng.mask(n, 0.8);
+      const ref = whitenReference(x, { mask });
+      const naive = whitenReference(y, { mask }, f32);
+      const out = whiten(tensor(x, undefined, { device }), { mask: tensor(mask, undefined, { device }) });
+      expectClose(out.toArray(), ref, naive, `scale ${scale}`);
+    }
+  });
+
+  it('keeps the noise on a large offset: the mean is applied as hi + lo', () => {
+    // 1e5 + noise of 0.05: the float mean is off by up to ulp(1e5) / 2 =
+    // 0.004, 8% of the spread. With hi + lo, z is off by a few ulps of |z|.
+    const x = rng.normals(5000, 0.05, 1e5);
+    const ref = whitenReference(x);
+    const out = whiten(tensor(x, undefined, { device })).toArray();
+    const e = errorStats(out, ref);
+    expect(e.maxAbs, `worst at ${e.worst}: ${out[e.worst]} vs ${ref[e.worst]}`).toBeLessThanOrEqual(16 * EPS.float32 * maxAbs(ref));
+  });
+
   it('takes the variance as 0 for one valid element and gives zeros for none', () => {
     const x = tensor([3, -1, 4], undefined, { device });
     const one = tensor(new Uint8Array([0, 1, 0]), undefined, { device });

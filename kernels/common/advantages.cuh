@@ -125,9 +125,12 @@ RK_HD Moments mergeMoments(Moments a, Moments b) {
   return Moments{n, a.mean + d * (b.count / n), a.m2 + b.m2 + d * d * (a.count * (b.count / n))};
 }
 
-// out = (x - mean) * scale + shift over valid elements, 0 elsewhere.
+// out = (x - mean) * scale + shift over valid elements, 0 elsewhere. The
+// mean is kept as hi + lo: x - hi is exact for x near the mean (Sterbenz),
+// so data on a large offset (1e7 + noise) whiten without losing the noise to
+// the rounding of the mean.
 struct WhitenAffine {
-  float mean;
+  float mean, meanLo;
   float scale;  // 1 / sqrt(var + eps)
   float shift;  // 0, or the mean when shiftMean is false
 };
@@ -138,11 +141,12 @@ struct WhitenAffine {
 RK_HD WhitenAffine whitenAffine(Moments m, float eps, bool shiftMean) {
   const double var = m.count > 1 ? m.m2 / (m.count - 1) : 0.0;
   const float mean = static_cast<float>(m.mean);
-  return WhitenAffine{mean, static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps))), shiftMean ? 0.0f : mean};
+  return WhitenAffine{mean, static_cast<float>(m.mean - static_cast<double>(mean)),
+                      static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps))), shiftMean ? 0.0f : mean};
 }
 
 RK_HD float whitenValue(float x, bool valid, WhitenAffine a) {
-  const float z = (x - a.mean) * a.scale + a.shift;  // computed unconditionally: the select vectorizes
+  const float z = ((x - a.mean) - a.meanLo) * a.scale + a.shift;  // computed unconditionally: the select vectorizes
   return valid ? z : 0.0f;
 }
 

@@ -8,6 +8,18 @@
 // The product x * c is exact inside the FMA, so only the final difference is
 // rounded; t is accurate even when the logits sit near 1e4.
 //
+// The shift. A chunk's shift is its max u, m = fl(xmax * c), and t is
+// exact up to one rounding against m itself. That m is u rounded does not
+// matter (logprob = ln2 (tTarget - log2 s) uses the same m) until it
+// rounds by more than 2^t can take: from |m| >= 2^30 (|x / T| >= 7.4e8) the
+// max's own t = xmax c - m, up to ulp(m) / 2, could reach 128 and 2^t
+// overflow. Such "wide" chunks keep that remainder, mLo = fma(xmax, c, -m)
+// (exact), and subtract it from every t: the shift is then m + mLo, the max's
+// t is 0, and u stays exact up to |x / T| of 2.3e38 (FLT_MAX / log2 e), past
+// which x * c itself overflows. Without FMA (the baseline CPU build) the
+// exponents are (x - xmax) c, a shift of exactly xmax c: there mLo is that
+// remainder in every chunk.
+//
 // Reduction. A row is cut into chunks of fixed length (a function of V and
 // the dtype only). Each chunk gives an LsePartial relative to its own max,
 // and the partials are folded left to right with lseCombine. Whether the
@@ -88,13 +100,18 @@ RK_HD float log2Accurate(float x) {
 
 // The log-sum-exp state of a run of elements, in base 2 (see above).
 struct LsePartial {
-  float m;  // max of u = x * c; -inf when empty or all -inf; NaN when a NaN was seen
-  float s;  // sum of 2^(u - m)
-  float w;  // sum of 2^(u - m) * (u - m), for the entropy
+  float m;           // max of u = x * c, rounded; -inf when empty or all -inf; NaN when a NaN was seen
+  float s;           // sum of 2^(u - shift), shift = m + mLo
+  float w;           // sum of 2^(u - shift) * (u - shift), for the entropy
+  float mLo = 0.0f;  // the shift's remainder: 0 unless the chunk is wide (see above)
 };
 
 RK_HD LsePartial lseEmpty() { return {-INFINITY, 0.0f, 0.0f}; }
 RK_HD LsePartial lseNaN() { return {NAN, NAN, NAN}; }
+
+// Shifts from this magnitude keep their remainder (see "The shift" above).
+constexpr float kWideShift = 0x1p30f;
+RK_HD bool wideShift(float m) { return m >= kWideShift || m <= -kWideShift; }
 
 // The fold must round the same way at every call site: on the device the
 // _rn intrinsics forbid contraction; on the host (GCC contracts a * b + c
@@ -105,19 +122,23 @@ RK_HD LsePartial lseNaN() { return {NAN, NAN, NAN}; }
 #define RK_TLP_FOLD static __attribute__((noinline, unused))
 #endif
 
-// The partial of the concatenation a ++ b. Rescaling to the larger max:
-// s = sa 2^(ma-m) + sb 2^(mb-m); w follows from u - m = (u - ma) + (ma - m).
+// The partial of the concatenation a ++ b. Rescaling to the larger shift M:
+// s = sa 2^(Ma-M) + sb 2^(Mb-M); w follows from u - M = (u - Ma) + (Ma - M),
+// with Ma - M = (ma - m) + (maLo - mLo) (the second term 0 but in wide rows).
 // A NaN in either side reaches s and w through 2^(NaN); +inf maxima give
 // inf - inf = NaN, so a row with +inf is NaN like the float64 formula's.
 RK_TLP_FOLD LsePartial lseCombine(LsePartial a, LsePartial b) {
   if (b.m == -INFINITY) return a;  // b holds no mass (empty or all -inf)
   if (a.m == -INFINITY) return b;
-  float m = a.m > b.m ? a.m : b.m;
-  float da = addRn(a.m, -m), db = addRn(b.m, -m);  // one of them is 0
+  const bool aLarger = a.m > b.m || (a.m == b.m && a.mLo >= b.mLo);
+  float m = aLarger ? a.m : b.m, mLo = aLarger ? a.mLo : b.mLo;
+  float da = addRn(addRn(a.m, -m), addRn(a.mLo, -mLo));  // one of da, db is 0
+  float db = addRn(addRn(b.m, -m), addRn(b.mLo, -mLo));
   float ra = da == 0.0f ? 1.0f : exp2Accurate(da);
   float rb = db == 0.0f ? 1.0f : exp2Accurate(db);
   LsePartial out;
   out.m = m;
+  out.mLo = mLo;
   out.s = addRn(mulRn(a.s, ra), mulRn(b.s, rb));
   out.w = addRn(mulRn(ra, addRn(a.w, mulRn(a.s, da))), mulRn(rb, addRn(b.w, mulRn(b.s, db))));
   return out;
@@ -129,17 +150,20 @@ struct RowResult {
   float entropy;
 };
 
-// The outputs of a row from its folded partial. tTarget = fma(x[y], c, -p.m)
+// The exponent of the target's logit x against a row's folded shift.
+RK_HD float targetExponent(float x, float c, const LsePartial& p) { return addRn(fmaRn(x, c, -p.m), -p.mLo); }
+
+// The outputs of a row from its folded partial. tTarget = targetExponent(x[y])
 // is the target's exponent against the same shift, so the shift cancels:
 // logprob = ln2 (tTarget - log2 s) carries no rounding of m. In natural
-// units: lse = ln2 (m + log2 s) and entropy = lse - sum p z = ln2 (log2 s - w / s).
+// units: lse = ln2 (m + mLo + log2 s) and entropy = lse - sum p z = ln2 (log2 s - w / s).
 // A row of only -inf logits has m = -inf and s = 0: lse = -inf, and the
 // IEEE arithmetic gives logprob = -inf - (-inf) = NaN and entropy NaN (no
 // distribution exists). Ignored rows give logprob 0 and entropy 0.
 RK_HD RowResult lseFinish(LsePartial p, float tTarget, bool ignored) {
   float l2s = log2Accurate(p.s);
   RowResult r;
-  r.lse = kLn2 * (p.m + l2s);
+  r.lse = kLn2 * (p.m + addRn(p.mLo, l2s));
   if (ignored) {
     r.logprob = 0.0f;
     r.entropy = 0.0f;

@@ -111,7 +111,11 @@ function common(op: string, logitsIn: unknown, targetsIn: unknown, opts: { tempe
  * `-inf` logits gives lse = -inf and logprob = entropy = NaN (no distribution
  * exists; IEEE's -inf - -inf). A NaN or +inf logit makes its row's lse,
  * logprob and entropy NaN (an ignored row still gives logprob 0, entropy 0);
- * other rows are untouched.
+ * other rows are untouched. Range: the kernels work in base 2, on
+ * z log2(e), so |z| may reach 2.3e38 (float32's max / log2 e), at any
+ * temperature; a row whose largest logit lies beyond gives lse and
+ * logprob NaN, and a logit below -2.3e38 in a row whose largest is within
+ * range counts as masked (p = 0; logprob -inf as a target).
  *
  * Batch invariance: each row's outputs are bit-identical whatever the batch
  * size, its position and the thread count, on a given backend and device.

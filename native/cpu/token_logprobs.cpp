@@ -123,33 +123,41 @@ __attribute__((noinline)) tlp::LsePartial chunkPartial(const typename E::Raw* x,
     return tlp::lseEmpty();
   }
 
-  // Pass 2: s = sum 2^t, w = sum 2^t t with t = x c - m <= 0, clamped
+  // Pass 2: s = sum 2^t, w = sum 2^t t with t = x c - shift <= 0, clamped
   // where exp2 needs it or t multiplies, so that masked logits give 2^t = 0
-  // and 0 * t = 0.
-  const float m = xmax * c;
-  const Exponent<false> exponent{c, m, xmax};
+  // and 0 * t = 0. The shift is m, or m + mLo in a wide chunk and without
+  // FMA (kernels/common/token_logprobs.cuh, "The shift").
+  tlp::LsePartial out;
+  out.m = xmax * c;
+  const bool wide = !simd::kHasFma || tlp::wideShift(out.m);
+  out.mLo = wide ? std::fma(xmax, c, -out.m) : 0.0f;
   Vec s[kUnroll], w[kUnroll];
   for (int u = 0; u < kUnroll; ++u) s[u] = w[u] = simd::splat(0.0f);
-  auto accumulate = [&](Vec xv, int u) {
-    Vec t = exponent(xv);
-    if constexpr (kEntropy || !simd::kExp2AnyInput) t = simd::clampExp(t);
-    Vec e = simd::exp2(t);
-    s[u] = simd::add(s[u], e);
-    if constexpr (kEntropy) w[u] = simd::fma(e, t, w[u]);
+  auto pass2 = [&](const auto& exponent) {
+    auto accumulate = [&](Vec xv, int u) {
+      Vec t = exponent(xv);
+      if constexpr (kEntropy || !simd::kExp2AnyInput) t = simd::clampExp(t);
+      Vec e = simd::exp2(t);
+      s[u] = simd::add(s[u], e);
+      if constexpr (kEntropy) w[u] = simd::fma(e, t, w[u]);
+    };
+    // While pass 2 computes on the cached chunk, a later one (the rest of the
+    // row, or the next rows) streams in: DRAM and the FMA units overlap.
+    for (int64_t i = 0; i < unrolled; i += kStep) {
+      prefetchStep(x + i);
+      Vec v[kUnroll];
+      loadStep(tag, x + i, v);
+      for (int u = 0; u < kUnroll; ++u) accumulate(v[u], u);
+    }
+    for (int64_t i = unrolled; i < whole; i += W) accumulate(simd::load(tag, x + i), 0);
+    if (rest) accumulate(simd::loadPartial(tag, x + whole, rest, -INFINITY), 0);
   };
-  // While pass 2 computes on the cached chunk, a later one (the rest of the
-  // row, or the next rows) streams in: DRAM and the FMA units overlap.
-  for (int64_t i = 0; i < unrolled; i += kStep) {
-    prefetchStep(x + i);
-    Vec v[kUnroll];
-    loadStep(tag, x + i, v);
-    for (int u = 0; u < kUnroll; ++u) accumulate(v[u], u);
-  }
-  for (int64_t i = unrolled; i < whole; i += W) accumulate(simd::load(tag, x + i), 0);
-  if (rest) accumulate(simd::loadPartial(tag, x + whole, rest, -INFINITY), 0);
+  // Without FMA the plain exponents (x - xmax) c already have the exact shift.
+  if (simd::kHasFma && wide)
+    pass2(Exponent<true>{c, out.m, xmax, out.mLo, 0.0f});
+  else
+    pass2(Exponent<false>{c, out.m, xmax});
 
-  tlp::LsePartial out;
-  out.m = m;
   out.s = simd::reduceAdd(simd::add(simd::add(s[0], s[1]), simd::add(s[2], s[3])));
   out.w = kEntropy ? simd::reduceAdd(simd::add(simd::add(w[0], w[1]), simd::add(w[2], w[3]))) : 0.0f;
   return out;
@@ -172,7 +180,7 @@ void forward(const TokenLogProbsParams& p) {
     const int32_t y = p.targets[row];
     const bool ignored = y == p.ignoreIndex, valid = tlp::targetInVocab(y, V);
     float tTarget = NAN;
-    if (!ignored && valid) tTarget = std::fma(simd::toFloat(tag, logits[row * V + y]), c, -acc.m);
+    if (!ignored && valid) tTarget = tlp::targetExponent(simd::toFloat(tag, logits[row * V + y]), c, acc);
     tlp::RowResult r = tlp::lseFinish(acc, tTarget, ignored);
     if (!ignored && !valid) {
       tlp::reportBadTarget(p.error, opId, row, y, V);

@@ -50,13 +50,18 @@ export function tokenLogProbsRef(
     const lse = round(m + round(Math.log(s)));
     out.lse[r] = lse;
     if (ignored) continue;
-    out.logprobs[r] = round(z[y]! - lse);
-    let pz = 0;
+    // Against the max, like the entropy below: z - lse would lose log s to
+    // the rounding of lse once |z| dwarfs it (at 1e20 a uniform row's -log V).
+    out.logprobs[r] = round(round(z[y]! - m) - round(Math.log(s)));
+    // H = -sum p log p = log s - sum p (z - m), against the max (lse - sum p z
+    // would cancel: at |z| = 1e8 it loses the entropy to the rounding of lse).
+    let pd = 0;
     for (let j = 0; j < vocab; j++) {
       if (z[j] === -Infinity) continue; // p = 0: 0 * -inf counts as 0
-      pz = round(pz + round(round(Math.exp(round(z[j]! - lse))) * z[j]!));
+      const d = round(z[j]! - m);
+      pd = round(pd + round(round(round(Math.exp(d)) / s) * d));
     }
-    out.entropy[r] = round(lse - pz);
+    out.entropy[r] = round(round(Math.log(s)) - pd);
   }
   return out;
 }
