@@ -3,6 +3,8 @@
  * Half-precision host data are Uint16Array bit patterns.
  */
 
+import { describe } from './errors.js';
+
 export type DType = 'float32' | 'float16' | 'bfloat16' | 'int32' | 'uint8';
 export type HostArray = Float32Array | Uint16Array | Int32Array | Uint8Array;
 
@@ -97,14 +99,27 @@ export function float16Value(bits: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+function expectNumbers(where: string, data: unknown): ArrayLike<number> {
+  if (Array.isArray(data) || (ArrayBuffer.isView(data) && !(data instanceof DataView) && !(data instanceof BigInt64Array) && !(data instanceof BigUint64Array)))
+    return data as ArrayLike<number>;
+  throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got ${describe(data)}`);
+}
+
+function expectBits(where: string, bits: unknown): Uint16Array {
+  if (bits instanceof Uint16Array) return bits;
+  throw new TypeError(`${where}: bits expected a Uint16Array of half-precision bit patterns, got ${describe(bits)}`);
+}
+
 /** Converts floats to bfloat16 bit patterns (round to nearest even). */
 export function toBFloat16(data: ArrayLike<number>): Uint16Array {
+  expectNumbers('toBFloat16', data);
   const out = new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = bfloat16Bits(data[i]!);
   return out;
 }
 
 export function fromBFloat16(bits: Uint16Array): Float32Array {
+  expectBits('fromBFloat16', bits);
   const out = new Float32Array(bits.length);
   const view = new Uint32Array(out.buffer);
   for (let i = 0; i < bits.length; i++) view[i] = bits[i]! << 16;
@@ -113,12 +128,14 @@ export function fromBFloat16(bits: Uint16Array): Float32Array {
 
 /** Converts floats to IEEE float16 bit patterns (round to nearest even). */
 export function toFloat16(data: ArrayLike<number>): Uint16Array {
+  expectNumbers('toFloat16', data);
   const out = new Uint16Array(data.length);
   for (let i = 0; i < data.length; i++) out[i] = float16Bits(data[i]!);
   return out;
 }
 
 export function fromFloat16(bits: Uint16Array): Float32Array {
+  expectBits('fromFloat16', bits);
   const out = new Float32Array(bits.length);
   for (let i = 0; i < bits.length; i++) out[i] = float16Value(bits[i]!);
   return out;

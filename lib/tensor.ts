@@ -85,7 +85,7 @@ export function allocHost(dtype: DType, size: number): HostArray {
     poolMinBytes = pool.limit > 0 ? Math.max(1, pool.minBytes) : Infinity;
   }
   const buffer = bytes >= poolMinBytes ? addon().hostAlloc(bytes) : undefined;
-  if (!buffer) return hostArray(dtype, size);
+  if (!buffer) return pinned(hostArray(dtype, size));
   // Transferred to another thread, the block would go back to the pool when
   // this one's environment ends (Node finalizes external buffers then).
   markAsUntransferable(buffer);
@@ -93,6 +93,28 @@ export function allocHost(dtype: DType, size: number): HostArray {
   unclaimed.add(array);
   return array;
 }
+
+/**
+ * Storage the addon reads or writes must never be detached: queued cpu work
+ * holds raw pointers into it, and a buffer transferred away (postMessage,
+ * structuredClone with a transfer list) would be freed under that work.
+ * Marked untransferable, a buffer in a transfer list is copied instead.
+ */
+function pinned<T extends ArrayBufferView>(array: T): T {
+  if (array.buffer instanceof ArrayBuffer) markAsUntransferable(array.buffer);
+  return array;
+}
+
+function isDetached(buffer: ArrayBufferLike): boolean {
+  try {
+    new Uint8Array(buffer, 0, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
+const TENSOR_OPTIONS = ['dtype', 'device', 'copy'];
 
 /** Gives pooled storage that nothing else has seen back at once (a no-op otherwise). */
 function freeHost(array: HostArray): void {
@@ -322,9 +344,15 @@ function convert(where: string, data: ArrayLike<number>, dtype: DType): HostArra
  */
 export function tensor(data: TypedArray | number[], shape?: readonly number[], opts: TensorOptions = {}): Tensor {
   const where = 'tensor';
-  if (!Array.isArray(data) && !ArrayBuffer.isView(data))
-    throw new TypeError(`${where}: data expected a TypedArray or number[], got ${describe(data)}`);
+  if (!Array.isArray(data) && !(ArrayBuffer.isView(data) && !(data instanceof DataView) && !isBigIntArray(data)))
+    throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got ${describe(data)}`);
+  if (!Array.isArray(data) && isDetached(data.buffer))
+    throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got a ${data.constructor.name} over a detached ArrayBuffer`);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: opts expected an object, got ${describe(opts)}`);
+  for (const key of Object.keys(opts))
+    if (!TENSOR_OPTIONS.includes(key)) throw new RangeError(`${where}: opts expected keys among ${TENSOR_OPTIONS.join(', ')}, got ${describe(key)}`);
+  if (opts.copy !== undefined && typeof opts.copy !== 'boolean')
+    throw new TypeError(`${where}: copy expected a boolean, got ${describe(opts.copy)}`);
   const length = (data as ArrayLike<number>).length;
   const dims = shape === undefined ? [length] : checkShape(where, shape);
   if (shapeSize(dims) !== length)
@@ -345,12 +373,19 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   const exact = data instanceof Uint16Array || (!Array.isArray(data) && natural === dtype);
   if (opts.copy === false && (!exact || device !== 'cpu'))
     throw new TypeError(`${where}: copy: false needs a cpu tensor and data already in ${dtype} (a ${dtypeArrayName(dtype)}), got ${describe(data)} for ${device}`);
-  // A copy to the device reads the caller's array directly: it is staged
-  // before copyToDevice returns, so no host copy is needed first.
+  const shared = !Array.isArray(data) && !(data.buffer instanceof ArrayBuffer);
+  if (opts.copy === false && shared)
+    throw new TypeError(`${where}: copy: false needs data over an ArrayBuffer, got ${describe(data)} over a SharedArrayBuffer`);
+  // A copy to the device reads the caller's array directly (from an
+  // ArrayBuffer): it is staged before copyToDevice returns, so no host copy
+  // is needed first. Used as storage (copy: false), the caller's buffer is
+  // pinned (see pinned()).
   const host: HostArray = exact
-    ? opts.copy === false || device !== 'cpu'
-      ? (data as HostArray)
-      : copyHost(dtype, data as HostArray)
+    ? opts.copy === false
+      ? pinned(data as HostArray)
+      : device !== 'cpu' && !shared
+        ? (data as HostArray)
+        : copyHost(dtype, data as HostArray)
     : convert(where, data as ArrayLike<number>, dtype);
   if (device === 'cpu') return new Tensor(dims, dtype, 'cpu', host, null);
   const out = Tensor.empty(dims, dtype, device);
@@ -363,6 +398,10 @@ function copyHost(dtype: DType, data: HostArray): HostArray {
   const out = allocHost(dtype, data.length);
   out.set(data as never);
   return out;
+}
+
+function isBigIntArray(data: ArrayBufferView): boolean {
+  return data instanceof BigInt64Array || data instanceof BigUint64Array;
 }
 
 function dtypeArrayName(dtype: DType): string {

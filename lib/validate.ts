@@ -24,18 +24,69 @@ export function expectTensor(op: string, name: string, value: unknown, dtypes: r
 }
 
 /**
- * A 1-D input: a Tensor, or a plain typed array / number[] that is copied to
- * `device` (the device of the op's other inputs).
+ * What one op call makes besides the results it returns: copies of plain
+ * arrays passed as inputs (temporaries), disposed once the call has queued
+ * its work or failed, and its outputs, disposed if the call fails after
+ * allocating them. So a call leaks nothing on any path, and device memory
+ * does not wait for the garbage collector (which cannot see it).
  */
-export function expectVector(op: string, name: string, value: unknown, dtype: DType, device: Device): Tensor {
-  if (value instanceof Tensor) {
-    const t = expectTensor(op, name, value, [dtype]);
-    if (t.shape.length !== 1) throw new RangeError(`${op}: ${name} expected a 1-D tensor, got shape ${shapeText(t.shape)}`);
+export class OpScope {
+  readonly #temporaries: Tensor[] = [];
+  readonly #outputs: Tensor[] = [];
+
+  /** Runs an op's body with a scope. */
+  static run<T>(body: (scope: OpScope) => T): T {
+    const scope = new OpScope();
+    try {
+      return body(scope);
+    } catch (e) {
+      for (const t of scope.#outputs) t.dispose();
+      throw e;
+    } finally {
+      // Queued work still reads them: cpu storage goes back in stream order
+      // (runOp holds the views), cuda memory is freed in stream order.
+      for (const t of scope.#temporaries) t.dispose();
+    }
+  }
+
+  /** A new output tensor (uninitialised). */
+  output(shape: readonly number[], dtype: DType, device: Device): Tensor {
+    const t = Tensor.empty(shape, dtype, device);
+    this.#outputs.push(t);
     return t;
   }
-  if (Array.isArray(value) || (ArrayBuffer.isView(value) && !(value instanceof DataView)))
-    return tensor(value as Float32Array, undefined, { dtype, device });
-  throw new TypeError(`${op}: ${name} expected a ${dtype} Tensor or a typed array, got ${describe(value)}`);
+
+  /**
+   * A 1-D input: a Tensor, or a plain typed array / number[] copied to
+   * `device` (the device of the op's other inputs) for this call only.
+   */
+  vector(op: string, name: string, value: unknown, dtype: DType, device: Device): Tensor {
+    if (value instanceof Tensor) {
+      const t = expectTensor(op, name, value, [dtype]);
+      if (t.shape.length !== 1) throw new RangeError(`${op}: ${name} expected a 1-D tensor, got shape ${shapeText(t.shape)}`);
+      return t;
+    }
+    if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView)))
+      throw new TypeError(`${op}: ${name} expected a ${dtype} Tensor or a typed array, got ${describe(value)}`);
+    let t: Tensor;
+    try {
+      t = tensor(value as Float32Array, undefined, { dtype, device });
+    } catch (e) {
+      // tensor()'s own words ("tensor: data[1] expected an int32"), for this argument.
+      if (e instanceof TypeError || e instanceof RangeError) {
+        const message = e.message.replace(/^tensor: data/, `${op}: ${name}`);
+        throw e instanceof TypeError ? new TypeError(message) : new RangeError(message);
+      }
+      throw e;
+    }
+    this.#temporaries.push(t);
+    return t;
+  }
+
+  /** `value` as a Tensor of `dtype`: a Tensor as it is, a plain array through vector(). */
+  tensorOrArray(op: string, name: string, value: unknown, dtype: DType, device: Device): Tensor {
+    return value instanceof Tensor ? expectTensor(op, name, value, [dtype]) : this.vector(op, name, value, dtype, device);
+  }
 }
 
 export function expectShape(op: string, name: string, t: Tensor, shape: readonly number[]): void {
@@ -69,6 +120,9 @@ export interface NumberRule {
   integer?: boolean;
 }
 
+/** The float32 a number becomes in the kernels. */
+const fround = Math.fround;
+
 function ruleText(rule: NumberRule): string {
   const parts: string[] = [];
   if (rule.integer) parts.push('an integer');
@@ -92,6 +146,13 @@ export function expectNumber(op: string, name: string, value: unknown, fallback:
     (rule.above !== undefined && value <= rule.above) ||
     (rule.below !== undefined && value >= rule.below);
   if (bad) throw new RangeError(`${op}: ${name} expected ${ruleText(rule)}, got ${describe(value)}`);
+  // The kernels take options as float32: a value that leaves float32's range
+  // or crosses a bound when rounded would reach them as inf, 0 or a bound.
+  if (!rule.integer) {
+    const f = fround(value);
+    if (!Number.isFinite(f) || (rule.above !== undefined && f <= rule.above) || (rule.below !== undefined && f >= rule.below))
+      throw new RangeError(`${op}: ${name} expected ${ruleText(rule)} as a float32, got ${describe(value)} (${describe(f)} as a float32)`);
+  }
   return value;
 }
 
@@ -104,8 +165,10 @@ export function requireNumber(op: string, name: string, value: unknown, rule: Nu
 /** An optional string option among `choices`. */
 export function expectChoice<T extends string>(op: string, name: string, value: unknown, choices: readonly T[], fallback: T): T {
   if (value === undefined) return fallback;
-  if (typeof value !== 'string' || !choices.includes(value as T))
-    throw new RangeError(`${op}: ${name} expected one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${describe(value)}`);
+  if (typeof value !== 'string' || !choices.includes(value as T)) {
+    const message = `${op}: ${name} expected one of ${choices.map((c) => `'${c}'`).join(', ')}, got ${describe(value)}`;
+    throw typeof value === 'string' ? new RangeError(message) : new TypeError(message);
+  }
   return value as T;
 }
 
@@ -115,11 +178,17 @@ export function expectBoolean(op: string, name: string, value: unknown, fallback
   return value;
 }
 
-/** The options object (undefined = {}). */
-export function expectOptions<T extends object>(op: string, value: unknown): Partial<T> {
+/**
+ * An options object (undefined = {}) whose keys are among `known`: a
+ * misspelt option is an error, not a silent default.
+ */
+export function expectOptions<T extends object>(op: string, value: unknown, known: readonly (keyof T & string)[], what = 'options'): Partial<T> {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new TypeError(`${op}: options expected an object, got ${describe(value)}`);
+    throw new TypeError(`${op}: ${what} expected an object, got ${describe(value)}`);
+  for (const key of Object.keys(value))
+    if (!(known as readonly string[]).includes(key))
+      throw new RangeError(`${op}: ${what} expected keys among ${known.join(', ')}, got ${describe(key)}`);
   return value as Partial<T>;
 }
 

@@ -7,7 +7,7 @@ import { type Device, defaultDevice } from '../device.js';
 import { describe } from '../errors.js';
 import { Tensor, runOp } from '../tensor.js';
 import {
-  expectBoolean, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, expectVector,
+  OpScope, expectBoolean, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor,
   requireNumber, sameDevice,
 } from '../validate.js';
 
@@ -36,6 +36,7 @@ export interface GaeResult {
 }
 
 const FLAG_DTYPES = ['uint8'] as const;
+const GAE_OPTIONS: (keyof GaeOptions)[] = ['gamma', 'lambda', 'mask', 'dones', 'truncated', 'truncatedValues', 'lastValues'];
 
 function flagTensor(op: string, name: string, value: unknown, shape: readonly number[]): Tensor | undefined {
   if (value === undefined) return undefined;
@@ -82,41 +83,43 @@ function flagTensor(op: string, name: string, value: unknown, shape: readonly nu
  */
 export function gae(rewards: Tensor, values: Tensor, opts: GaeOptions): GaeResult {
   const op = 'gae';
-  const o = expectOptions<GaeOptions>(op, opts);
-  const r = expectTensor(op, 'rewards', rewards, ['float32']);
-  expectRank(op, 'rewards', r, 2);
-  const shape = r.shape;
-  const [B, T] = shape as [number, number];
-  const v = expectTensor(op, 'values', values, ['float32']);
-  expectShape(op, 'values', v, shape);
-  const gamma = requireNumber(op, 'gamma', o.gamma, { min: 0, max: 1 });
-  const lambda = requireNumber(op, 'lambda', o.lambda, { min: 0, max: 1 });
-  const mask = flagTensor(op, 'mask', o.mask, shape);
-  const dones = flagTensor(op, 'dones', o.dones, shape);
-  const truncated = flagTensor(op, 'truncated', o.truncated, shape);
-  let truncatedValues: Tensor | undefined;
-  if (truncated) {
-    if (o.truncatedValues === undefined)
-      throw new TypeError(`${op}: truncatedValues expected a float32 Tensor of shape [${B}, ${T}] (truncated is given), got undefined`);
-    truncatedValues = expectTensor(op, 'truncatedValues', o.truncatedValues, ['float32']);
-    expectShape(op, 'truncatedValues', truncatedValues, shape);
-  } else if (o.truncatedValues !== undefined) {
-    throw new TypeError(`${op}: truncated expected a uint8 Tensor (truncatedValues is given), got undefined`);
-  }
-  const lastValues =
-    o.lastValues === undefined ? undefined : expectVector(op, 'lastValues', o.lastValues, 'float32', r.device);
-  if (lastValues) expectShape(op, 'lastValues', lastValues, [B]);
-  const device = sameDevice(op, { rewards: r, values: v, mask, dones, truncated, truncatedValues, lastValues });
+  return OpScope.run((scope) => {
+    const o = expectOptions<GaeOptions>(op, opts, GAE_OPTIONS);
+    const r = expectTensor(op, 'rewards', rewards, ['float32']);
+    expectRank(op, 'rewards', r, 2);
+    const shape = r.shape;
+    const [B, T] = shape as [number, number];
+    const v = expectTensor(op, 'values', values, ['float32']);
+    expectShape(op, 'values', v, shape);
+    const gamma = requireNumber(op, 'gamma', o.gamma, { min: 0, max: 1 });
+    const lambda = requireNumber(op, 'lambda', o.lambda, { min: 0, max: 1 });
+    const mask = flagTensor(op, 'mask', o.mask, shape);
+    const dones = flagTensor(op, 'dones', o.dones, shape);
+    const truncated = flagTensor(op, 'truncated', o.truncated, shape);
+    let truncatedValues: Tensor | undefined;
+    if (truncated) {
+      if (o.truncatedValues === undefined)
+        throw new TypeError(`${op}: truncatedValues expected a float32 Tensor of shape [${B}, ${T}] (truncated is given), got undefined`);
+      truncatedValues = expectTensor(op, 'truncatedValues', o.truncatedValues, ['float32']);
+      expectShape(op, 'truncatedValues', truncatedValues, shape);
+    } else if (o.truncatedValues !== undefined) {
+      throw new TypeError(`${op}: truncated expected a uint8 Tensor (truncatedValues is given), got undefined`);
+    }
+    const lastValues =
+      o.lastValues === undefined ? undefined : scope.vector(op, 'lastValues', o.lastValues, 'float32', r.device);
+    if (lastValues) expectShape(op, 'lastValues', lastValues, [B]);
+    const device = sameDevice(op, { rewards: r, values: v, mask, dones, truncated, truncatedValues, lastValues });
 
-  const advantages = Tensor.empty(shape, 'float32', device);
-  const returns = Tensor.empty(shape, 'float32', device);
-  if (B * T > 0)
-    runOp(op, r.ordinal, {
-      rewards: r._storage(), values: v._storage(), mask: mask?._storage(), dones: dones?._storage(),
-      truncated: truncated?._storage(), truncatedValues: truncatedValues?._storage(), lastValues: lastValues?._storage(),
-      advantages: advantages._storage(), returns: returns._storage(), rows: B, steps: T, gamma, lambda,
-    });
-  return { advantages, returns };
+    const advantages = scope.output(shape, 'float32', device);
+    const returns = scope.output(shape, 'float32', device);
+    if (B * T > 0)
+      runOp(op, r.ordinal, {
+        rewards: r._storage(), values: v._storage(), mask: mask?._storage(), dones: dones?._storage(),
+        truncated: truncated?._storage(), truncatedValues: truncatedValues?._storage(), lastValues: lastValues?._storage(),
+        advantages: advantages._storage(), returns: returns._storage(), rows: B, steps: T, gamma, lambda,
+      });
+    return { advantages, returns };
+  });
 }
 
 export interface WhitenOptions {
@@ -126,10 +129,6 @@ export interface WhitenOptions {
   shiftMean?: boolean;
   /** Added to the variance, > 0; default 1e-8. */
   eps?: number;
-}
-
-function tensorOrArray(op: string, name: string, value: unknown, dtype: 'float32' | 'uint8', device: Device): Tensor {
-  return value instanceof Tensor ? expectTensor(op, name, value, [dtype]) : expectVector(op, name, value, dtype, device);
 }
 
 /**
@@ -143,17 +142,19 @@ function tensorOrArray(op: string, name: string, value: unknown, dtype: 'float32
  */
 export function whiten(x: Tensor | Float32Array | number[], opts?: WhitenOptions): Tensor {
   const op = 'whiten';
-  const o = expectOptions<WhitenOptions>(op, opts);
-  const t = tensorOrArray(op, 'x', x, 'float32', defaultDevice());
-  const mask = o.mask === undefined ? undefined : tensorOrArray(op, 'mask', o.mask, 'uint8', t.device);
-  if (mask) expectShape(op, 'mask', mask, t.shape);
-  const shiftMean = expectBoolean(op, 'shiftMean', o.shiftMean, true);
-  const eps = expectNumber(op, 'eps', o.eps, 1e-8, { above: 0 });
-  const device = sameDevice(op, { x: t, mask });
-  const out = Tensor.empty(t.shape, 'float32', device);
-  if (t.size > 0)
-    runOp(op, t.ordinal, { x: t._storage(), mask: mask?._storage(), out: out._storage(), count: t.size, eps, shiftMean });
-  return out;
+  return OpScope.run((scope) => {
+    const o = expectOptions<WhitenOptions>(op, opts, ['mask', 'shiftMean', 'eps']);
+    const t = scope.tensorOrArray(op, 'x', x, 'float32', defaultDevice());
+    const mask = o.mask === undefined ? undefined : scope.tensorOrArray(op, 'mask', o.mask, 'uint8', t.device);
+    if (mask) expectShape(op, 'mask', mask, t.shape);
+    const shiftMean = expectBoolean(op, 'shiftMean', o.shiftMean, true);
+    const eps = expectNumber(op, 'eps', o.eps, 1e-8, { above: 0 });
+    const device = sameDevice(op, { x: t, mask });
+    const out = scope.output(t.shape, 'float32', device);
+    if (t.size > 0)
+      runOp(op, t.ordinal, { x: t._storage(), mask: mask?._storage(), out: out._storage(), count: t.size, eps, shiftMean });
+    return out;
+  });
 }
 
 export type GroupEstimator = 'grpo' | 'rloo' | 'dr-grpo';
@@ -183,20 +184,22 @@ export interface GroupAdvantagesOptions {
  */
 export function groupAdvantages(scores: Tensor | Float32Array | number[], opts: GroupAdvantagesOptions): Tensor {
   const op = 'groupAdvantages';
-  const o = expectOptions<GroupAdvantagesOptions>(op, opts);
-  const s = expectVector(op, 'scores', scores, 'float32', defaultDevice());
-  const groupSize = requireNumber(op, 'groupSize', o.groupSize, { integer: true, min: 1 });
-  if (s.size % groupSize !== 0)
-    throw new RangeError(`${op}: groupSize expected a divisor of the number of scores (${s.size}), got ${groupSize}`);
-  if (o.estimator === undefined)
-    throw new TypeError(`${op}: estimator expected one of ${ESTIMATORS.map((e) => `'${e}'`).join(', ')}, got ${describe(o.estimator)}`);
-  const estimator = expectChoice(op, 'estimator', o.estimator, ESTIMATORS, 'grpo');
-  const eps = expectNumber(op, 'eps', o.eps, 1e-6, { above: 0 });
-  const out = Tensor.empty(s.shape, 'float32', s.device);
-  if (s.size > 0)
-    runOp(op, s.ordinal, {
-      scores: s._storage(), out: out._storage(), groups: s.size / groupSize, groupSize,
-      estimator: ESTIMATOR_CODE[estimator], eps,
-    });
-  return out;
+  return OpScope.run((scope) => {
+    const o = expectOptions<GroupAdvantagesOptions>(op, opts, ['groupSize', 'estimator', 'eps']);
+    const s = scope.vector(op, 'scores', scores, 'float32', defaultDevice());
+    const groupSize = requireNumber(op, 'groupSize', o.groupSize, { integer: true, min: 1 });
+    if (s.size % groupSize !== 0)
+      throw new RangeError(`${op}: groupSize expected a divisor of the number of scores (${s.size}), got ${groupSize}`);
+    if (o.estimator === undefined)
+      throw new TypeError(`${op}: estimator expected one of ${ESTIMATORS.map((e) => `'${e}'`).join(', ')}, got ${describe(o.estimator)}`);
+    const estimator = expectChoice(op, 'estimator', o.estimator, ESTIMATORS, 'grpo');
+    const eps = expectNumber(op, 'eps', o.eps, 1e-6, { above: 0 });
+    const out = scope.output(s.shape, 'float32', s.device);
+    if (s.size > 0)
+      runOp(op, s.ordinal, {
+        scores: s._storage(), out: out._storage(), groups: s.size / groupSize, groupSize,
+        estimator: ESTIMATOR_CODE[estimator], eps,
+      });
+    return out;
+  });
 }

@@ -61,7 +61,7 @@ const MiB = 2 ** 20;
 export async function measureBandwidth(device: Device, options?: BandwidthOptions): Promise<Bandwidth> {
   const op = 'measureBandwidth';
   const target = parseDevice(device, `${op}: device`);
-  const opts = expectOptions<BandwidthOptions>(op, options);
+  const opts = expectOptions<BandwidthOptions>(op, options, ['bytes', 'passes']);
   const passes = expectNumber(op, 'passes', opts.passes, target === 'cpu' ? 10 : 5, { integer: true, min: 1, max: 1000 });
   if (target === 'cpu') {
     const fallback = Math.min(2048 * MiB, Math.max(512 * MiB, Math.ceil((2 * lastLevelCache()) / MiB) * MiB));

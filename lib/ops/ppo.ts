@@ -11,7 +11,7 @@ import { ordinalOf } from '../device.js';
 import { describe } from '../errors.js';
 import { Tensor, runOp } from '../tensor.js';
 import {
-  expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
+  OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
 
 /**
@@ -121,14 +121,10 @@ export interface PpoValueLossResult {
   clipFraction: Tensor;
 }
 
-const POLICY_OPTIONS = ['mask', 'clipLow', 'clipHigh', 'dualClip', 'aggregation', 'normalizer', 'refLogprobs', 'klCoef', 'klEstimator', 'entropy', 'entropyCoef'];
-const VALUE_OPTIONS = ['mask', 'clip', 'aggregation', 'normalizer'];
-
-function knownOptions(op: string, opts: object, known: readonly string[]): void {
-  for (const key of Object.keys(opts))
-    if (!known.includes(key))
-      throw new RangeError(`${op}: options expected keys among ${known.join(', ')}, got ${describe(key)}`);
-}
+const POLICY_OPTIONS: (keyof PpoPolicyLossOptions)[] = [
+  'mask', 'clipLow', 'clipHigh', 'dualClip', 'aggregation', 'normalizer', 'refLogprobs', 'klCoef', 'klEstimator', 'entropy', 'entropyCoef',
+];
+const VALUE_OPTIONS: (keyof PpoValueLossOptions)[] = ['mask', 'clip', 'aggregation', 'normalizer'];
 
 /** Three [B, T] float32 inputs of one shape; returns [B, T]. */
 function expectInputs(op: string, names: readonly string[], values: readonly unknown[]): [number, number] {
@@ -176,8 +172,7 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
  */
 export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult {
   const op = 'ppoPolicyLoss';
-  const o = expectOptions<PpoPolicyLossOptions>(op, opts);
-  knownOptions(op, o, POLICY_OPTIONS);
+  const o = expectOptions<PpoPolicyLossOptions>(op, opts, POLICY_OPTIONS);
   const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs', 'advantages'], [logprobs, oldLogprobs, advantages]);
   const shape = [rows, steps];
   const mask = optionalTensor(op, 'mask', o.mask, 'uint8', shape);
@@ -198,27 +193,29 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
   if (entropyCoef !== 0 && !entropy)
     throw new TypeError(`${op}: entropy expected a float32 Tensor [${rows}, ${steps}] when entropyCoef is ${entropyCoef}, got undefined`);
 
-  const scalar = (): Tensor => Tensor.empty([], 'float32', device);
-  const out: PpoPolicyLossResult = {
-    loss: scalar(),
-    gradLogprobs: Tensor.empty(shape, 'float32', device),
-    clipFraction: scalar(),
-    clipFractionLower: scalar(),
-    approxKl: scalar(),
-  };
-  if (entropy) out.gradEntropy = Tensor.empty(shape, 'float32', device);
-  if (refLogprobs) out.kl = scalar();
-  runOp(op, ordinalOf(device), {
-    rows, steps,
-    logprobs: logprobs._storage(), oldLogprobs: oldLogprobs._storage(), advantages: advantages._storage(),
-    mask: mask?._storage(), refLogprobs: refLogprobs?._storage(), entropy: entropy?._storage(),
-    gradLogprobs: out.gradLogprobs._storage(), gradEntropy: out.gradEntropy?._storage(),
-    loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
-    clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: out.kl?._storage(),
-    clipLow, clipHigh, dualClip, klCoef, entropyCoef,
-    aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator),
+  return OpScope.run((scope) => {
+    const scalar = (): Tensor => scope.output([], 'float32', device);
+    const out: PpoPolicyLossResult = {
+      loss: scalar(),
+      gradLogprobs: scope.output(shape, 'float32', device),
+      clipFraction: scalar(),
+      clipFractionLower: scalar(),
+      approxKl: scalar(),
+    };
+    if (entropy) out.gradEntropy = scope.output(shape, 'float32', device);
+    if (refLogprobs) out.kl = scalar();
+    runOp(op, ordinalOf(device), {
+      rows, steps,
+      logprobs: logprobs._storage(), oldLogprobs: oldLogprobs._storage(), advantages: advantages._storage(),
+      mask: mask?._storage(), refLogprobs: refLogprobs?._storage(), entropy: entropy?._storage(),
+      gradLogprobs: out.gradLogprobs._storage(), gradEntropy: out.gradEntropy?._storage(),
+      loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
+      clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: out.kl?._storage(),
+      clipLow, clipHigh, dualClip, klCoef, entropyCoef,
+      aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator),
+    });
+    return out;
   });
-  return out;
 }
 
 /**
@@ -238,8 +235,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
  */
 export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor, opts?: PpoValueLossOptions): PpoValueLossResult {
   const op = 'ppoValueLoss';
-  const o = expectOptions<PpoValueLossOptions>(op, opts);
-  knownOptions(op, o, VALUE_OPTIONS);
+  const o = expectOptions<PpoValueLossOptions>(op, opts, VALUE_OPTIONS);
   const [rows, steps] = expectInputs(op, ['values', 'oldValues', 'returns'], [values, oldValues, returns]);
   const shape = [rows, steps];
   const mask = optionalTensor(op, 'mask', o.mask, 'uint8', shape);
@@ -248,16 +244,18 @@ export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor,
   const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
   const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 });  // 0: this batch's
 
-  const out: PpoValueLossResult = {
-    loss: Tensor.empty([], 'float32', device),
-    gradValues: Tensor.empty(shape, 'float32', device),
-    clipFraction: Tensor.empty([], 'float32', device),
-  };
-  runOp(op, ordinalOf(device), {
-    rows, steps,
-    values: values._storage(), oldValues: oldValues._storage(), returns: returns._storage(), mask: mask?._storage(),
-    gradValues: out.gradValues._storage(), loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
-    clip, aggregation: AGGREGATIONS.indexOf(aggregation), normalizer,
+  return OpScope.run((scope) => {
+    const out: PpoValueLossResult = {
+      loss: scope.output([], 'float32', device),
+      gradValues: scope.output(shape, 'float32', device),
+      clipFraction: scope.output([], 'float32', device),
+    };
+    runOp(op, ordinalOf(device), {
+      rows, steps,
+      values: values._storage(), oldValues: oldValues._storage(), returns: returns._storage(), mask: mask?._storage(),
+      gradValues: out.gradValues._storage(), loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
+      clip, aggregation: AGGREGATIONS.indexOf(aggregation), normalizer,
+    });
+    return out;
   });
-  return out;
 }

@@ -9,7 +9,7 @@
 import { type Device, defaultDevice } from '../device.js';
 import { Tensor, type TypedArray, runOp } from '../tensor.js';
 import {
-  expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, expectVector, sameDevice,
+  OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
 
 /** The per-pair loss: Bradley–Terry log-sigmoid, SLiC hinge, or IPO squared gap. */
@@ -86,9 +86,6 @@ interface LossScalars {
 
 function lossScalars(op: string, o: Partial<PairwiseLossOptions>, defaultBeta: number): LossScalars {
   const beta = expectNumber(op, 'beta', o.beta, defaultBeta, { above: 0 });
-  const f = Math.fround(beta);
-  if (f === 0 || !Number.isFinite(f))
-    throw new RangeError(`${op}: beta expected a number > 0 that float32 can hold (about 1.2e-38 to 3.4e38), got ${beta}`);
   return {
     beta,
     labelSmoothing: expectNumber(op, 'labelSmoothing', o.labelSmoothing, 0, { min: 0, below: 0.5 }),
@@ -100,30 +97,22 @@ function lossScalars(op: string, o: Partial<PairwiseLossOptions>, defaultBeta: n
 
 /**
  * The [B] inputs of a loss as float32 tensors on one device: that of the
- * first Tensor given, else the default device (host arrays are copied
- * there; the copies are returned in `temporaries`).
+ * first Tensor given, else the default device (host arrays are copied there
+ * for this call). Every input is required but those named `optional`.
  */
-function pairInputs(op: string, named: Record<string, unknown>): { tensors: Record<string, Tensor>; temporaries: Tensor[] } {
+function pairInputs(scope: OpScope, op: string, named: Record<string, unknown>, optional: readonly string[] = []): Record<string, Tensor> {
   const first = Object.values(named).find((v): v is Tensor => v instanceof Tensor);
   const device: Device = first ? first.device : defaultDevice();
   const tensors: Record<string, Tensor> = {};
-  const temporaries: Tensor[] = [];
-  try {
-    for (const [name, value] of Object.entries(named)) {
-      if (value === undefined) continue;
-      const t = expectVector(op, name, value, 'float32', device);
-      if (t !== value) temporaries.push(t);
-      tensors[name] = t;
-    }
-    sameDevice(op, tensors);
-    const [firstName, lead] = Object.entries(tensors)[0]!;
-    if (lead.size === 0) throw new RangeError(`${op}: ${firstName} expected at least one pair, got shape [0]`);
-    for (const [name, t] of Object.entries(tensors)) expectShape(op, name, t, lead.shape);
-  } catch (e) {
-    for (const t of temporaries) t.dispose();
-    throw e;
+  for (const [name, value] of Object.entries(named)) {
+    if (value === undefined && optional.includes(name)) continue;
+    tensors[name] = scope.vector(op, name, value, 'float32', device);
   }
-  return { tensors, temporaries };
+  sameDevice(op, tensors);
+  const [firstName, lead] = Object.entries(tensors)[0]!;
+  if (lead.size === 0) throw new RangeError(`${op}: ${firstName} expected at least one pair, got shape [0]`);
+  for (const [name, t] of Object.entries(tensors)) expectShape(op, name, t, lead.shape);
+  return tensors;
 }
 
 interface LossTensors {
@@ -134,14 +123,14 @@ interface LossTensors {
   margin?: Tensor | undefined;
 }
 
-function runLoss(t: LossTensors, s: LossScalars, temporaries: Tensor[]): PreferenceLossResult {
+function runLoss(scope: OpScope, t: LossTensors, s: LossScalars): PreferenceLossResult {
   const device = t.chosen.device;
   const out: PreferenceLossResult = {
-    loss: Tensor.empty([], 'float32', device),
-    gradChosen: Tensor.empty(t.chosen.shape, 'float32', device),
-    gradRejected: Tensor.empty(t.chosen.shape, 'float32', device),
-    accuracy: Tensor.empty([], 'float32', device),
-    meanMargin: Tensor.empty([], 'float32', device),
+    loss: scope.output([], 'float32', device),
+    gradChosen: scope.output(t.chosen.shape, 'float32', device),
+    gradRejected: scope.output(t.chosen.shape, 'float32', device),
+    accuracy: scope.output([], 'float32', device),
+    meanMargin: scope.output([], 'float32', device),
   };
   runOp('preferenceLoss', t.chosen.ordinal, {
     count: t.chosen.size,
@@ -161,9 +150,6 @@ function runLoss(t: LossTensors, s: LossScalars, temporaries: Tensor[]): Prefere
     kind: KIND_CODE[s.kind],
     normalizer: s.normalizer,
   });
-  // Copies of host arrays: their storage stays alive until the op ran (runOp
-  // keeps cpu arrays; cuda frees in stream order).
-  for (const tmp of temporaries) tmp.dispose();
   return out;
 }
 
@@ -184,10 +170,12 @@ function runLoss(t: LossTensors, s: LossScalars, temporaries: Tensor[]): Prefere
  */
 export function pairwiseLoss(chosen: VectorInput, rejected: VectorInput, opts?: PairwiseLossOptions): PreferenceLossResult {
   const op = 'pairwiseLoss';
-  const o = expectOptions<PairwiseLossOptions>(op, opts);
+  const o = expectOptions<PairwiseLossOptions>(op, opts, ['margin', 'beta', 'labelSmoothing', 'kind', 'centerCoef', 'normalizer']);
   const scalars = lossScalars(op, o, 1);
-  const { tensors: t, temporaries } = pairInputs(op, { chosen, rejected, margin: o.margin });
-  return runLoss({ chosen: t.chosen!, rejected: t.rejected!, margin: t.margin }, scalars, temporaries);
+  return OpScope.run((scope) => {
+    const t = pairInputs(scope, op, { chosen, rejected, margin: o.margin }, ['margin']);
+    return runLoss(scope, { chosen: t.chosen!, rejected: t.rejected!, margin: t.margin }, scalars);
+  });
 }
 
 /**
@@ -205,11 +193,12 @@ export function pairwiseLoss(chosen: VectorInput, rejected: VectorInput, opts?: 
 export function dpoLoss(policyChosen: VectorInput, policyRejected: VectorInput, refChosen: VectorInput,
   refRejected: VectorInput, opts?: DpoLossOptions): PreferenceLossResult {
   const op = 'dpoLoss';
-  const o = expectOptions<DpoLossOptions>(op, opts);
-  const scalars = lossScalars(op, { beta: o.beta, labelSmoothing: o.labelSmoothing, kind: o.kind, normalizer: o.normalizer }, 0.1);
-  const { tensors: t, temporaries } = pairInputs(op, { policyChosen, policyRejected, refChosen, refRejected });
-  const pairs = { chosen: t.policyChosen!, rejected: t.policyRejected!, refChosen: t.refChosen, refRejected: t.refRejected };
-  return runLoss(pairs, scalars, temporaries);
+  const o = expectOptions<DpoLossOptions>(op, opts, ['beta', 'labelSmoothing', 'kind', 'normalizer']);
+  const scalars = lossScalars(op, o, 0.1);
+  return OpScope.run((scope) => {
+    const t = pairInputs(scope, op, { policyChosen, policyRejected, refChosen, refRejected });
+    return runLoss(scope, { chosen: t.policyChosen!, rejected: t.policyRejected!, refChosen: t.refChosen, refRejected: t.refRejected }, scalars);
+  });
 }
 
 /**
@@ -220,7 +209,7 @@ export function dpoLoss(policyChosen: VectorInput, policyRejected: VectorInput, 
  */
 export function sequenceLogProbs(tokenLogprobs: Tensor, mask: Tensor, opts?: SequenceLogProbsOptions): Tensor {
   const op = 'sequenceLogProbs';
-  const o = expectOptions<SequenceLogProbsOptions>(op, opts);
+  const o = expectOptions<SequenceLogProbsOptions>(op, opts, ['reduce']);
   const reduce = expectChoice(op, 'reduce', o.reduce, REDUCES, 'sum');
   const lp = expectTensor(op, 'tokenLogprobs', tokenLogprobs, ['float32']);
   expectRank(op, 'tokenLogprobs', lp, 2);
@@ -228,11 +217,13 @@ export function sequenceLogProbs(tokenLogprobs: Tensor, mask: Tensor, opts?: Seq
   expectShape(op, 'mask', m, lp.shape);
   sameDevice(op, { tokenLogprobs: lp, mask: m });
   const [rows, steps] = lp.shape as [number, number];
-  const out = Tensor.empty([rows], 'float32', lp.device);
-  runOp('sequenceLogProbs', lp.ordinal, {
-    rows, steps, reduce: REDUCE_CODE[reduce], tokenLogprobs: lp._storage(), mask: m._storage(), out: out._storage(),
+  return OpScope.run((scope) => {
+    const out = scope.output([rows], 'float32', lp.device);
+    runOp('sequenceLogProbs', lp.ordinal, {
+      rows, steps, reduce: REDUCE_CODE[reduce], tokenLogprobs: lp._storage(), mask: m._storage(), out: out._storage(),
+    });
+    return out;
   });
-  return out;
 }
 
 /**
@@ -243,23 +234,19 @@ export function sequenceLogProbs(tokenLogprobs: Tensor, mask: Tensor, opts?: Seq
  */
 export function sequenceLogProbsBackward(gradSequence: VectorInput, mask: Tensor, opts?: SequenceLogProbsOptions): Tensor {
   const op = 'sequenceLogProbsBackward';
-  const o = expectOptions<SequenceLogProbsOptions>(op, opts);
+  const o = expectOptions<SequenceLogProbsOptions>(op, opts, ['reduce']);
   const reduce = expectChoice(op, 'reduce', o.reduce, REDUCES, 'sum');
   const m = expectTensor(op, 'mask', mask, ['uint8']);
   expectRank(op, 'mask', m, 2);
   const [rows, steps] = m.shape as [number, number];
-  const g = expectVector(op, 'gradSequence', gradSequence, 'float32', m.device);
-  try {
+  return OpScope.run((scope) => {
+    const g = scope.vector(op, 'gradSequence', gradSequence, 'float32', m.device);
     sameDevice(op, { mask: m, gradSequence: g });
     expectShape(op, 'gradSequence', g, [rows]);
-  } catch (e) {
-    if (g !== gradSequence) g.dispose();
-    throw e;
-  }
-  const out = Tensor.empty([rows, steps], 'float32', m.device);
-  runOp('sequenceLogProbsBackward', m.ordinal, {
-    rows, steps, reduce: REDUCE_CODE[reduce], gradSequence: g._storage(), mask: m._storage(), out: out._storage(),
+    const out = scope.output([rows, steps], 'float32', m.device);
+    runOp('sequenceLogProbsBackward', m.ordinal, {
+      rows, steps, reduce: REDUCE_CODE[reduce], gradSequence: g._storage(), mask: m._storage(), out: out._storage(),
+    });
+    return out;
   });
-  if (g !== gradSequence) g.dispose();
-  return out;
 }

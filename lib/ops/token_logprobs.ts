@@ -8,7 +8,7 @@ import { ordinalOf } from '../device.js';
 import { describe } from '../errors.js';
 import { Tensor, runOp } from '../tensor.js';
 import {
-  expectBoolean, expectNumber, expectOptions, expectShape, expectTensor, expectVector, sameDevice,
+  OpScope, expectBoolean, expectNumber, expectOptions, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
 
 const LOGIT_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
@@ -44,7 +44,9 @@ export interface TokenLogProbsGrads {
 }
 
 export interface TokenLogProbsBackwardOptions {
+  /** The forward's: the gradient is that of its logprobs and entropy. Default 1. */
   temperature?: number;
+  /** The forward's. Default -100. */
   ignoreIndex?: number;
   /** Write the gradient over `logits` and return that same Tensor. Default false. */
   inPlace?: boolean;
@@ -71,17 +73,21 @@ function temperatureOf(op: string, value: unknown): number {
   return t;
 }
 
+const FORWARD_OPTIONS: (keyof TokenLogProbsOptions)[] = ['temperature', 'ignoreIndex', 'entropy'];
+const BACKWARD_OPTIONS: (keyof TokenLogProbsBackwardOptions)[] = ['temperature', 'ignoreIndex', 'inPlace'];
+const GRADS: (keyof TokenLogProbsGrads)[] = ['lse', 'gradLogprobs', 'entropy', 'gradEntropy'];
+
 /** A per-row input: a Tensor of the leading shape, or a typed array when that shape is 1-D. */
-function rowTensor(op: string, name: string, value: unknown, dtype: 'float32' | 'int32', leading: number[], logits: Tensor): Tensor {
+function rowTensor(scope: OpScope, op: string, name: string, value: unknown, dtype: 'float32' | 'int32', leading: number[], logits: Tensor): Tensor {
   let t: Tensor;
   if (leading.length === 1 && !(value instanceof Tensor) && value !== undefined && value !== null)
-    t = expectVector(op, name, value, dtype, logits.device);
+    t = scope.vector(op, name, value, dtype, logits.device);
   else t = expectTensor(op, name, value, [dtype]);
   expectShape(op, name, t, leading);
   return t;
 }
 
-function common(op: string, logitsIn: unknown, targetsIn: unknown, opts: { temperature?: unknown; ignoreIndex?: unknown }): Common {
+function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknown, opts: { temperature?: unknown; ignoreIndex?: unknown }): Common {
   const logits = expectTensor(op, 'logits', logitsIn, LOGIT_DTYPES);
   if (logits.shape.length < 1)
     throw new RangeError(`${op}: logits expected shape [..., V] with at least one dimension, got ${shapeText(logits.shape)}`);
@@ -89,7 +95,7 @@ function common(op: string, logitsIn: unknown, targetsIn: unknown, opts: { tempe
   if (vocab < 1 || vocab > 2147483647)
     throw new RangeError(`${op}: logits expected a vocabulary (last dimension) V in [1, 2^31), got shape ${shapeText(logits.shape)}`);
   const leading = logits.shape.slice(0, -1);
-  const targets = rowTensor(op, 'targets', targetsIn, 'int32', leading, logits);
+  const targets = rowTensor(scope, op, 'targets', targetsIn, 'int32', leading, logits);
   const invTemperature = 1 / temperatureOf(op, opts.temperature);
   const ignoreIndex = expectNumber(op, 'ignoreIndex', opts.ignoreIndex, -100, INT32_RULE);
   return { logits, targets, rows: logits.size / vocab, vocab, leading, invTemperature, ignoreIndex };
@@ -126,26 +132,28 @@ function common(op: string, logitsIn: unknown, targetsIn: unknown, opts: { tempe
  */
 export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | number[], opts?: TokenLogProbsOptions): TokenLogProbsResult {
   const op = 'tokenLogProbs';
-  const o = expectOptions<TokenLogProbsOptions>(op, opts);
-  const c = common(op, logits, targets, o);
-  const withEntropy = expectBoolean(op, 'entropy', o.entropy, false);
-  const device = sameDevice(op, { logits: c.logits, targets: c.targets });
-  const logprobs = Tensor.empty(c.leading, 'float32', device);
-  const lse = Tensor.empty(c.leading, 'float32', device);
-  const entropy = withEntropy ? Tensor.empty(c.leading, 'float32', device) : undefined;
-  runOp(op, ordinalOf(device), {
-    logits: c.logits._storage(`${op}: logits`),
-    targets: c.targets._storage(`${op}: targets`),
-    logprobs: logprobs._storage(),
-    lse: lse._storage(),
-    entropy: entropy?._storage(),
-    rows: c.rows,
-    vocab: c.vocab,
-    dtype: DTYPE_CODE[c.logits.dtype],
-    invTemperature: c.invTemperature,
-    ignoreIndex: c.ignoreIndex,
+  return OpScope.run((scope) => {
+    const o = expectOptions<TokenLogProbsOptions>(op, opts, FORWARD_OPTIONS);
+    const c = common(scope, op, logits, targets, o);
+    const withEntropy = expectBoolean(op, 'entropy', o.entropy, false);
+    const device = sameDevice(op, { logits: c.logits, targets: c.targets });
+    const logprobs = scope.output(c.leading, 'float32', device);
+    const lse = scope.output(c.leading, 'float32', device);
+    const entropy = withEntropy ? scope.output(c.leading, 'float32', device) : undefined;
+    runOp(op, ordinalOf(device), {
+      logits: c.logits._storage(`${op}: logits`),
+      targets: c.targets._storage(`${op}: targets`),
+      logprobs: logprobs._storage(),
+      lse: lse._storage(),
+      entropy: entropy?._storage(),
+      rows: c.rows,
+      vocab: c.vocab,
+      dtype: DTYPE_CODE[c.logits.dtype],
+      invTemperature: c.invTemperature,
+      ignoreIndex: c.ignoreIndex,
+    });
+    return entropy ? { logprobs, lse, entropy } : { logprobs, lse };
   });
-  return entropy ? { logprobs, lse, entropy } : { logprobs, lse };
 }
 
 /**
@@ -170,39 +178,42 @@ export function tokenLogProbsBackward(
   opts?: TokenLogProbsBackwardOptions,
 ): Tensor {
   const op = 'tokenLogProbsBackward';
-  const o = expectOptions<TokenLogProbsBackwardOptions>(op, opts);
-  const c = common(op, logits, targets, o);
-  const inPlace = expectBoolean(op, 'inPlace', o.inPlace, false);
-  if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || grads instanceof Tensor)
-    throw new TypeError(`${op}: grads expected an object { lse, gradLogprobs?, entropy?, gradEntropy? }, got ${describe(grads)}`);
-  const row = (name: keyof TokenLogProbsGrads, value: unknown) =>
-    value === undefined ? undefined : rowTensor(op, `grads.${name}`, value, 'float32', c.leading, c.logits);
-  const lse = rowTensor(op, 'grads.lse', grads.lse, 'float32', c.leading, c.logits);
-  const gradLogprobs = row('gradLogprobs', grads.gradLogprobs);
-  const gradEntropy = row('gradEntropy', grads.gradEntropy);
-  const entropy = row('entropy', grads.entropy);
-  if (!gradLogprobs && !gradEntropy)
-    throw new TypeError(`${op}: grads expected gradLogprobs or gradEntropy (or both), got neither`);
-  if (gradEntropy && !entropy)
-    throw new TypeError(`${op}: grads.entropy expected a float32 Tensor (the forward's entropy, needed with gradEntropy), got undefined`);
-  const device = sameDevice(op, {
-    logits: c.logits, targets: c.targets, 'grads.lse': lse, 'grads.gradLogprobs': gradLogprobs,
-    'grads.entropy': entropy, 'grads.gradEntropy': gradEntropy,
+  return OpScope.run((scope) => {
+    const o = expectOptions<TokenLogProbsBackwardOptions>(op, opts, BACKWARD_OPTIONS);
+    const c = common(scope, op, logits, targets, o);
+    const inPlace = expectBoolean(op, 'inPlace', o.inPlace, false);
+    if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || grads instanceof Tensor)
+      throw new TypeError(`${op}: grads expected an object { lse, gradLogprobs?, entropy?, gradEntropy? }, got ${describe(grads)}`);
+    expectOptions<TokenLogProbsGrads>(op, grads, GRADS, 'grads');
+    const row = (name: keyof TokenLogProbsGrads, value: unknown) =>
+      value === undefined ? undefined : rowTensor(scope, op, `grads.${name}`, value, 'float32', c.leading, c.logits);
+    const lse = rowTensor(scope, op, 'grads.lse', grads.lse, 'float32', c.leading, c.logits);
+    const gradLogprobs = row('gradLogprobs', grads.gradLogprobs);
+    const gradEntropy = row('gradEntropy', grads.gradEntropy);
+    const entropy = row('entropy', grads.entropy);
+    if (!gradLogprobs && !gradEntropy)
+      throw new TypeError(`${op}: grads expected gradLogprobs or gradEntropy (or both), got neither`);
+    if (gradEntropy && !entropy)
+      throw new TypeError(`${op}: grads.entropy expected a float32 Tensor (the forward's entropy, needed with gradEntropy), got undefined`);
+    const device = sameDevice(op, {
+      logits: c.logits, targets: c.targets, 'grads.lse': lse, 'grads.gradLogprobs': gradLogprobs,
+      'grads.entropy': entropy, 'grads.gradEntropy': gradEntropy,
+    });
+    const out = inPlace ? c.logits : scope.output(c.logits.shape, c.logits.dtype, device);
+    runOp(op, ordinalOf(device), {
+      logits: c.logits._storage(`${op}: logits`),
+      targets: c.targets._storage(`${op}: targets`),
+      lse: lse._storage(`${op}: grads.lse`),
+      gradLogprobs: gradLogprobs?._storage(`${op}: grads.gradLogprobs`),
+      entropy: entropy?._storage(`${op}: grads.entropy`),
+      gradEntropy: gradEntropy?._storage(`${op}: grads.gradEntropy`),
+      gradLogits: out._storage(),
+      rows: c.rows,
+      vocab: c.vocab,
+      dtype: DTYPE_CODE[c.logits.dtype],
+      invTemperature: c.invTemperature,
+      ignoreIndex: c.ignoreIndex,
+    });
+    return out;
   });
-  const out = inPlace ? c.logits : Tensor.empty(c.logits.shape, c.logits.dtype, device);
-  runOp(op, ordinalOf(device), {
-    logits: c.logits._storage(`${op}: logits`),
-    targets: c.targets._storage(`${op}: targets`),
-    lse: lse._storage(`${op}: grads.lse`),
-    gradLogprobs: gradLogprobs?._storage(`${op}: grads.gradLogprobs`),
-    entropy: entropy?._storage(`${op}: grads.entropy`),
-    gradEntropy: gradEntropy?._storage(`${op}: grads.gradEntropy`),
-    gradLogits: out._storage(),
-    rows: c.rows,
-    vocab: c.vocab,
-    dtype: DTYPE_CODE[c.logits.dtype],
-    invTemperature: c.invTemperature,
-    ignoreIndex: c.ignoreIndex,
-  });
-  return out;
 }
