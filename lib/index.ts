@@ -1,6 +1,6 @@
 /**
  * rlhf-kernels: fused CUDA and SIMD CPU kernels for RLHF in Node.js.
- * See README.md for the op table and ../shared DESIGN for the contract.
+ * See README.md for the op table; each op's TSDoc in lib/ops/*.ts gives its contract.
  */
 export { KernelError, type KernelErrorCode } from './errors.js';
 export {
