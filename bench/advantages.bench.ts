@@ -6,6 +6,8 @@
  * the GRPO group loop), here as loops over rows since there is no torch.
  * Providers allocate their outputs each iteration, as the API does; one
  * extra cpu row of ours reuses them, to show the kernel without that cost.
+ * Shapes: SHAPES.gae / whiten / groupAdvantages (bench/shapes.ts), labelled
+ * by shapeLabel(), so rows join the GPU script's PyTorch peers.
  */
 import {
   type Device, type Tensor, gae, groupAdvantages, synchronizeSync, tensor, whiten,
@@ -13,24 +15,11 @@ import {
 import { runOp } from '../lib/tensor.js';
 import { Rng } from '../tests/helpers/random.js';
 import { type TrajectoryKinds, randomTrajectories } from '../tests/reference/advantages.js';
+import { type BatchTimeShape, type GroupShape, SHAPES, shapeLabel } from './shapes.js';
 import type { BenchCase, BenchProvider, BenchSize, BenchSuite, Prepared } from './types.js';
 
 const GAMMA = 0.99;
 const LAMBDA = 0.95;
-
-// The shapes of the registry of the bench runner (bench/shapes.ts:
-// SHAPES.gae / whiten / groupAdvantages); labels are its shapeLabel(), so rows
-// join the GPU script's PyTorch peers on (op, direction, label).
-const SEQUENCES: Record<BenchSize, [number, number]> = {
-  small: [64, 512],
-  medium: [512, 4096],
-  large: [2048, 8192],
-};
-const GROUPS: Record<BenchSize, [number, number]> = {
-  small: [1024, 16],
-  medium: [4096, 16],
-  large: [16384, 64],
-};
 
 // GAE variants: the labelled case has a mask (like the peers); two more show
 // the cost of no flags at all and of episode flags.
@@ -99,7 +88,8 @@ function verlGae(B: number, T: number, rewards: Float32Array, values: Float32Arr
   return { advantages, returns };
 }
 
-function gaeCase([B, T]: [number, number], [suffix, kinds]: [string, TrajectoryKinds], devices: Device[]): BenchCase {
+function gaeCase(shape: BatchTimeShape, [suffix, kinds]: [string, TrajectoryKinds], devices: Device[]): BenchCase {
+  const { B, T } = shape;
   const draw = once(() => randomTrajectories(new Rng(1), B, T, kinds, GAMMA, LAMBDA));
   const providers: BenchProvider[] = devices.map((device) =>
     ours(device, () => {
@@ -152,7 +142,7 @@ function gaeCase([B, T]: [number, number], [suffix, kinds]: [string, TrajectoryK
   // Bytes: rewards, values in, advantages, returns out; a byte per flag array; truncated values.
   const flags = (kinds.mask ? 1 : 0) + (kinds.dones ? 1 : 0) + (kinds.truncated ? 5 : 0);
   return {
-    op: 'gae', direction: 'forward', shape: `B=${B} T=${T}${suffix}`, elements: B * T,
+    op: 'gae', direction: 'forward', shape: `${shapeLabel(shape)}${suffix}`, elements: B * T,
     bytes: B * T * (16 + flags), providers,
   };
 }
@@ -172,7 +162,8 @@ function verlWhiten(x: Float32Array, mask: Uint8Array): Float32Array {
   return out;
 }
 
-function whitenCase([B, T]: [number, number], devices: Device[]): BenchCase {
+function whitenCase(shape: BatchTimeShape, devices: Device[]): BenchCase {
+  const { B, T } = shape;
   const draw = once(() => {
     const rng = new Rng(2);
     return { x: rng.normals(B * T, 2, 1), mask: rng.mask(B * T, 0.8) };
@@ -188,7 +179,7 @@ function whitenCase([B, T]: [number, number], devices: Device[]): BenchCase {
     const { x, mask } = draw();
     return () => verlWhiten(x, mask);
   }));
-  return { op: 'whiten', direction: 'forward', shape: `B=${B} T=${T}`, elements: B * T, bytes: B * T * 9, providers };
+  return { op: 'whiten', direction: 'forward', shape: shapeLabel(shape), elements: B * T, bytes: B * T * 9, providers };
 }
 
 // ---------------------------------------------------------- groupAdvantages
@@ -208,7 +199,8 @@ function grpoLoop(scores: Float32Array, K: number): Float32Array {
   return out;
 }
 
-function groupCase([G, K]: [number, number], devices: Device[]): BenchCase {
+function groupCase(shape: GroupShape, devices: Device[]): BenchCase {
+  const { G, K } = shape;
   const draw = once(() => new Rng(3).normals(G * K));
   const providers: BenchProvider[] = devices.map((device) =>
     ours(device, () => {
@@ -220,7 +212,7 @@ function groupCase([G, K]: [number, number], devices: Device[]): BenchCase {
     const scores = draw();
     return () => grpoLoop(scores, K);
   }));
-  return { op: 'groupAdvantages', direction: 'forward', shape: `G=${G} K=${K}`, elements: G * K, bytes: G * K * 8, providers };
+  return { op: 'groupAdvantages', direction: 'forward', shape: shapeLabel(shape), elements: G * K, bytes: G * K * 8, providers };
 }
 
 /** Found by the runner (bench/suites.ts) as this module's `suite`. */
@@ -228,9 +220,9 @@ export const suite: BenchSuite = {
   family: 'advantages',
   cases(size: BenchSize, devices: Device[]): BenchCase[] {
     return [
-      ...GAE_VARIANTS.map((variant) => gaeCase(SEQUENCES[size], variant, devices)),
-      whitenCase(SEQUENCES[size], devices),
-      groupCase(GROUPS[size], devices),
+      ...SHAPES.gae[size].flatMap((shape) => GAE_VARIANTS.map((variant) => gaeCase(shape, variant, devices))),
+      ...SHAPES.whiten[size].map((shape) => whitenCase(shape, devices)),
+      ...SHAPES.groupAdvantages[size].map((shape) => groupCase(shape, devices)),
     ];
   },
 };

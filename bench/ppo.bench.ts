@@ -9,19 +9,9 @@ import { type Device, type Tensor, ppoPolicyLoss, ppoValueLoss, synchronize, ten
 import { Rng } from '../tests/helpers/random.js';
 import { type PpoData, ppoData, uniforms } from './peers/data.js';
 import { tfjsPpoPolicyLoss } from './peers/tfjs.js';
+import { type BatchTimeShape, SHAPES, shapeLabel } from './shapes.js';
 import type { BenchCase, BenchProvider, BenchSize, BenchSuite } from './types.js';
 
-interface Shape {
-  B: number;
-  T: number;
-}
-
-// A small rollout batch, a typical PPO / GRPO step (2.1 M tokens), long-context rollouts (16.8 M tokens).
-const SHAPES: Record<BenchSize, Shape[]> = {
-  small: [{ B: 64, T: 512 }, { B: 512, T: 4096 }],
-  medium: [{ B: 512, T: 4096 }],
-  large: [{ B: 512, T: 4096 }, { B: 2048, T: 8192 }],
-};
 /** The ts-loop peer runs up to this many tokens (about a second per call on cpu). */
 const TS_LOOP_MAX = 512 * 4096;
 
@@ -35,7 +25,7 @@ interface Inputs extends PpoData {
  * within ±0.3, so some tokens clip at 0.2, and 90% of tokens valid; plus
  * reference log-probs half way back and entropies in [0, 3).
  */
-function inputs({ B, T }: Shape, seed = 1): Inputs {
+function inputs({ B, T }: BatchTimeShape, seed = 1): Inputs {
   const d = ppoData(B, T, seed);
   return {
     ...d,
@@ -46,7 +36,7 @@ function inputs({ B, T }: Shape, seed = 1): Inputs {
 
 type Variant = 'policy' | 'policy kl+entropy' | 'value';
 
-function ours(device: Device, shape: Shape, variant: Variant): BenchProvider {
+function ours(device: Device, shape: BatchTimeShape, variant: Variant): BenchProvider {
   return {
     name: 'rlhf-kernels',
     device,
@@ -78,7 +68,7 @@ function ours(device: Device, shape: Shape, variant: Variant): BenchProvider {
  * What a TypeScript programmer writes: one loop for the loss terms, then the
  * gradient scaled by the valid count (token-mean), like verl's formulas.
  */
-function tsLoop(shape: Shape, variant: Variant): BenchProvider {
+function tsLoop(shape: BatchTimeShape, variant: Variant): BenchProvider {
   return {
     name: 'ts-loop',
     device: 'cpu',
@@ -142,7 +132,7 @@ export const suite: BenchSuite = {
   family: 'ppo',
   cases(size: BenchSize, devices: Device[]): BenchCase[] {
     const out: BenchCase[] = [];
-    for (const shape of SHAPES[size])
+    for (const shape of SHAPES.ppo[size])
       for (const variant of ['policy', 'policy kl+entropy', 'value'] as const) {
         const n = shape.B * shape.T;
         const providers = devices.map((d) => ours(d, shape, variant));
@@ -152,7 +142,7 @@ export const suite: BenchSuite = {
         out.push({
           op: variant === 'value' ? 'ppoValueLoss' : 'ppoPolicyLoss',
           direction: 'forward+backward',
-          shape: `B=${shape.B} T=${shape.T}${variant === 'policy kl+entropy' ? ' kl+entropy' : ''}`,
+          shape: `${shapeLabel(shape)}${variant === 'policy kl+entropy' ? ' kl+entropy' : ''}`,
           elements: n,
           bytes: n * bytesPerToken(variant),
           providers,

@@ -5,7 +5,7 @@
  * same math, and for pairwiseLoss tfjs-wasm (its elementwise ops; no JS
  * library has these losses as one call). The losses run
  * kind 'sigmoid' (the costliest: an exp and a log1p per pair), the sequence
- * ops reduce 'mean'; shape labels are shapeLabel()'s "B=16384", "B=512 T=4096".
+ * ops reduce 'mean'. Shapes: SHAPES.preference and SHAPES.sequenceLogProbs.
  */
 import {
   type Device, type Tensor, dpoLoss, pairwiseLoss, sequenceLogProbs, sequenceLogProbsBackward, synchronize, tensor,
@@ -13,15 +13,8 @@ import {
 import { Rng } from '../tests/helpers/random.js';
 import { pairData } from './peers/data.js';
 import { tfjsPairwiseLoss } from './peers/tfjs.js';
+import { type BatchTimeShape, type PairShape, SHAPES, shapeLabel } from './shapes.js';
 import type { BenchCase, BenchProvider, BenchSize, BenchSuite } from './types.js';
-
-// B = 16 K pairs is a large DPO / reward-model step; 256 K shows the
-// throughput once launch and enqueue costs are amortized.
-const PAIRS: Record<BenchSize, number[]> = { small: [16384], medium: [16384, 262144], large: [16384, 262144] };
-// [B, T]: 512 sequences of 4 K tokens (a DPO batch of 256 pairs, both halves).
-const SEQUENCES: Record<BenchSize, [number, number][]> = {
-  small: [[512, 4096]], medium: [[512, 4096]], large: [[512, 4096], [2048, 8192]],
-};
 
 /** Ours: `make` builds the inputs; its `run` returns every output, freed after the timed part. */
 function ours(device: Device, make: (rng: Rng) => { run: () => Tensor[]; inputs: Tensor[] }): BenchProvider {
@@ -67,7 +60,8 @@ function tsSigmoidLoss(c: Float32Array, r: Float32Array, rc: Float32Array | null
   return [loss / n, correct / n, margin / n];
 }
 
-function lossCases(devices: Device[], n: number): BenchCase[] {
+function lossCases(devices: Device[], shape: PairShape): BenchCase[] {
+  const n = shape.B;
   // pairwiseLoss scores come from pairData (bench/peers/data.ts, as for the
   // tfjs peer); for dpoLoss, sequence log-probs of a policy near its reference.
   const data = (rng: Rng) => {
@@ -75,7 +69,7 @@ function lossCases(devices: Device[], n: number): BenchCase[] {
     return { c: rc.map((v) => v + rng.normal()), r: rr.map((v) => v + rng.normal()), rc, rr };
   };
   const pairwise: BenchCase = {
-    op: 'pairwiseLoss', direction: 'forward+backward', shape: `B=${n}`, elements: n, bytes: 16 * n + 12,
+    op: 'pairwiseLoss', direction: 'forward+backward', shape: shapeLabel(shape), elements: n, bytes: 16 * n + 12,
     providers: [
       ...devices.map((device) => ours(device, () => {
         const x = pairData(n);
@@ -88,11 +82,11 @@ function lossCases(devices: Device[], n: number): BenchCase[] {
         const gc = new Float32Array(n), gr = new Float32Array(n);
         return () => tsSigmoidLoss(x.chosen, x.rejected, null, null, 1, gc, gr);
       }),
-      ...(devices.includes('cpu') ? [tfjsPairwiseLoss({ B: n })] : []),
+      ...(devices.includes('cpu') ? [tfjsPairwiseLoss(shape)] : []),
     ],
   };
   const dpo: BenchCase = {
-    op: 'dpoLoss', direction: 'forward+backward', shape: `B=${n}`, elements: n, bytes: 24 * n + 12,
+    op: 'dpoLoss', direction: 'forward+backward', shape: shapeLabel(shape), elements: n, bytes: 24 * n + 12,
     providers: [
       ...devices.map((device) => ours(device, (rng) => {
         const x = data(rng);
@@ -109,11 +103,11 @@ function lossCases(devices: Device[], n: number): BenchCase[] {
   return [pairwise, dpo];
 }
 
-function sequenceCases(devices: Device[], rows: number, steps: number): BenchCase[] {
-  const n = rows * steps;
+function sequenceCases(devices: Device[], shape: BatchTimeShape): BenchCase[] {
+  const { B: rows, T: steps } = shape, n = rows * steps;
   const data = (rng: Rng) => ({ lp: rng.uniforms(n, -12, 0), mask: rng.mask(n, 0.8), g: rng.normals(rows) });
   const forward: BenchCase = {
-    op: 'sequenceLogProbs', direction: 'forward', shape: `B=${rows} T=${steps}`, elements: n, bytes: 5 * n + 4 * rows,
+    op: 'sequenceLogProbs', direction: 'forward', shape: shapeLabel(shape), elements: n, bytes: 5 * n + 4 * rows,
     providers: [
       ...devices.map((device) => ours(device, (rng) => {
         const x = data(rng);
@@ -140,7 +134,7 @@ function sequenceCases(devices: Device[], rows: number, steps: number): BenchCas
     ],
   };
   const backward: BenchCase = {
-    op: 'sequenceLogProbsBackward', direction: 'backward', shape: `B=${rows} T=${steps}`, elements: n, bytes: 5 * n + 4 * rows,
+    op: 'sequenceLogProbsBackward', direction: 'backward', shape: shapeLabel(shape), elements: n, bytes: 5 * n + 4 * rows,
     providers: [
       ...devices.map((device) => ours(device, (rng) => {
         const x = data(rng);
@@ -170,8 +164,8 @@ export const suite: BenchSuite = {
   family: 'preference',
   cases(size: BenchSize, devices: Device[]): BenchCase[] {
     return [
-      ...PAIRS[size].flatMap((n) => lossCases(devices, n)),
-      ...SEQUENCES[size].flatMap(([rows, steps]) => sequenceCases(devices, rows, steps)),
+      ...SHAPES.preference[size].flatMap((shape) => lossCases(devices, shape)),
+      ...SHAPES.sequenceLogProbs[size].flatMap((shape) => sequenceCases(devices, shape)),
     ];
   },
 };

@@ -1,7 +1,9 @@
 /**
  * The one registry of benchmark shapes: realistic RLHF sizes per size class.
- * Suites take their shapes from here (`SHAPES.tokenLogProbs.small`, ...); the
- * GPU script's PyTorch peers read the same lists from
+ * Suites take their shapes from here and from nowhere else
+ * (`SHAPES.tokenLogProbs.small`, ...; variants of a shape append words to its
+ * label), so `--list-shapes` is what runs; the GPU script's PyTorch peers
+ * read the same lists from
  * `rlhf-kernels bench --list-shapes --size large --json`; and shapeLabel()
  * names a shape the same way everywhere, so rows of different runs and
  * tools join on (op, direction, label).
@@ -46,11 +48,11 @@ export interface BufferShape {
 type PerSize<S> = Readonly<Record<BenchSize, readonly S[]>>;
 
 // Vocabularies: Llama 2 / Mistral (32000), Llama 3 (128256), Qwen 2/2.5/3 (151936).
-const sequences: PerSize<BatchTimeShape> = {
-  small: [{ B: 64, T: 512 }], // a small rollout batch
-  medium: [{ B: 512, T: 4096 }], // a typical PPO / GRPO step
-  large: [{ B: 2048, T: 8192 }], // long-context reasoning rollouts (16.8 M tokens)
-};
+// [B, T]: a small rollout batch; a typical PPO / GRPO step (2.1 M tokens; for
+// sequence log-probs a DPO batch of 256 pairs, both halves); long-context
+// reasoning rollouts (16.8 M tokens).
+const rollout = { B: 64, T: 512 }, step = { B: 512, T: 4096 }, longContext = { B: 2048, T: 8192 };
+const sequences: PerSize<BatchTimeShape> = { small: [rollout], medium: [step], large: [longContext] };
 
 export const SHAPES = {
   tokenLogProbs: {
@@ -72,17 +74,19 @@ export const SHAPES = {
   } satisfies PerSize<TokenLogProbsShape>,
   gae: sequences,
   whiten: sequences,
-  ppo: sequences,
-  sequenceLogProbs: sequences,
+  ppo: { small: [rollout, step], medium: [step], large: [step, longContext] } satisfies PerSize<BatchTimeShape>,
+  sequenceLogProbs: { small: [step], medium: [step], large: [step, longContext] } satisfies PerSize<BatchTimeShape>,
   groupAdvantages: {
     small: [{ G: 1024, K: 16 }],
     medium: [{ G: 4096, K: 16 }],
     large: [{ G: 16384, K: 64 }], // 1 M scores: large-group GRPO
   } satisfies PerSize<GroupShape>,
+  // 16 K pairs is a large DPO / reward-model step; 256 K shows the throughput
+  // once launch and enqueue costs are amortized.
   preference: {
     small: [{ B: 16384 }],
-    medium: [{ B: 16384 }],
-    large: [{ B: 16384 }],
+    medium: [{ B: 16384 }, { B: 262144 }],
+    large: [{ B: 16384 }, { B: 262144 }],
   } satisfies PerSize<PairShape>,
   calibration: {
     small: [{ MiB: 64 }],

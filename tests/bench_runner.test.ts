@@ -7,7 +7,8 @@ import { parseArgs } from '../bench/args.js';
 import { quantile } from '../bench/measure.js';
 import { CSV_COLUMNS, addSpeedups, csvLines, formatTable } from '../bench/report.js';
 import { type BenchIo, runBench } from '../bench/run.js';
-import { SHAPES, shapeLabel } from '../bench/shapes.js';
+import { SHAPES, type ShapeKind, shapeLabel } from '../bench/shapes.js';
+import { loadSuites } from '../bench/suites.js';
 import type { BenchReport, BenchResult } from '../bench/types.js';
 import { HAS_CUDA } from './helpers/devices.js';
 
@@ -172,5 +173,25 @@ describe('runBench', () => {
     expect(Object.keys(doc.shapes).sort()).toEqual(Object.keys(SHAPES).sort());
     expect(doc.shapes.tokenLogProbs![0]).toEqual({ ...SHAPES.tokenLogProbs.large[0], label: shapeLabel(SHAPES.tokenLogProbs.large[0]) });
     expect(doc.shapes.gae![0]!.label).toBe('B=2048 T=8192');
+  });
+
+  it('runs exactly the registry shapes at every size (what --list-shapes and the GPU peers see)', async () => {
+    const { suites, problems } = await loadSuites();
+    expect(problems).toEqual([]);
+    const kinds: Record<string, ShapeKind> = {
+      ppoPolicyLoss: 'ppo', ppoValueLoss: 'ppo', pairwiseLoss: 'preference', dpoLoss: 'preference', readBandwidth: 'calibration',
+    };
+    for (const size of ['small', 'medium', 'large'] as const) {
+      const ran = new Map<ShapeKind, Set<string>>();
+      for (const c of suites.flatMap((s) => s.cases(size, ['cpu', 'cuda']))) {
+        const kind = kinds[c.op] ?? (c.op.replace(/Backward$/, '') as ShapeKind);
+        // A variant appends words to its shape's label.
+        const label = SHAPES[kind][size].map(shapeLabel).find((l) => c.shape === l || c.shape.startsWith(`${l} `));
+        expect(label, `${size}: ${c.op} ${c.shape}`).toBeDefined();
+        ran.set(kind, (ran.get(kind) ?? new Set()).add(label!));
+      }
+      const listed = Object.entries(SHAPES).map(([kind, s]) => [kind, new Set(s[size].map(shapeLabel))]);
+      expect(ran, size).toEqual(new Map(listed as [ShapeKind, Set<string>][]));
+    }
   });
 });
