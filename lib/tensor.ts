@@ -85,7 +85,14 @@ export function allocHost(dtype: DType, size: number): HostArray {
     poolMinBytes = pool.limit > 0 ? Math.max(1, pool.minBytes) : Infinity;
   }
   const buffer = bytes >= poolMinBytes ? addon().hostAlloc(bytes) : undefined;
-  if (!buffer) return pinned(hostArray(dtype, size));
+  if (!buffer) {
+    try {
+      return pinned(hostArray(dtype, size));
+    } catch (e) {
+      if (e instanceof RangeError) throw new KernelError(`cpu: cannot allocate ${bytes} bytes of host memory (${size} ${dtype} elements): ${e.message}`, 'EOOM');
+      throw e;
+    }
+  }
   // Transferred to another thread, the block would go back to the pool when
   // this one's environment ends (Node finalizes external buffers then).
   markAsUntransferable(buffer);
@@ -141,9 +148,13 @@ function shapeSize(shape: readonly number[]): number {
 
 function checkShape(where: string, shape: unknown): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`${where}: shape expected an array of integers, got ${describe(shape)}`);
-  for (const d of shape)
-    if (!Number.isInteger(d) || d < 0)
-      throw new RangeError(`${where}: shape expected non-negative integers, got [${shape.join(', ')}]`);
+  for (const d of shape) {
+    if (typeof d !== 'number') throw new TypeError(`${where}: shape expected an array of integers, got [${shape.map(describe).join(', ')}]`);
+    if (!Number.isSafeInteger(d) || d < 0)
+      throw new RangeError(`${where}: shape expected non-negative integers below 2^53, got [${shape.join(', ')}]`);
+  }
+  if (!Number.isSafeInteger(shapeSize(shape)))
+    throw new RangeError(`${where}: shape expected at most 2^53 - 1 elements, got [${shape.join(', ')}]`);
   return [...shape];
 }
 

@@ -177,3 +177,14 @@ describe('tensor() and the conversions', () => {
     ]);
   });
 });
+
+describe('shapes', () => {
+  it('refuse dimensions past 2^53, and an output too large for host memory is EOOM', () => {
+    expectThrows([
+      [() => tensor([], [2 ** 60, 0]), RangeError, 'tensor: shape expected non-negative integers below 2^53, got [1152921504606847000, 0]'],
+      [() => tensor([1], ['1'] as never), TypeError, 'tensor: shape expected an array of integers, got ["1"]'],
+    ]);
+    const empty = tensor(new Float32Array(0), [2 ** 40, 0]);
+    expect(() => sequenceLogProbs(empty, tensor(new Uint8Array(0), [2 ** 40, 0]))).toThrow(expect.objectContaining({ code: 'EOOM' }));
+  });
+});

@@ -29,6 +29,15 @@ std::string versionText(int v) {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
+// The oldest driver of the runtime's major version (minor version
+// compatibility): what a "driver too old" message asks for.
+std::string driverFloor() {
+  const int major = CUDART_VERSION / 1000;
+  if (major >= 13) return " (driver 580 or newer)";
+  if (major == 12) return " (driver 525 or newer)";
+  return "";
+}
+
 Availability doProbe() {
   Availability a;
   a.compiled = true;
@@ -54,7 +63,7 @@ Availability doProbe() {
   if (a.driverVersion > 0 && a.driverVersion / 1000 < CUDART_VERSION / 1000) {
     a.reason = "NVIDIA driver too old: it supports CUDA " + versionText(a.driverVersion) +
                ", this build needs CUDA " + versionText(CUDART_VERSION) +
-               " (driver 580 or newer)";
+               driverFloor();
     return a;
   }
 #endif
@@ -73,8 +82,8 @@ Availability doProbe() {
     return a;
   }
   if (err == cudaErrorInsufficientDriver) {
-    a.reason = "NVIDIA driver too old for CUDA " + versionText(CUDART_VERSION) +
-               " (driver 580 or newer): " + errorString(err);
+    a.reason = "NVIDIA driver too old for CUDA " + versionText(CUDART_VERSION) + driverFloor() + ": " +
+               errorString(err);
     cudaGetLastError();
     return a;
   }
