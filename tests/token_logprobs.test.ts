@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { tensor, tokenLogProbs, tokenLogProbsBackward } from '../lib/index.js';
 import { DEVICES } from './helpers/devices.js';
+import { WIDE_OFFSETS, wideLogits, wideScale } from './helpers/extremes.js';
 import { partial } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
 import { EPS, f32 } from './helpers/tolerance.js';
@@ -147,38 +148,24 @@ describe('tokenLogProbs parity (cpu)', () => {
 });
 
 describe('tokenLogProbs at huge logits and tiny temperatures, on every device', () => {
-  // |x / T| from 1e3 to 1e30: from 2^30 up the chunk's shift keeps its
-  // remainder (kernels/common/token_logprobs.cuh, "The shift"); without it
-  // the max's own 2^t overflowed past 1.5e9, and the baseline build (no FMA)
-  // lost up to ulp(x / T) in every logprob. T = 0.5 makes x / T exact in
-  // float32, and each row's logits lie on its offset's float grid, so the
-  // reference sees exactly the kernel's z. A naive float32 run rounds lse to
-  // ulp(lse), which at these offsets would excuse anything: the bound is ulps
-  // of the row's own scale, max(1, |value|, log V, mean |z - max|).
-  const OFFSETS = [1e3, -1e6, 3e7, 7.5e8, -2e9, 1e10, 1e20, -1e30];
+  // Without the shift's remainder the max's own 2^t overflowed past
+  // |x / T| ~ 1.5e9, and the baseline build (no FMA) lost up to ulp(x / T)
+  // in every logprob (tests/helpers/extremes.ts).
   const V = 1031, temperature = 0.5;
   for (const device of DEVICES)
-    it(`${device}: offsets ${OFFSETS.join(', ')}`, () => {
+    it(`${device}: offsets ${WIDE_OFFSETS.join(', ')}`, () => {
       const rng = new Rng();
-      const rows = OFFSETS.length;
-      const values = new Float32Array(rows * V);
-      OFFSETS.forEach((o, r) => {
-        const ulp = 2 ** (Math.floor(Math.log2(Math.abs(o))) - 23);
-        const step = Math.max(ulp, 2 ** -6);
-        for (let j = 0; j < V; j++) values[r * V + j] = Math.fround(o + step * Math.round(rng.normal() * 3 / step));
-      });
+      const rows = WIDE_OFFSETS.length;
+      const values = wideLogits(rng, WIDE_OFFSETS, V);
       const y = randomTargets(rng, rows, V, 0);
       const out = tokenLogProbs(tensor(values, [rows, V], { device }), tensor(y, [rows], { device }), { entropy: true, temperature });
       const ref = tokenLogProbsRef(values, y, V, { temperature });
       const got = { logprobs: out.logprobs.toArray(), lse: out.lse.toArray(), entropy: out.entropy!.toArray() };
-      for (let r = 0; r < rows; r++) {
-        const z = Array.from(values.subarray(r * V, (r + 1) * V), (v) => v / temperature);
-        const zmax = Math.max(...z), spread = z.reduce((a, v) => a + (zmax - v), 0) / V;
+      for (let r = 0; r < rows; r++)
         for (const k of ['logprobs', 'lse', 'entropy'] as const) {
-          const scale = Math.max(1, Math.abs(ref[k][r]!), Math.log(V), spread);
-          expectClose(`${device} offset ${OFFSETS[r]} ${k}`, [got[k][r]!], [ref[k][r]!], [ref[k][r]!], 0, 16, EPS.float32 * scale);
+          const scale = wideScale(values, r, V, temperature, ref[k][r]!);
+          expectClose(`${device} offset ${WIDE_OFFSETS[r]} ${k}`, [got[k][r]!], [ref[k][r]!], [ref[k][r]!], 0, 16, EPS.float32 * scale);
         }
-      }
     });
 });
 

@@ -175,6 +175,23 @@ describe('whiten on cuda', { skip }, () => {
         }
     });
 
+  test('stays exact at magnitudes up to 1e37 and keeps the noise on a 1e5 offset', () => {
+    // Scale invariant while the variance dwarfs eps: the yardstick is a naive
+    // float32 run at unit scale. On the offset, a few ulps of |z|.
+    const n = 5000;
+    const y = rng.normals(n, 1, 0.3);
+    for (const scale of [1e20, 1e30, 1e37]) {
+      const mask = rng.mask(n, 0.8);
+      const x = y.map((v) => v * scale);
+      const ref = whitenReference(x, { mask });
+      const out = whiten(tensor(x, undefined, { device: 'cuda' }), { mask: tensor(mask, undefined, { device: 'cuda' }) }).toArray();
+      expectClose(out, ref, tolerance(ref, whitenReference(y, { mask }, f32)), `scale ${scale}`);
+    }
+    const x = rng.normals(n, 0.05, 1e5);
+    const ref = whitenReference(x);
+    expectClose(whiten(tensor(x, undefined, { device: 'cuda' })).toArray(), ref, 16 * EPS.float32 * maxAbs(ref), 'offset 1e5');
+  });
+
   test('is deterministic', () => {
     const x = tensor(rng.normals(3_000_000), undefined, { device: 'cuda' });
     const a = whiten(x).toArray() as Float32Array, b = whiten(x).toArray() as Float32Array;

@@ -9,6 +9,7 @@ import {
   type Tensor, fromBFloat16, fromFloat16, synchronize, tensor, toBFloat16, toFloat16, tokenLogProbs,
   tokenLogProbsBackward,
 } from '../../lib/index.js';
+import { WIDE_OFFSETS, wideLogits, wideScale } from '../helpers/extremes.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, errorStats, f32 } from '../helpers/tolerance.js';
 import { tokenLogProbsBackwardRef, tokenLogProbsRef } from '../reference/token_logprobs.js';
@@ -124,6 +125,25 @@ describe('tokenLogProbs on cuda', { skip }, () => {
       }
     }
     await synchronize();
+  });
+
+  it('stays exact at huge logits and tiny temperatures (wide shifts), 1 and 3 chunks a row', () => {
+    const rng = new Rng();
+    const temperature = 0.5, rows = WIDE_OFFSETS.length;
+    for (const V of [1031, 20000]) {
+      const values = wideLogits(rng, WIDE_OFFSETS, V);
+      const y = Int32Array.from({ length: rows }, () => rng.int(0, V));
+      const out = tokenLogProbs(tensor(values, [rows, V], { device: 'cuda' }), tensor(y, [rows], { device: 'cuda' }), { entropy: true, temperature });
+      const ref = tokenLogProbsRef(values, y, V, { temperature });
+      for (const k of ['logprobs', 'lse', 'entropy'] as const) {
+        const got = host(out[k]!);
+        for (let r = 0; r < rows; r++) {
+          const err = Math.abs(got[r]! - ref[k][r]!);
+          const tol = 16 * EPS.float32 * wideScale(values, r, V, temperature, ref[k][r]!);
+          assert.ok(err <= tol, `V=${V} offset ${WIDE_OFFSETS[r]} ${k}: ${got[r]} vs ${ref[k][r]} (tolerance ${tol})`);
+        }
+      }
+    }
   });
 
   it('keeps masked, NaN and +inf rows to themselves', () => {
