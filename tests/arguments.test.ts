@@ -33,7 +33,7 @@ describe('options', () => {
       [() => tokenLogProbsBackward(logits, [0, 1], { lse: x } as never, { in_place: true } as never), RangeError,
         'tokenLogProbsBackward: options expected keys among temperature, ignoreIndex, inPlace, got "in_place"'],
       [() => tokenLogProbsBackward(logits, [0, 1], { lse: tensor([1, 1]), grad_logprobs: tensor([1, 1]) } as never), RangeError,
-        'tokenLogProbsBackward: grads expected keys among lse, gradLogprobs, entropy, gradEntropy, got "grad_logprobs"'],
+        'tokenLogProbsBackward: grads expected keys among lse, gradLogprobs, entropy, gradEntropy, logprobs, got "grad_logprobs"'],
       [() => gae(x, x, { gamma: 1, lambda: 1, gama: 0.9 } as never), RangeError,
         'gae: options expected keys among gamma, lambda, mask, dones, truncated, truncatedValues, lastValues, got "gama"'],
       [() => whiten(x, { shift_mean: false } as never), RangeError, 'whiten: options expected keys among mask, shiftMean, eps, got "shift_mean"'],
@@ -50,6 +50,12 @@ describe('options', () => {
         'ppoValueLoss: options expected keys among mask, clip, aggregation, normalizer, got "clipLow"'],
       [() => tensor([1], [1], { dype: 'float32' } as never), RangeError, 'tensor: opts expected keys among dtype, device, copy, got "dype"'],
     ]);
+  });
+
+  it('take the forward\'s result spread into the backward\'s grads', () => {
+    const forward = tokenLogProbs(logits, [0, 1], { entropy: true });
+    const g = tokenLogProbsBackward(logits, [0, 1], { ...forward, gradLogprobs: tensor([1, 1]) });
+    expect(g.shape).toEqual([2, 2]);
   });
 
   it('refuse numbers that float32 turns into 0, infinity or a bound', () => {

@@ -75,7 +75,8 @@ function temperatureOf(op: string, value: unknown): number {
 
 const FORWARD_OPTIONS: (keyof TokenLogProbsOptions)[] = ['temperature', 'ignoreIndex', 'entropy'];
 const BACKWARD_OPTIONS: (keyof TokenLogProbsBackwardOptions)[] = ['temperature', 'ignoreIndex', 'inPlace'];
-const GRADS: (keyof TokenLogProbsGrads)[] = ['lse', 'gradLogprobs', 'entropy', 'gradEntropy'];
+// The forward's result may be spread into grads ({ ...forward, gradLogprobs }): its logprobs are ignored.
+const GRADS: (keyof TokenLogProbsGrads | keyof TokenLogProbsResult)[] = ['lse', 'gradLogprobs', 'entropy', 'gradEntropy', 'logprobs'];
 
 /** A per-row input: a Tensor of the leading shape, or a typed array when that shape is 1-D. */
 function rowTensor(scope: OpScope, op: string, name: string, value: unknown, dtype: 'float32' | 'int32', leading: number[], logits: Tensor): Tensor {
@@ -169,7 +170,8 @@ export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | num
  * overwrites `logits` and that same Tensor is returned (no [..., V] output
  * is allocated, and half the memory is touched).
  *
- * @param grads lse (required), gradLogprobs, entropy + gradEntropy: float32 `[...]`.
+ * @param grads lse (required), gradLogprobs, entropy + gradEntropy: float32 `[...]`; the
+ *   forward's result may be spread in (`{ ...forward, gradLogprobs }`). Other keys are a RangeError.
  */
 export function tokenLogProbsBackward(
   logits: Tensor,
@@ -184,7 +186,7 @@ export function tokenLogProbsBackward(
     const inPlace = expectBoolean(op, 'inPlace', o.inPlace, false);
     if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || grads instanceof Tensor)
       throw new TypeError(`${op}: grads expected an object { lse, gradLogprobs?, entropy?, gradEntropy? }, got ${describe(grads)}`);
-    expectOptions<TokenLogProbsGrads>(op, grads, GRADS, 'grads');
+    expectOptions<TokenLogProbsGrads & TokenLogProbsResult>(op, grads, GRADS, 'grads');
     const row = (name: keyof TokenLogProbsGrads, value: unknown) =>
       value === undefined ? undefined : rowTensor(scope, op, `grads.${name}`, value, 'float32', c.leading, c.logits);
     const lse = rowTensor(scope, op, 'grads.lse', grads.lse, 'float32', c.leading, c.logits);
