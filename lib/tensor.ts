@@ -105,7 +105,9 @@ export function allocHost(dtype: DType, size: number): HostArray {
  * Storage the addon reads or writes must never be detached: queued cpu work
  * holds raw pointers into it, and a buffer transferred away (postMessage,
  * structuredClone with a transfer list) would be freed under that work.
- * Marked untransferable, a buffer in a transfer list is copied instead.
+ * Marked untransferable, a buffer in a transfer list is copied instead
+ * (Node 20) or refused with a DataCloneError, as is
+ * ArrayBuffer.prototype.transfer() (Node 21 and later).
  */
 function pinned<T extends ArrayBufferView>(array: T): T {
   if (array.buffer instanceof ArrayBuffer) markAsUntransferable(array.buffer);
