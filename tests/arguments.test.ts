@@ -10,6 +10,8 @@ import {
   sequenceLogProbs, sequenceLogProbsBackward, setDefaultDevice, synchronize, tensor, toBFloat16, toFloat16, tokenLogProbs,
   tokenLogProbsBackward, whiten,
 } from '../lib/index.js';
+import { type Tensor } from '../lib/tensor.js';
+import { OpScope } from '../lib/validate.js';
 import { DEVICES } from './helpers/devices.js';
 
 type Thrower = [() => unknown, TypeErrorConstructor | RangeErrorConstructor, string];
@@ -137,6 +139,23 @@ describe('inputs', () => {
         setDefaultDevice(previous);
       }
     });
+});
+
+describe('OpScope', () => {
+  it('disposes the outputs of a call that fails, and its copies of plain arrays either way', () => {
+    let output: Tensor | undefined, copy: Tensor | undefined;
+    expect(() => OpScope.run((scope) => {
+      copy = scope.vector('op', 'x', [1, 2], 'float32', 'cpu');
+      output = scope.output([2], 'float32', 'cpu');
+      throw new RangeError('op: refused');
+    })).toThrow('op: refused');
+    expect([output!.disposed, copy!.disposed]).toEqual([true, true]);
+    const kept = OpScope.run((scope) => {
+      copy = scope.vector('op', 'x', [1, 2], 'float32', 'cpu');
+      return scope.output([2], 'float32', 'cpu');
+    });
+    expect([kept.disposed, copy!.disposed]).toEqual([false, true]);
+  });
 });
 
 describe('storage that queued work reads', () => {
