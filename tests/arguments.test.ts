@@ -60,6 +60,21 @@ describe('options', () => {
     expect(g.shape).toEqual([2, 2]);
   });
 
+  it('of the backward default to the forward\'s temperature and ignoreIndex, and refuse others', () => {
+    const temperature = 0.7, gradLogprobs = tensor([1, -0.5]);
+    const forward = tokenLogProbs(logits, [0, 1], { temperature, ignoreIndex: 1 });
+    const given = tokenLogProbsBackward(logits, [0, 1], { lse: forward.lse, gradLogprobs }, { temperature, ignoreIndex: 1 }).toArray();
+    expect(tokenLogProbsBackward(logits, [0, 1], { lse: forward.lse, gradLogprobs }).toArray()).toEqual(given);
+    expectThrows([
+      [() => tokenLogProbsBackward(logits, [0, 1], { lse: forward.lse, gradLogprobs }, { temperature: 1 }), RangeError,
+        "tokenLogProbsBackward: temperature expected the forward's 0.7 (grads.lse came from it), got 1"],
+      [() => tokenLogProbsBackward(logits, [0, 1], { lse: forward.lse, gradLogprobs }, { ignoreIndex: -100 }), RangeError,
+        "tokenLogProbsBackward: ignoreIndex expected the forward's 1 (grads.lse came from it), got -100"],
+    ]);
+    // An lse from elsewhere (here a copy) carries nothing: the options are taken as given.
+    expect(() => tokenLogProbsBackward(logits, [0, 1], { lse: tensor(forward.lse.toArray()), gradLogprobs }, { temperature: 1 })).not.toThrow();
+  });
+
   it('refuse numbers that float32 turns into 0, infinity or a bound', () => {
     expectThrows([
       [() => whiten(x, { eps: 1e-50 }), RangeError, 'whiten: eps expected a finite number > 0 as a float32, got 1e-50 (0 as a float32)'],

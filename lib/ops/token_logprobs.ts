@@ -44,12 +44,33 @@ export interface TokenLogProbsGrads {
 }
 
 export interface TokenLogProbsBackwardOptions {
-  /** The forward's: the gradient is that of its logprobs and entropy. Default 1. */
+  /**
+   * The forward's. Default: the temperature grads.lse was computed with (1
+   * for an lse from elsewhere); another value than that is a RangeError.
+   */
   temperature?: number;
-  /** The forward's. Default -100. */
+  /** The forward's. Default and check as for temperature (-100 for an lse from elsewhere). */
   ignoreIndex?: number;
   /** Write the gradient over `logits` and return that same Tensor. Default false. */
   inPlace?: boolean;
+}
+
+/**
+ * The options each forward's lse came from. The backward takes them when it
+ * is given none and refuses others: with another temperature its gradient
+ * would be that of another distribution, without a word. (An lse made any
+ * other way, or copied to another device, carries nothing to check.)
+ */
+const LSE_ORIGIN = new WeakMap<Tensor, { temperature: number; ignoreIndex: number }>();
+
+/** The backward's temperature and ignoreIndex: as given, else the forward's; a mismatch is a RangeError. */
+function forwardOptions(op: string, o: Partial<TokenLogProbsBackwardOptions>, lse: unknown): { temperature?: unknown; ignoreIndex?: unknown } {
+  const origin = lse instanceof Tensor ? LSE_ORIGIN.get(lse) : undefined;
+  if (!origin) return o;
+  for (const key of ['temperature', 'ignoreIndex'] as const)
+    if (o[key] !== undefined && o[key] !== origin[key])
+      throw new RangeError(`${op}: ${key} expected the forward's ${origin[key]} (grads.lse came from it), got ${describe(o[key])}`);
+  return origin;
 }
 
 interface Common {
@@ -153,6 +174,7 @@ export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | num
       invTemperature: c.invTemperature,
       ignoreIndex: c.ignoreIndex,
     });
+    LSE_ORIGIN.set(lse, { temperature: (o.temperature as number | undefined) ?? 1, ignoreIndex: c.ignoreIndex });
     return entropy ? { logprobs, lse, entropy } : { logprobs, lse };
   });
 }
@@ -182,11 +204,11 @@ export function tokenLogProbsBackward(
   const op = 'tokenLogProbsBackward';
   return OpScope.run((scope) => {
     const o = expectOptions<TokenLogProbsBackwardOptions>(op, opts, BACKWARD_OPTIONS);
-    const c = common(scope, op, logits, targets, o);
-    const inPlace = expectBoolean(op, 'inPlace', o.inPlace, false);
     if (grads === null || typeof grads !== 'object' || Array.isArray(grads) || grads instanceof Tensor)
       throw new TypeError(`${op}: grads expected an object { lse, gradLogprobs?, entropy?, gradEntropy? }, got ${describe(grads)}`);
     expectOptions<TokenLogProbsGrads & TokenLogProbsResult>(op, grads, GRADS, 'grads');
+    const c = common(scope, op, logits, targets, forwardOptions(op, o, grads.lse));
+    const inPlace = expectBoolean(op, 'inPlace', o.inPlace, false);
     const row = (name: keyof TokenLogProbsGrads, value: unknown) =>
       value === undefined ? undefined : rowTensor(scope, op, `grads.${name}`, value, 'float32', c.leading, c.logits);
     const lse = rowTensor(scope, op, 'grads.lse', grads.lse, 'float32', c.leading, c.logits);
