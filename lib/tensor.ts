@@ -24,7 +24,10 @@ export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array |
 export interface TensorOptions {
   dtype?: DType;
   device?: Device;
-  /** false: use `data` itself as the storage of a cpu tensor (no copy). */
+  /**
+   * false: use `data` itself as the storage of a cpu tensor (no copy). Its
+   * ArrayBuffer is then marked untransferable (see Tensor.toArray).
+   */
   copy?: boolean;
 }
 
@@ -253,7 +256,9 @@ export class Tensor {
 
   /**
    * The elements on the host; blocks until the work that writes them ran.
-   * For a cpu tensor this is its storage itself (a view), not a copy.
+   * For a cpu tensor this is its storage itself (a view), not a copy: its
+   * buffer is untransferable (queued work may read it), so postMessage
+   * copies it (Node 20) or refuses it (Node 21+); send a `slice()` instead.
    * float16/bfloat16 come as Uint16Array bit patterns.
    */
   toArray(): HostArray {
