@@ -99,9 +99,14 @@ export function float16Value(bits: number): number {
   return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }
 
+/** A number[] or a typed array of numbers (not a DataView, not BigInt64Array / BigUint64Array). */
+export function isNumberArray(data: unknown): data is ArrayLike<number> {
+  return Array.isArray(data) ||
+    (ArrayBuffer.isView(data) && !(data instanceof DataView) && !(data instanceof BigInt64Array) && !(data instanceof BigUint64Array));
+}
+
 function expectNumbers(where: string, data: unknown): ArrayLike<number> {
-  if (Array.isArray(data) || (ArrayBuffer.isView(data) && !(data instanceof DataView) && !(data instanceof BigInt64Array) && !(data instanceof BigUint64Array)))
-    return data as ArrayLike<number>;
+  if (isNumberArray(data)) return data;
   throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got ${describe(data)}`);
 }
 

@@ -29,6 +29,12 @@ export class KernelError extends Error {
   }
 }
 
+/** An options-like object's keys must be among `known`: a misspelt key is a RangeError, not a silent default. */
+export function expectKeys(where: string, what: string, value: object, known: readonly string[]): void {
+  for (const key of Object.keys(value))
+    if (!known.includes(key)) throw new RangeError(`${where}: ${what} expected keys among ${known.join(', ')}, got ${describe(key)}`);
+}
+
 /** Formats a value for an error message: short, and says its kind. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';

@@ -15,9 +15,9 @@ import { addon, type DeviceBuffer } from './addon.js';
 import { type Device, defaultDevice, deviceOf, ordinalOf, parseDevice } from './device.js';
 import {
   DTYPES, DTYPE_BYTES, type DType, type HostArray, bfloat16Bits, bfloat16Value, dtypeOfArray, float16Bits,
-  float16Value, hostArray, hostView,
+  float16Value, hostArray, hostView, isNumberArray,
 } from './dtype.js';
-import { KernelError, describe } from './errors.js';
+import { KernelError, describe, expectKeys } from './errors.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
 
@@ -362,13 +362,12 @@ function convert(where: string, data: ArrayLike<number>, dtype: DType): HostArra
  */
 export function tensor(data: TypedArray | number[], shape?: readonly number[], opts: TensorOptions = {}): Tensor {
   const where = 'tensor';
-  if (!Array.isArray(data) && !(ArrayBuffer.isView(data) && !(data instanceof DataView) && !isBigIntArray(data)))
+  if (!isNumberArray(data))
     throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got ${describe(data)}`);
   if (!Array.isArray(data) && isDetached(data.buffer))
     throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got a ${data.constructor.name} over a detached ArrayBuffer`);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: opts expected an object, got ${describe(opts)}`);
-  for (const key of Object.keys(opts))
-    if (!TENSOR_OPTIONS.includes(key)) throw new RangeError(`${where}: opts expected keys among ${TENSOR_OPTIONS.join(', ')}, got ${describe(key)}`);
+  expectKeys(where, 'opts', opts, TENSOR_OPTIONS);
   if (opts.copy !== undefined && typeof opts.copy !== 'boolean')
     throw new TypeError(`${where}: copy expected a boolean, got ${describe(opts.copy)}`);
   const length = (data as ArrayLike<number>).length;
@@ -416,10 +415,6 @@ function copyHost(dtype: DType, data: HostArray): HostArray {
   const out = allocHost(dtype, data.length);
   out.set(data as never);
   return out;
-}
-
-function isBigIntArray(data: ArrayBufferView): boolean {
-  return data instanceof BigInt64Array || data instanceof BigUint64Array;
 }
 
 function dtypeArrayName(dtype: DType): string {

@@ -3,8 +3,8 @@
  * "<op>: <argument> expected <what>, got <what came>".
  */
 import type { Device } from './device.js';
-import { type DType, DTYPES } from './dtype.js';
-import { describe } from './errors.js';
+import { type DType, DTYPES, isNumberArray } from './dtype.js';
+import { describe, expectKeys } from './errors.js';
 import { Tensor, tensor } from './tensor.js';
 
 function shapeText(shape: readonly number[]): string {
@@ -66,7 +66,7 @@ export class OpScope {
       if (t.shape.length !== 1) throw new RangeError(`${op}: ${name} expected a 1-D tensor, got shape ${shapeText(t.shape)}`);
       return t;
     }
-    if (!Array.isArray(value) && !(ArrayBuffer.isView(value) && !(value instanceof DataView)))
+    if (!isNumberArray(value))
       throw new TypeError(`${op}: ${name} expected a ${dtype} Tensor or a typed array, got ${describe(value)}`);
     let t: Tensor;
     try {
@@ -120,9 +120,6 @@ export interface NumberRule {
   integer?: boolean;
 }
 
-/** The float32 a number becomes in the kernels. */
-const fround = Math.fround;
-
 function ruleText(rule: NumberRule): string {
   const parts: string[] = [];
   if (rule.integer) parts.push('an integer');
@@ -149,7 +146,7 @@ export function expectNumber(op: string, name: string, value: unknown, fallback:
   // The kernels take options as float32: a value that leaves float32's range
   // or crosses a bound when rounded would reach them as inf, 0 or a bound.
   if (!rule.integer) {
-    const f = fround(value);
+    const f = Math.fround(value);
     if (!Number.isFinite(f) || (rule.above !== undefined && f <= rule.above) || (rule.below !== undefined && f >= rule.below))
       throw new RangeError(`${op}: ${name} expected ${ruleText(rule)} as a float32, got ${describe(value)} (${describe(f)} as a float32)`);
   }
@@ -186,9 +183,7 @@ export function expectOptions<T extends object>(op: string, value: unknown, know
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new TypeError(`${op}: ${what} expected an object, got ${describe(value)}`);
-  for (const key of Object.keys(value))
-    if (!(known as readonly string[]).includes(key))
-      throw new RangeError(`${op}: ${what} expected keys among ${known.join(', ')}, got ${describe(key)}`);
+  expectKeys(op, what, value, known);
   return value as Partial<T>;
 }
 

@@ -3,7 +3,7 @@
  * trajectories, masked whitening, and group baselines (GRPO, Dr. GRPO, RLOO).
  * Outputs are float32 on the inputs' device.
  */
-import { type Device, defaultDevice } from '../device.js';
+import { defaultDevice } from '../device.js';
 import { describe } from '../errors.js';
 import { Tensor, runOp } from '../tensor.js';
 import {

@@ -8,7 +8,6 @@
  * gradients equal to what torch autograd gives for that formulation.
  */
 import { ordinalOf } from '../device.js';
-import { describe } from '../errors.js';
 import { Tensor, runOp } from '../tensor.js';
 import {
   OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
