@@ -13,7 +13,9 @@
 //   -- a grid barrier (only when phase 1 ran)
 //   2. every block sums those counts (a few thousand integers, from L2),
 //      then computes its tiles' tokens, writes final gradients once and one
-//      statistics partial per tile.
+//      statistics partial per tile. (RK_PPO_TALLY 1: where one integer is
+//      all phase 2 needs, the barrier's atomic carries each block's count
+//      and the last poll reads the total: tallyBarrier.)
 //   3. the last block to finish phase 2 combines the partials in tile order.
 // The barrier and the "last block" test count arrivals on the launch's
 // block counter (CudaLaunch::blockCounter, kernels/arrival.cuh), which the
@@ -101,6 +103,29 @@ __device__ void gridBarrier(unsigned* counter) {
   __syncthreads();
 }
 
+// Grid-wide barrier that also sums one count over the blocks (Layout::
+// tally): each block adds its count, shifted past 16 bits of arrivals, and
+// its arrival in one 64-bit atomic. Once the arrivals read gridDim.x (at
+// most 65535, and counts below 2^47: launchPpo checks), the bits above them
+// hold the total. Integers, so exact in any order; the count travels in the
+// atomic itself, so no fence is needed for it.
+__device__ long long tallyBarrier(unsigned long long* tally, long long count) {
+  constexpr int kArrivalBits = 16;
+  constexpr unsigned long long kArrivals = (1ull << kArrivalBits) - 1;
+  __shared__ long long total;
+  if (threadIdx.x == 0) {
+    const unsigned long long mine = (static_cast<unsigned long long>(count) << kArrivalBits) + 1;
+    unsigned long long seen = atomicAdd(tally, mine) + mine;
+    while ((seen & kArrivals) < gridDim.x) {
+      __nanosleep(64);
+      seen = *reinterpret_cast<const volatile unsigned long long*>(tally);
+    }
+    total = static_cast<long long>(seen >> kArrivalBits);
+  }
+  __syncthreads();
+  return total;
+}
+
 // The three phases; Op loads a token's inputs, computes the token (writes
 // its gradients, accumulates) and writes the final statistics. (At least
 // RK_PPO_MIN_BLOCKS blocks per SM, 4 as shipped: at most 64 registers, no
@@ -125,9 +150,15 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
 
   Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
   if (l.counts) {
-    countTiles(mask, l, s, rowShared);
-    gridBarrier(s.counter);
-    n = totalsFromTiles(l, s);
+    const Totals mine = countTiles(mask, l, s, rowShared);
+    if (l.tally && l.aggregation == Aggregation::TokenMean) {
+      n.valid = tallyBarrier(s.tally, mine.valid);
+    } else if (l.tally) {
+      n.nonEmpty = tallyBarrier(s.tally, mine.nonEmpty);
+    } else {
+      gridBarrier(s.counter);
+      n = totalsFromTiles(l, s);
+    }
   }
 
   const double denominator = denominatorOf(l, n);
@@ -165,10 +196,15 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
     __syncthreads();  // rowShared and blockPartial's shared sums are rewritten by the next tile
   }
 
-  // Arrivals so far: gridDim.x at the barrier (when phase 1 ran), then these.
-  const unsigned expected = (l.counts ? 2u : 1u) * gridDim.x;
+  // Arrivals so far: gridDim.x at the barrier (when phase 1 ran without the
+  // tally), then these.
+  const unsigned expected = (l.counts && !l.tally ? 2u : 1u) * gridDim.x;
   if (!arrive(s.counter, expected)) return;
-  if (threadIdx.x == 0) *s.counter = 0;  // every block has counted all its arrivals: ready for the next launch
+  if (threadIdx.x == 0) {
+    // Every block has counted all its arrivals and read the tally: ready for the next launch.
+    *s.counter = 0;
+    if (l.tally) *s.tally = 0;
+  }
   acquireArrivals();
   double sums[3] = {0, 0, 0};      // loss, approxKl, kl
   long long counts[3] = {0, 0, 0};  // valid, clipped, clippedLower
@@ -280,6 +316,12 @@ int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& lau
   const int64_t capacity = residentBlocks(ppoKernel<Op>, kThreads, sizeof(int32_t) * kTile, launch, cache, &e);
   if (e != cudaSuccess) return e;
   const int grid = static_cast<int>(std::max<int64_t>(1, std::min(l.tiles, capacity)));
+  Layout layoutArg = l;
+  // The tally (RK_PPO_TALLY, kernels/tuning.cuh) carries a single count:
+  // sum(M) for token-mean, B' when tiles hold whole rows; 16 bits of arrivals.
+  layoutArg.tally = RK_PPO_TALLY && l.counts && l.normalizer == 0 &&
+                    (l.aggregation == Aggregation::TokenMean || l.packed) && grid < (1 << 16) &&
+                    l.rows * l.steps < (int64_t{1} << 47);
 
   const size_t tiles = static_cast<size_t>(l.tiles);
   const size_t bytes = tiles * (2 * sizeof(int32_t) + sizeof(Partial)) + sizeof(Partial);
@@ -288,9 +330,8 @@ int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& lau
   // Partials first: 4-byte fields, so every array stays aligned.
   Scratch s{reinterpret_cast<int32_t*>(base + tiles * sizeof(Partial)),
             reinterpret_cast<int32_t*>(base + tiles * (sizeof(Partial) + sizeof(int32_t))),
-            reinterpret_cast<Partial*>(base), launch.blockCounter};
+            reinterpret_cast<Partial*>(base), launch.blockCounter, launch.gridTally};
   Op opArg = op;
-  Layout layoutArg = l;
   void* args[] = {&opArg, &layoutArg, &s};
   return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(ppoKernel<Op>), dim3(grid), dim3(kThreads), args,
                                      smem, static_cast<cudaStream_t>(launch.stream));

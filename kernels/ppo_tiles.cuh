@@ -32,6 +32,7 @@ struct Layout {
   int32_t rowsPerTile;  // whole rows per tile (1 when segmented)
   bool packed;
   bool counts;          // phase 1 runs (a mask, and an aggregation that needs a count)
+  bool tally;           // phase 1's count goes through Scratch::tally (RK_PPO_TALLY; set at launch)
   Aggregation aggregation;
   double normalizer;    // > 0: the aggregation's denominator, given; 0: from the counts
 };
@@ -71,6 +72,7 @@ struct Scratch {
   int32_t* tileRows;   // [tiles] non-empty rows per packed tile (phase 1, seq-mean modes)
   Partial* partials;   // [tiles]
   unsigned* counter;   // CudaLaunch::blockCounter: 0 at the launch and again at the end
+  unsigned long long* tally;  // CudaLaunch::gridTally: the same
 };
 
 // One block sum (kernels/block_sums.cuh), the same in every thread.
@@ -106,10 +108,12 @@ struct Totals {
   long long nonEmpty;  // B'
 };
 
-// Phase 1: per-tile counts into scratch.
+// Phase 1: per-tile counts into scratch (unless l.tally: then only the
+// block's), and the block's totals over its tiles, the same in every thread.
 constexpr int kCountBatch = 4;  // tiles whose mask bytes a block has in flight at once
 
-__device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& s, int32_t* rowCounts) {
+__device__ Totals countTiles(const uint8_t* mask, const Layout& l, const Scratch& s, int32_t* rowCounts) {
+  Totals mine{0, 0};
   if (l.packed && l.aggregation != Aggregation::TokenMean) {
     for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
       const Tile tile = tileAt(l, t);
@@ -120,12 +124,14 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
         sums[1] += rowCounts[r] > 0;
       }
       blockSums<kThreads>(sums);
-      if (threadIdx.x == 0) {
+      if (threadIdx.x == 0 && !l.tally) {
         s.tileValid[t] = sums[0];
         s.tileRows[t] = sums[1];
       }
+      mine.valid += sums[0];
+      mine.nonEmpty += sums[1];
     }
-    return;
+    return mine;
   }
   // Tiles t0, t0 + grid, ... in batches: every mask byte of a batch is
   // loaded before the first sum, so a block waits one memory round trip per
@@ -148,9 +154,11 @@ __device__ void countTiles(const uint8_t* mask, const Layout& l, const Scratch& 
 #pragma unroll
     for (int b = 0; b < kCountBatch; ++b) {
       const int64_t t = t0 + int64_t{b} * gridDim.x;
-      if (threadIdx.x == 0 && t < l.tiles) s.tileValid[t] = valid[b];
+      if (threadIdx.x == 0 && t < l.tiles && !l.tally) s.tileValid[t] = valid[b];
+      mine.valid += valid[b];
     }
   }
+  return mine;
 }
 
 // After phase 1, in every block: sum(M) and B' from the tile counts.

@@ -62,6 +62,14 @@
 #ifndef RK_PPO_LOADS
 #define RK_PPO_LOADS 0
 #endif
+// 1: when the counts phase 2 needs are one integer (token-mean's sum(M), or
+// B' of whole-row tiles), each block adds its count and its arrival to one
+// 64-bit tally, and the grid barrier's last poll reads the total: no per-tile
+// counts written, read back by every block and summed (kernels/ppo.cu). The
+// same integers, so the same bits.
+#ifndef RK_PPO_TALLY
+#define RK_PPO_TALLY 0
+#endif
 
 // Preference loss (kernels/preference.cu): threads per block and pairs per
 // thread.

@@ -133,7 +133,8 @@ struct Context::Impl {
   cudaStream_t stream = nullptr;
   ErrorSlot* deviceSlot = nullptr;
   ErrorSlot* hostSlot = nullptr;  // pinned
-  unsigned* blockCounter = nullptr;
+  unsigned* blockCounter = nullptr;      // CudaLaunch::blockCounter, then
+  unsigned long long* gridTally = nullptr;  // CudaLaunch::gridTally, 8 bytes on: one allocation
   void* scratch = nullptr;
   size_t scratchBytes = 0;
   std::atomic<uint64_t> inUse{0};
@@ -195,11 +196,14 @@ std::shared_ptr<Context> Context::create(int ordinal) {
   checkCall(cudaMalloc(&impl->deviceSlot, sizeof(ErrorSlot)), ordinal, "cudaMalloc(error slot)");
   checkCall(cudaMallocHost(&impl->hostSlot, sizeof(ErrorSlot)), ordinal,
             "cudaMallocHost(error slot)");
-  checkCall(cudaMalloc(&impl->blockCounter, sizeof(unsigned)), ordinal, "cudaMalloc(block counter)");
+  void* counters = nullptr;
+  checkCall(cudaMalloc(&counters, 2 * sizeof(unsigned long long)), ordinal, "cudaMalloc(block counters)");
+  impl->blockCounter = static_cast<unsigned*>(counters);
+  impl->gridTally = static_cast<unsigned long long*>(counters) + 1;
   checkCall(cudaMemsetAsync(impl->deviceSlot, 0, sizeof(ErrorSlot), impl->stream), ordinal,
             "cudaMemset(error slot)");
-  checkCall(cudaMemsetAsync(impl->blockCounter, 0, sizeof(unsigned), impl->stream), ordinal,
-            "cudaMemset(block counter)");
+  checkCall(cudaMemsetAsync(counters, 0, 2 * sizeof(unsigned long long), impl->stream), ordinal,
+            "cudaMemset(block counters)");
   checkCall(cudaStreamSynchronize(impl->stream), ordinal, "cudaStreamSynchronize");
   return std::shared_ptr<Context>(new Context(std::move(impl)));
 }
@@ -303,7 +307,7 @@ ErrorSlot* Context::slot() {
 CudaLaunch Context::launch() {
   setDevice(impl_->ordinal);
   return CudaLaunch{impl_->stream, impl_->ordinal, impl_->multiprocessors, &scratchFor,
-                    impl_.get(), impl_->blockCounter};
+                    impl_.get(), impl_->blockCounter, impl_->gridTally};
 }
 
 void Context::check(int e, const char* op) {

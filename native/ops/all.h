@@ -38,6 +38,9 @@ struct CudaLaunch {
   // sums) sets it back to 0 before it ends; ops on one stream run one after
   // another, so no two use it at once. Saves a memset launch per op.
   unsigned* blockCounter;
+  // A second such word, 64 bits wide, under the same rules: a grid-wide
+  // integer tally (kernels/ppo.cu's count-and-barrier, RK_PPO_TALLY).
+  unsigned long long* gridTally;
 };
 
 }  // namespace rk
