@@ -1,11 +1,11 @@
 // bench/gpu/ncu_cases.ts: device time per case from an ncu CSV, cut at the
 // marker kernels device_time.ts launches before each case.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CALLS_PER_CASE } from '../bench/gpu/device_time.js';
-import { parseNcu, perCase, timesByName, variantTable } from '../bench/gpu/ncu_cases.js';
+import { FAMILY_TESTS, parseNcu, perCase, testsOf, timesByName, variantTable, winners } from '../bench/gpu/ncu_cases.js';
 
 const HEAD = '"ID","Process ID","Process Name","Host Name","Kernel Name","Context","Stream","Block Size","Grid Size","Device","CC","Section Name","Metric Name","Metric Unit","Metric Value"';
 const row = (id: number, kernel: string, value: string, unit = 'ns') =>
@@ -56,6 +56,50 @@ describe('ncu_cases', () => {
         '| fast | RK_GAE_ITEMS=16 RK_GAE_THREADS=256 | ppo C | 30.0 | 40.0 | 0.75× |',
         expect.stringMatching(/^\| broken \| RK_PREFETCH=0 \| \(no profile: ENOENT/),
       ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('knows the family and the GPU test file of every variant in scripts/gpu/variants.txt', () => {
+    const names = readFileSync(join(import.meta.dirname, '..', 'scripts', 'gpu', 'variants.txt'), 'utf8')
+      .split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter((n) => n && !n.startsWith('#'));
+    expect(names.length).toBeGreaterThan(0);
+    for (const name of names) expect(FAMILY_TESTS[name.split('-')[0]!], name).toBeDefined();
+    for (const file of Object.values(FAMILY_TESTS))
+      expect(existsSync(join(import.meta.dirname, 'gpu', file.replace(/\.js$/, '.ts'))), file).toBe(true);
+  });
+
+  it('picks per family the variant with the best geometric mean, none that slows a case or gains too little', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rk-ncu-'));
+    try {
+      const log = (...names: string[]) => names.map((n) => `device_time: ${n}: 20.0 us per call, 20 queued then one synchronize`).join('\n');
+      const per = (us: number) => String(us * CALLS_PER_CASE * 1000);
+      // A profile of cases [name, µs per call], each after its marker.
+      const profile = (name: string, cases: [string, number][]) => {
+        writeFileSync(join(dir, `${name}.log`), log(...cases.map(([c]) => c)));
+        writeFileSync(join(dir, `${name}.csv`), [HEAD, ...cases.flatMap(([, t], k) => [
+          row(3 * k, 'unnamed>::chunkSums(const float *, long, bool, float *)', '3,000'),
+          row(3 * k + 1, 'unnamed>::finalSum(const float *, long, float *)', '2,000'),
+          row(3 * k + 2, 'someKernel', per(t)),
+        ])].join('\n'));
+      };
+      profile('this', [['gae A', 100], ['gae B', 100], ['ppo C', 30], ['pref D', 6]]);
+      profile('gae-twice', [['gae A', 50], ['gae B', 50]]);          // 2×: the gae winner
+      profile('gae-mixed', [['gae A', 20], ['gae B', 103]]);         // 2.2× mean, but B 0.97×: out
+      profile('gae-third', [['gae A', 80], ['gae B', 80]]);          // 1.25×: beaten
+      profile('ppo-little', [['ppo C', 29.5]]);                      // 1.017×: below the 1.03× gain
+      profile('other-fast', [['ppo C', 10]]);                        // no such family: out
+      writeFileSync(join(dir, 'list.txt'), ['gae-twice ^gae RK_A=1', 'gae-mixed ^gae RK_A=2', 'gae-third ^gae RK_A=3',
+        'ppo-little ^ppo RK_B=1', 'other-fast ^ppo RK_C=1', 'pref-gone ^pref RK_D=1'].join('\n'));
+      const ours = timesByName(join(dir, 'this.log'), join(dir, 'this.csv'));
+      const picked = winners(join(dir, 'list.txt'), dir, ours);
+      expect(picked.map((w) => [w.family, w.name, w.knobs])).toEqual([['gae', 'gae-twice', ['RK_A=1']]]);
+      expect(picked[0]!.speedup).toBeCloseTo(2, 6);
+      expect(testsOf(picked[0]!)).toEqual(['advantages.test.js']);
+      // A knob that other families share brings their tests along.
+      expect(testsOf({ name: 'ppo-x', family: 'ppo', knobs: ['RK_PPO_LOADS=1', 'RK_ARRIVE_ACQ_REL=1'], speedup: 1.1 }))
+        .toEqual(['ppo.test.js', 'preference.test.js']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

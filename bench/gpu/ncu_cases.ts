@@ -3,6 +3,7 @@
  * that Nsight Compute writes of that script (scripts/gpu/run.sh):
  *
  *   node dist/bench/gpu/ncu_cases.js DEVICE_TIME.log NCU.csv [BASE.csv] [--variants LIST DIR] > table.md
+ *   node dist/bench/gpu/ncu_cases.js --winners LIST DIR DEVICE_TIME.log NCU.csv
  *
  * device_time.ts launches a marker (readBandwidth: kernels chunkSums and
  * finalSum) before each case, so the kernels between two markers are one
@@ -14,7 +15,10 @@
  * in one call on one card. --variants adds a table for the launch-shape
  * variants of scripts/gpu/variants.txt: LIST holds its lines (name, cases,
  * knobs), DIR each variant's NAME.log and NAME.csv (device_time.ts run on
- * that variant's build, its cases only), matched with this build by name.
+ * that variant's build, its cases only), matched with this build by name,
+ * and the variant of each family worth adopting (winners); --winners
+ * prints only those, as NAME:TEST_FILE lines for run.sh to run each
+ * winner's GPU tests with its build in the same call.
  */
 import { readFileSync } from 'node:fs';
 import { CALLS_PER_CASE } from './device_time.js';
@@ -101,23 +105,42 @@ export function timesByName(log: string, csv: string): Map<string, number> {
   return new Map(names.flatMap((name, k) => (ns[k] === undefined ? [] : [[name, ns[k]!] as [string, number]])));
 }
 
+interface Variant {
+  name: string;
+  knobs: string[];
+  /** Case name to device ns, or why there is no profile. */
+  times: Map<string, number> | Error;
+}
+
+/** The variants of LIST with their profiles in DIR (NAME.log, NAME.csv). */
+function readVariants(list: string, dir: string): Variant[] {
+  const out: Variant[] = [];
+  for (const line of readFileSync(list, 'utf8').split('\n')) {
+    const [name, , ...knobs] = line.trim().split(/\s+/);
+    if (!name || name.startsWith('#')) continue;
+    let times: Map<string, number> | Error;
+    try {
+      times = timesByName(`${dir}/${name}.log`, `${dir}/${name}.csv`);
+    } catch (e) {
+      times = e as Error;
+    }
+    out.push({ name, knobs, times });
+  }
+  return out;
+}
+
 /** The variants' table (markdown lines): each variant's cases beside this build's. */
 export function variantTable(list: string, dir: string, ours: Map<string, number>): string[] {
   const out = [
     '## Launch-shape variants (scripts/gpu/variants.txt; knobs of kernels/tuning.cuh; same card, same call)', '',
     '| variant | knobs | case | this build µs | variant µs | this / variant |', '|---|---|---|---:|---:|---:|',
   ];
-  for (const line of readFileSync(list, 'utf8').split('\n')) {
-    const [name, , ...knobs] = line.trim().split(/\s+/);
-    if (!name || name.startsWith('#')) continue;
-    let theirs: Map<string, number>;
-    try {
-      theirs = timesByName(`${dir}/${name}.log`, `${dir}/${name}.csv`);
-    } catch (e) {
-      out.push(`| ${name} | ${knobs.join(' ')} | (no profile: ${(e as Error).message.split('\n')[0]}) | | | |`);
+  for (const { name, knobs, times } of readVariants(list, dir)) {
+    if (times instanceof Error) {
+      out.push(`| ${name} | ${knobs.join(' ')} | (no profile: ${times.message.split('\n')[0]}) | | | |`);
       continue;
     }
-    for (const [c, ns] of theirs) {
+    for (const [c, ns] of times) {
       const a = ours.get(c);
       out.push(`| ${name} | ${knobs.join(' ')} | ${c} | ${us(a)} | ${us(ns)} | ${a ? `${(a / ns).toFixed(2)}×` : '-'} |`);
     }
@@ -125,8 +148,60 @@ export function variantTable(list: string, dir: string, ours: Map<string, number
   return out;
 }
 
+/**
+ * The GPU test file (in dist/tests/gpu/) of each variant family: a variant's
+ * name up to its first '-'.
+ */
+export const FAMILY_TESTS: Record<string, string> = { gae: 'advantages.test.js', ppo: 'ppo.test.js', pref: 'preference.test.js' };
+
+/** Knobs shared by several families (kernels/arrival.cuh): their tests too. */
+const KNOB_TESTS: Record<string, string[]> = { RK_ARRIVE_ACQ_REL: ['ppo.test.js', 'preference.test.js'] };
+
+/** The GPU test files to run with a winner's build before it is adopted. */
+export function testsOf(w: Winner): string[] {
+  const files = new Set([FAMILY_TESTS[w.family]!]);
+  for (const knob of w.knobs) for (const file of KNOB_TESTS[knob.split('=')[0]!] ?? []) files.add(file);
+  return [...files];
+}
+
+export interface Winner {
+  name: string;
+  family: string;
+  knobs: string[];
+  /** Geometric mean over the variant's cases of this build's time / the variant's. */
+  speedup: number;
+}
+
+/**
+ * Per family, the variant to adopt: the best geometric-mean speedup over its
+ * cases, when that is at least `gain` and no case is slower than `worst` times
+ * this build's speed (ncu's medians move by 1-2 % between runs of one build).
+ */
+export function winners(list: string, dir: string, ours: Map<string, number>, gain = 1.03, worst = 0.98): Winner[] {
+  const best = new Map<string, Winner>();
+  for (const { name, knobs, times } of readVariants(list, dir)) {
+    const family = name.split('-')[0]!;
+    if (times instanceof Error || !(family in FAMILY_TESTS)) continue;
+    const ratios = [...times].flatMap(([c, ns]) => (ours.has(c) && ns > 0 ? [ours.get(c)! / ns] : []));
+    if (ratios.length === 0 || Math.min(...ratios) < worst) continue;
+    const speedup = Math.exp(ratios.reduce((sum, r) => sum + Math.log(r), 0) / ratios.length);
+    if (speedup >= gain && speedup > (best.get(family)?.speedup ?? 0)) best.set(family, { name, family, knobs, speedup });
+  }
+  return [...best.values()];
+}
+
 function main(): void {
   const args = process.argv.slice(2);
+  if (args[0] === '--winners') {
+    // run.sh's RK_GPU_VARIANT_TESTS=auto: "NAME:TEST_FILE" of each winner, one per line.
+    const [, list, dir, log, csv] = args;
+    if (!csv) {
+      console.error('usage: ncu_cases.js --winners LIST DIR DEVICE_TIME.log NCU.csv');
+      process.exit(2);
+    }
+    for (const w of winners(list!, dir!, timesByName(log!, csv))) for (const file of testsOf(w)) console.log(`${w.name}:${file}`);
+    return;
+  }
   const v = args.indexOf('--variants');
   const variants = v >= 0 ? args.splice(v, 3).slice(1) : [];
   const [log, csv, base] = args;
@@ -146,7 +221,13 @@ function main(): void {
     console.log(`| ${name} | ${us(a)} | ${us(b)} | ${ratio} |`);
   });
   if (ours.length !== names.length) console.log(`\n(${ours.length} marked cases in the profile, ${names.length} names: the last may have been cut off)`);
-  if (variants.length === 2) console.log(['', ...variantTable(variants[0]!, variants[1]!, timesByName(log, csv))].join('\n'));
+  if (variants.length === 2) {
+    const mine = timesByName(log, csv);
+    console.log(['', ...variantTable(variants[0]!, variants[1]!, mine)].join('\n'));
+    const picked = winners(variants[0]!, variants[1]!, mine);
+    console.log('\n## Variants to adopt (best geometric mean per family, at least 1.03×, no case below 0.98×)\n');
+    console.log(picked.length ? picked.map((w) => `- ${w.family}: ${w.name} (${w.knobs.join(' ')}), ${w.speedup.toFixed(2)}×`).join('\n') : '(none)');
+  }
 }
 
 if (process.argv[1]?.endsWith('ncu_cases.js')) main();

@@ -22,7 +22,10 @@
 # RK_GPU_STEPS (default tests,bench,ncu,torch) picks the steps: a tuning
 # call (RK_GPU_STEPS=ncu RK_DEVICE_TIME_CASES=^gae) times this build and the
 # variants alone. RK_GPU_VARIANT_TESTS="NAME:FILE ..." then runs the GPU
-# test FILE (in dist/tests/gpu/) with variant NAME's build, into gpu-tests.txt.
+# test FILE (in dist/tests/gpu/) with variant NAME's build, into gpu-tests.txt;
+# RK_GPU_VARIANT_TESTS=auto runs the family's tests of each variant worth
+# adopting (ncu_cases.ts winners: the best per family, >= 1.03x, no case
+# slower), so one call both times the variants and checks the winners.
 # Every step runs under its own timeout inside a total budget
 # (RK_GPU_BUDGET seconds, default 330, +70 with a base build, +15 per
 # variant) and tolerates the failure of the
@@ -143,7 +146,13 @@ if [ -n "$NODE" ]; then
         cp "/tmp/rk-device-time-variant-$name.log" "/tmp/rk-variants/$name.log"
       done 3< .gpu/variants/list.txt
       VARIANT_ARGS=(--variants .gpu/variants/list.txt /tmp/rk-variants)
-      for test in ${RK_GPU_VARIANT_TESTS:-}; do
+      TESTS=${RK_GPU_VARIANT_TESTS:-}
+      if [ "$TESTS" = auto ]; then
+        TESTS=$(timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js --winners .gpu/variants/list.txt /tmp/rk-variants \
+          /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv)
+        echo "winners: ${TESTS:-none}" | tr '\n' ' '; echo
+      fi
+      for test in $TESTS; do
         step "variant ${test%%:*}: tests/gpu/${test#*:}"
         { echo "==== variant ${test%%:*}: ${test#*:}"
           RLHF_KERNELS_BINARY="/tmp/rk-bin/variants/${test%%:*}.node" \
