@@ -2,7 +2,7 @@
 import { type NativeInfo, addon, loadedFrom } from './addon.js';
 import { type Device, ordinalOf, parseDevice } from './device.js';
 import { describe } from './errors.js';
-import { hostBytesInUse, releaseAll } from './tensor.js';
+import { hostBytesInUse, releaseAll, releaseFinished } from './tensor.js';
 
 export type Backend = 'cpu' | 'cuda';
 
@@ -68,7 +68,8 @@ export async function synchronize(device?: Device): Promise<void> {
   const native = addon();
   for (const d of devicesToSync(device)) {
     await native.synchronizeAsync(d);
-    if (d < 0) releaseAll();
+    // Not releaseAll(): ops queued while this waited may not have run yet.
+    if (d < 0) releaseFinished();
   }
 }
 

@@ -36,7 +36,11 @@ export interface TensorOptions {
 // stream has passed an op's ticket, its arrays stay referenced here.
 const pending: { ticket: number; arrays: unknown[] }[] = [];
 
-function releaseFinished(): void {
+/**
+ * @internal Drops the keep-alive of the work the cpu stream has finished.
+ * After an await, not everything: work queued while it waited may still run.
+ */
+export function releaseFinished(): void {
   if (pending.length === 0) return;
   const done = addon().completed();
   let n = 0;
@@ -56,7 +60,10 @@ export function runOp(name: string, ordinal: number, args: Record<string, unknow
   }
 }
 
-/** @internal Called after a full synchronize of the cpu stream. */
+/**
+ * @internal Called after a blocking synchronize of the cpu stream: nothing
+ * was queued from this thread meanwhile, so everything in the list has run.
+ */
 export function releaseAll(): void {
   pending.length = 0;
 }

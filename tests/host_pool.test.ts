@@ -28,10 +28,10 @@ describe('host pool', () => {
     expect(r.poisoned).toEqual([]);
   });
 
-  it('recycles through GC and dispose(), never under queued work or a live view; workers give back at exit', () => {
+  it('recycles through GC and dispose(), never under queued work or a live view; workers give back at exit; queued work keeps its storage across an await', () => {
     const r = run(['--expose-gc', child('host_pool_gc_child.mjs')]) as { results: Record<string, true | string> };
     for (const [name, result] of Object.entries(r.results)) expect(result, name).toBe(true);
-    expect(Object.keys(r.results).length).toBe(5);
+    expect(Object.keys(r.results).length).toBe(6);
   });
 
   it('RLHF_KERNELS_HOST_POOL=0 turns it off', () => {

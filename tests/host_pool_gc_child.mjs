@@ -148,4 +148,33 @@ await test('a worker that exits with live, queued and collected tensors gives ev
   assert(!poisoned(t.returns.toArray()), 'unreachable');
 });
 
+// Small outputs are JS-allocated: only the keep-alive list holds those of
+// dropped results while their work is queued. Weak references to them.
+function queueSmallDropped(times) {
+  const lp = rk.tensor(new Float32Array(4 * 1024).fill(-1), [4, 1024]);
+  const adv = rk.tensor(new Float32Array(4 * 1024).fill(1), [4, 1024]);
+  const refs = [];
+  for (let i = 0; i < times; i++) refs.push(new WeakRef(rk.ppoPolicyLoss(lp, lp, adv).gradLogprobs._host));
+  return refs;
+}
+
+await test('work queued while synchronize() waits keeps its storage after it settles', async () => {
+  const N = 256, V = 32000; // about a millisecond a call
+  const logits = rk.tensor(new Float32Array(N * V).fill(0.5), [N, V]);
+  const targets = rk.tensor(new Int32Array(N), [N]);
+  rk.synchronizeSync('cpu');
+  const before = native.completed(); // every op takes at least one ticket after this
+  for (let i = 0; i < 20; i++) rk.tokenLogProbs(logits, targets);
+  const waiting = rk.synchronize('cpu'); // waits for those 20
+  for (let i = 0; i < 400; i++) rk.tokenLogProbs(logits, targets); // queued after: still running when it settles
+  const refs = queueSmallDropped(50);
+  await waiting;
+  await collect();
+  const done = native.completed();
+  const lost = refs.filter((r) => r.deref() === undefined).length;
+  // Storage may go only once its op ran: the small ops come after ticket before + 420.
+  assert(lost === 0 || done > before + 420, `${lost} of 50 outputs collected while their work was queued (${done - before} of 470+ ops done)`);
+  await rk.synchronize('cpu');
+});
+
 console.log(JSON.stringify({ results, pool: pool() }));
