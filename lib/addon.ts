@@ -10,10 +10,11 @@
  * loads on first use, never at import, and loading it starts nothing: CUDA
  * is probed only when info() or a cuda op asks.
  */
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { truncatedElf } from './elf.js';
 import { KernelError } from './errors.js';
 
 /** Memory on a cuda device (bindings/runtime.cpp). */
@@ -220,7 +221,16 @@ export function addon(): Addon {
       failures.push({ path, error: 'not found' });
       continue;
     }
+    if (statSync(path).isDirectory()) {
+      failures.push({ path, error: 'a folder: expected the .node file' });
+      continue;
+    }
     try {
+      const cut = truncatedElf(path);  // would be a SIGBUS in dlopen
+      if (cut) {
+        failures.push({ path, error: cut });
+        continue;
+      }
       const native = require(path) as Addon;
       if (typeof native.init !== 'function') {
         failures.push({ path, error: 'it loaded, but it is not an rlhf-kernels addon (it exports no init())' });

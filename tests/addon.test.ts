@@ -65,6 +65,25 @@ describe('RLHF_KERNELS_BINARY', () => {
     expect(r.message).toContain('Point RLHF_KERNELS_BINARY at a build of rlhf-kernels, or unset it.');
   });
 
+  it('refuses a truncated binary with an error (dlopen of it would die of SIGBUS)', () => {
+    const whole = readFileSync(binary);
+    // Cut inside the loaded segments, and in the section header table at the end.
+    for (const bytes of [100_000, Math.floor(whole.length / 2), whole.length - 16]) {
+      const cut = join(tmp.path, `cut-${bytes}.node`);
+      writeFileSync(cut, whole.subarray(0, bytes));
+      const r = load(entry, { env: { RLHF_KERNELS_BINARY: cut } });
+      expect(r, `${bytes} bytes`).toMatchObject({ ok: false, name: 'KernelError', code: 'ELOAD' });
+      expect(r.message).toMatch(new RegExp(`Tried:\\n  ${cut}: the ELF file is truncated: ${bytes} bytes, its .* reaches byte \\d+`));
+      expect(r.message).toContain(`The file is not a shared library for ${PLATFORM} (truncated, or built for another platform)`);
+    }
+  });
+
+  it('names a folder given for the binary', () => {
+    const r = load(entry, { env: { RLHF_KERNELS_BINARY: tmp.path } });
+    expect(r).toMatchObject({ ok: false, code: 'ELOAD' });
+    expect(r.message).toContain(`${tmp.path}: a folder: expected the .node file`);
+  });
+
   it('explains a binary that needs a newer glibc than the host has', () => {
     // The real binary with its first GLIBC_x.y version need renamed to
     // GLIBC_9.9...: the dynamic loader rejects it exactly as on an old host.
