@@ -12,7 +12,7 @@
 import {
   type Device, type Tensor, gae, groupAdvantages, synchronizeSync, tensor, whiten,
 } from '../lib/index.js';
-import { runOp } from '../lib/tensor.js';
+import { runOp } from '../lib/stream.js';
 import { Rng } from '../tests/helpers/random.js';
 import { type TrajectoryKinds, randomTrajectories } from '../tests/reference/advantages.js';
 import { type BatchTimeShape, type GroupShape, SHAPES, shapeLabel } from './shapes.js';

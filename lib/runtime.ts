@@ -2,7 +2,8 @@
 import { type NativeInfo, addon, loadedFrom } from './addon.js';
 import { type Device, ordinalOf, parseDevice } from './device.js';
 import { describe } from './errors.js';
-import { hostBytesInUse, releaseAll, releaseFinished } from './tensor.js';
+import { releaseAll, waitCpu } from './stream.js';
+import { hostBytesInUse } from './tensor.js';
 
 export type Backend = 'cpu' | 'cuda';
 
@@ -67,9 +68,8 @@ function devicesToSync(device: Device | undefined): number[] {
 export async function synchronize(device?: Device): Promise<void> {
   const native = addon();
   for (const d of devicesToSync(device)) {
-    await native.synchronizeAsync(d);
-    // Not releaseAll(): ops queued while this waited may not have run yet.
-    if (d < 0) releaseFinished();
+    // cpu: one wait at a time per thread, shared (lib/stream.ts).
+    await (d < 0 ? waitCpu() : native.synchronizeAsync(d));
   }
 }
 

@@ -18,6 +18,7 @@ import {
   float16Value, hostArray, hostView, isNumberArray,
 } from './dtype.js';
 import { KernelError, describe, expectKeys } from './errors.js';
+import { releaseAll, waitCpu } from './stream.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
 
@@ -31,43 +32,6 @@ export interface TensorOptions {
   copy?: boolean;
 }
 
-// ---------------------------------------------------------------- keep-alive
-// Work queued on the cpu stream holds raw pointers into JS memory: until the
-// stream has passed an op's ticket, its arrays stay referenced here.
-const pending: { ticket: number; arrays: unknown[] }[] = [];
-
-/**
- * @internal Drops the keep-alive of the work the cpu stream has finished.
- * After an await, not everything: work queued while it waited may still run.
- */
-export function releaseFinished(): void {
-  if (pending.length === 0) return;
-  const done = addon().completed();
-  let n = 0;
-  while (n < pending.length && pending[n]!.ticket <= done) n++;
-  if (n) pending.splice(0, n);
-}
-
-/** Runs native op `name` on `device`; arrays in `args` stay alive until it ran. */
-export function runOp(name: string, ordinal: number, args: Record<string, unknown>): void {
-  const native = addon();
-  const fn = native[name] as ((a: Record<string, unknown>) => number) | undefined;
-  if (typeof fn !== 'function') throw new KernelError(`${name}: not in this build of the addon`, 'EINTERNAL');
-  const ticket = fn({ ...args, device: ordinal });
-  if (ordinal < 0) {
-    releaseFinished();
-    pending.push({ ticket, arrays: Object.values(args).filter((v) => ArrayBuffer.isView(v)) });
-  }
-}
-
-/**
- * @internal Called after a blocking synchronize of the cpu stream: nothing
- * was queued from this thread meanwhile, so everything in the list has run.
- */
-export function releaseAll(): void {
-  pending.length = 0;
-}
-
 // -------------------------------------------------------------- host storage
 // A fresh JS allocation of tens of MB costs more in the OS's first-touch page
 // faults than the op that fills it, so large cpu storage comes from the
@@ -75,8 +39,8 @@ export function releaseAll(): void {
 // (bindings/host_memory.cpp). A block goes back to the pool only when no JS
 // view can reach it any more: when the garbage collector has dropped the
 // buffer (its finalizer), or at dispose() of the tensor that owns it if that
-// storage never left this file (no toArray() or read() handed it out; runOp's
-// pending list holds views, but the block goes back in cpu stream order
+// storage never left this file (no toArray() or read() handed it out; the
+// keep-alive list of lib/stream.ts holds views, but the block goes back in cpu stream order
 // after the work that uses it). dispose() detaches the buffer first, so any
 // view left reads as empty. Reused blocks hold old data: every op writes
 // every element of its outputs (tests/host_pool.test.ts poisons them).
@@ -294,7 +258,7 @@ export class Tensor {
     if (this._host) {
       const host = this._host;
       this.#exposed = true;
-      await native.synchronizeAsync(-1);
+      await waitCpu();
       return host;
     }
     const out = hostArray(this.dtype, this.size);

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   type Device, KernelError, type Tensor, gae, groupAdvantages, info, setNumThreads, tensor, whiten,
 } from '../lib/index.js';
-import { runOp } from '../lib/tensor.js';
+import { runOp } from '../lib/stream.js';
 import { DEVICES } from './helpers/devices.js';
 import { Rng } from './helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32, isPoison, maxAbs, poison } from './helpers/tolerance.js';

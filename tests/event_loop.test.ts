@@ -1,8 +1,10 @@
 // read() and synchronize() wait off the JS thread: timers keep firing while a
 // large op runs. The blocking toArray() of the same work is the control: it
-// must starve the timer, so the test can tell the two apart.
+// must starve the timer, so the test can tell the two apart. And many waits
+// at once leave libuv's thread pool to fs and the rest.
+import { stat } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { tensor, tokenLogProbs } from '../lib/index.js';
+import { synchronize, tensor, tokenLogProbs } from '../lib/index.js';
 import { Rng } from './helpers/random.js';
 
 const N = 2048, V = 32000;
@@ -49,5 +51,25 @@ describe('the event loop', () => {
     expect(awaited.ticks).toBeGreaterThanOrEqual(Math.floor(awaited.ms / 4));
     expect(blocked.ms).toBeGreaterThan(20);
     expect(blocked.ticks).toBeLessThanOrEqual(1);
+  });
+
+  it('lets fs use libuv\'s pool while many reads and synchronize() calls wait for the cpu stream', async () => {
+    const x = tensor(logits(), [N, V]);
+    const y = tensor(new Rng().ints(N, 0, V), [N]);
+    work(x, y, 1).toArray();
+    // 16 waits at once (libuv has 4 threads), each held until the stream drains:
+    // a held pool thread each would queue the stat behind all of the work.
+    const outs = Array.from({ length: 8 }, () => work(x, y, 2));
+    const settled: string[] = [];
+    const waits = [
+      ...outs.map((t, k) => t.read().then(() => settled.push(`read ${k}`))),
+      ...outs.map((_, k) => synchronize('cpu').then(() => settled.push(`synchronize ${k}`))),
+    ];
+    await stat(import.meta.dirname).then(() => settled.push('stat'));
+    await Promise.all(waits);
+    expect(settled[0]).toBe('stat');
+    expect(settled).toHaveLength(17);
+    // Each read's data is there: the last forward's log-probs are finite.
+    for (const t of outs) expect((await t.read()).every(Number.isFinite)).toBe(true);
   });
 });

@@ -116,7 +116,7 @@ await test('queued work keeps its collected outputs out of the pool', async () =
   globalThis.gc();
   const done = native.completed();
   assert(done < last, 'the queue ran out before the check: make the work longer');
-  // runOp's pending list holds the views of work not yet run (the i-th op
+  // lib/stream.ts's keep-alive list holds the views of work not yet run (the i-th op
   // has ticket last - 15 + i); a block whose buffer was collected would
   // still go back only after the work queued before.
   buffers.forEach((b, i) => assert(last - 15 + i <= done || b.deref() !== undefined, `the output of queued op ${i} was collected`));

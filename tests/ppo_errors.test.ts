@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KernelError, Tensor, ppoPolicyLoss, ppoValueLoss, synchronize, tensor } from '../lib/index.js';
-import { runOp } from '../lib/tensor.js';
+import { runOp } from '../lib/stream.js';
 import { Rng } from './helpers/random.js';
 import { isPoison, poison } from './helpers/tolerance.js';
 import { randomPolicyInputs } from './reference/ppo_inputs.js';

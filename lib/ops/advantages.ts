@@ -5,7 +5,8 @@
  */
 import { defaultDevice } from '../device.js';
 import { describe } from '../errors.js';
-import { Tensor, runOp } from '../tensor.js';
+import { runOp } from '../stream.js';
+import { Tensor } from '../tensor.js';
 import {
   OpScope, expectBoolean, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor,
   requireNumber, sameDevice,

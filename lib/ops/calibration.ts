@@ -9,7 +9,8 @@ import { addon } from '../addon.js';
 import { type Device, ordinalOf, parseDevice, requireCuda } from '../device.js';
 import { KernelError } from '../errors.js';
 import { synchronize } from '../runtime.js';
-import { Tensor, runOp, tensor } from '../tensor.js';
+import { runOp } from '../stream.js';
+import { Tensor, tensor } from '../tensor.js';
 import { expectNumber, expectOptions, expectTensor } from '../validate.js';
 
 /**

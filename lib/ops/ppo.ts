@@ -8,7 +8,8 @@
  * gradients equal to what torch autograd gives for that formulation.
  */
 import { ordinalOf } from '../device.js';
-import { Tensor, runOp } from '../tensor.js';
+import { runOp } from '../stream.js';
+import { Tensor } from '../tensor.js';
 import {
   OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
 } from '../validate.js';

@@ -7,7 +7,8 @@
  * tokenLogProbsBackward.
  */
 import { type Device, defaultDevice } from '../device.js';
-import { Tensor, type TypedArray, runOp } from '../tensor.js';
+import { runOp } from '../stream.js';
+import { Tensor, type TypedArray } from '../tensor.js';
 import {
   OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
 } from '../validate.js';

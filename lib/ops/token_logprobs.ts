@@ -6,7 +6,8 @@
 import { DTYPE_CODE } from '../dtype.js';
 import { ordinalOf } from '../device.js';
 import { describe } from '../errors.js';
-import { Tensor, runOp } from '../tensor.js';
+import { runOp } from '../stream.js';
+import { Tensor } from '../tensor.js';
 import {
   OpScope, expectBoolean, expectNumber, expectOptions, expectShape, expectTensor, sameDevice,
 } from '../validate.js';

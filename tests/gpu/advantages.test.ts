@@ -15,7 +15,7 @@ import {
   type Device, type Tensor, gae, groupAdvantages, synchronizeSync, tensor, whiten,
 } from '../../lib/index.js';
 import { addon } from '../../lib/addon.js';
-import { runOp } from '../../lib/tensor.js';
+import { runOp } from '../../lib/stream.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
 import {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addon } from '../../lib/addon.js';
 import { type Device, Tensor, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, tensor } from '../../lib/index.js';
-import { runOp } from '../../lib/tensor.js';
+import { runOp } from '../../lib/stream.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
 import {

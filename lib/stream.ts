@@ -1,0 +1,80 @@
+/**
+ * The cpu stream as JS sees it: ops queued on it (runOp), the JS memory that
+ * queued work still uses, and waiting for it without blocking the event loop.
+ *
+ * Work queued on the cpu stream holds raw pointers into JS memory: until the
+ * stream has passed an op's ticket, its arrays stay referenced here.
+ *
+ * An asynchronous wait that does not settle within the spin budget holds a
+ * thread of libuv's pool (4 by default, shared with fs, dns, crypto and
+ * zlib) until the stream gets there. So a thread keeps at most one such wait
+ * going: reads and synchronize() calls made meanwhile share it, or the one
+ * queued after it, instead of holding the whole pool.
+ */
+import { addon } from './addon.js';
+import { KernelError } from './errors.js';
+
+const pending: { ticket: number; arrays: unknown[] }[] = [];
+let queuedOps = 0;
+
+/** Drops the keep-alive of the work the cpu stream has finished. */
+export function releaseFinished(): void {
+  if (pending.length === 0) return;
+  const done = addon().completed();
+  let n = 0;
+  while (n < pending.length && pending[n]!.ticket <= done) n++;
+  if (n) pending.splice(0, n);
+}
+
+/**
+ * After a blocking synchronize of the cpu stream: nothing was queued from
+ * this thread meanwhile, so everything in the list has run.
+ */
+export function releaseAll(): void {
+  pending.length = 0;
+}
+
+/** Runs native op `name` on `device`; arrays in `args` stay alive until it ran. */
+export function runOp(name: string, ordinal: number, args: Record<string, unknown>): void {
+  const native = addon();
+  const fn = native[name] as ((a: Record<string, unknown>) => number) | undefined;
+  if (typeof fn !== 'function') throw new KernelError(`${name}: not in this build of the addon`, 'EINTERNAL');
+  const ticket = fn({ ...args, device: ordinal });
+  if (ordinal < 0) {
+    queuedOps++;
+    releaseFinished();
+    pending.push({ ticket, arrays: Object.values(args).filter((v) => ArrayBuffer.isView(v)) });
+  }
+}
+
+interface Wait {
+  promise: Promise<void>;
+  /** Its native wait has begun: it covers the ops queued before that, `covers` of them. */
+  started: boolean;
+  covers: number;
+}
+
+/** This thread's newest wait. */
+let latest: Wait | undefined;
+const ignore = (): void => undefined;
+
+/**
+ * Settles once the cpu work queued so far from this thread has run; rejects
+ * with what that work found (the failure goes to every call sharing the wait).
+ */
+export function waitCpu(): Promise<void> {
+  // A wait not begun yet covers everything queued by the time it begins; one
+  // begun covers what was queued before it.
+  if (latest && (!latest.started || latest.covers === queuedOps)) return latest.promise;
+  const prior = latest?.promise;
+  const wait: Wait = { promise: Promise.resolve(), started: false, covers: 0 };
+  wait.promise = (async () => {
+    if (prior) await prior.then(ignore, ignore);
+    wait.started = true;
+    wait.covers = queuedOps;
+    await addon().synchronizeAsync(-1);
+    releaseFinished();
+  })();
+  latest = wait;
+  return wait.promise;
+}
