@@ -109,7 +109,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (e: unknown) => {
-    console.error(e instanceof Error ? `rlhf-kernels: ${e.message}` : e);
+    // Loader errors already begin with the package's name.
+    console.error(e instanceof Error ? e.message.replace(/^(rlhf-kernels: )?/, 'rlhf-kernels: ') : e);
     process.exitCode = 1;
   },
 );

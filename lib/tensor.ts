@@ -1,3 +1,4 @@
+/// <reference lib="esnext.disposable" preserve="true" />
 /**
  * Tensor: a dense, row-major array on one device.
  *
@@ -155,6 +156,8 @@ export class Tensor {
 
   /** @internal Use tensor() or an op to make tensors. */
   constructor(shape: readonly number[], dtype: DType, device: Device, host: HostArray | null, buffer: DeviceBuffer | null) {
+    if (!Array.isArray(shape) || (host === null) === (buffer === null))
+      throw new TypeError('new Tensor(): not public; make tensors with tensor(data, shape, opts) or an op');
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.device = device;
@@ -288,6 +291,7 @@ export class Tensor {
     this._buffer = null;
   }
 
+  /** dispose() at the end of a `using` block (the declarations pull in TypeScript's esnext.disposable lib). */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -296,6 +300,7 @@ export class Tensor {
     return `Tensor(${this.dtype} ${formatShape(this.shape)} ${this.device}${this.disposed ? ', disposed' : ''})`;
   }
 
+  /** @internal console.log and util.inspect show toString() (kept out of the declarations: no @types/node needed). */
   [inspect.custom](): string {
     return this.toString();
   }

@@ -53,6 +53,12 @@ describe('tensor()', () => {
     expect(() => tensor([1, 2]).item()).toThrow(RangeError);
   });
 
+  it('is the only way in: new Tensor() says so', () => {
+    const Ctor = Tensor as unknown as new (...args: unknown[]) => unknown;
+    expect(() => new Ctor()).toThrow(new TypeError('new Tensor(): not public; make tensors with tensor(data, shape, opts) or an op'));
+    expect(() => new Ctor([2], 'float32', 'cpu', null, null)).toThrow(TypeError);
+  });
+
   it('copies to the same device with to()', () => {
     const a = tensor([1, 2, 3]);
     const b = a.to('cpu');
