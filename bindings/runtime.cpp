@@ -100,7 +100,10 @@ Napi::Value info(const Napi::CallbackInfo& cb) {
   uint32_t k = 0;
   for (Isa i : supportedIsas()) isas.Set(k++, isaName(i));
   cpu.Set("supportedIsas", isas);
-  if (!isaNote().empty()) cpu.Set("note", isaNote());
+  std::string note = isaNote();
+  const std::string threadNote = threadCountNote();
+  if (!threadNote.empty()) note += (note.empty() ? "" : "; ") + threadNote;
+  if (!note.empty()) cpu.Set("note", note);
   out.Set("cpu", cpu);
 
   const cuda::Availability& a = cuda::probe();

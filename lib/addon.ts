@@ -32,7 +32,7 @@ export interface NativeInfo {
     /** The instruction set the CPU kernels run with (baseline, avx2, avx512, neon). */
     isa: string;
     supportedIsas: string[];
-    /** Set when RLHF_KERNELS_ISA asked for an ISA that cannot be used. */
+    /** Set when RLHF_KERNELS_ISA asked for an ISA that cannot be used, or RLHF_KERNELS_NUM_THREADS is not an integer in [1, 1024]. */
     note?: string;
   };
   cuda: {

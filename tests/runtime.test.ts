@@ -85,4 +85,23 @@ describe('synchronize and threads', () => {
     setNumThreads(n);
     expect(info().cpu.threads).toBe(n);
   });
+
+  it('RLHF_KERNELS_NUM_THREADS: a whole integer in [1, 1024] sets the threads; anything else is named in info()', () => {
+    const entry = new URL('../dist/lib/index.js', import.meta.url).href;
+    const cpuInfo = (value: string) => {
+      const code = `const { info } = await import(${JSON.stringify(entry)}); console.log(JSON.stringify(info().cpu));`;
+      const out = execFileSync(process.execPath, ['--input-type=module', '-e', code], {
+        env: { ...process.env, RLHF_KERNELS_NUM_THREADS: value, RLHF_KERNELS_ISA: '' }, encoding: 'utf8',
+      });
+      return JSON.parse(out) as { threads: number; note?: string };
+    };
+    const three = cpuInfo('3');
+    expect(three.threads).toBe(3);
+    expect(three.note).toBeUndefined();
+    const hardware = cpuInfo('').threads;
+    for (const bad of ['0', '1025', 'abc', '2x', '1.5'])
+      expect(cpuInfo(bad), bad).toEqual(expect.objectContaining({
+        threads: hardware, note: `RLHF_KERNELS_NUM_THREADS=${bad} is not an integer in [1, 1024]; using the ${hardware} hardware threads`,
+      }));
+  });
 });

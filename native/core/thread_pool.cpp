@@ -18,13 +18,33 @@ struct ThreadPool::Job {
   std::exception_ptr error;
 };
 
-int defaultThreadCount() {
-  if (const char* env = std::getenv("RLHF_KERNELS_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n >= 1 && n <= 1024) return n;
-  }
+namespace {
+
+int hardwareThreads() {
   unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+// RLHF_KERNELS_NUM_THREADS as a whole decimal integer in [1, 1024], else 0.
+int threadsFromEnv(const char* env) {
+  char* end = nullptr;
+  const long n = std::strtol(env, &end, 10);
+  return end != env && *end == '\0' && n >= 1 && n <= 1024 ? static_cast<int>(n) : 0;
+}
+
+}  // namespace
+
+int defaultThreadCount() {
+  const char* env = std::getenv("RLHF_KERNELS_NUM_THREADS");
+  const int n = env && *env ? threadsFromEnv(env) : 0;
+  return n > 0 ? n : hardwareThreads();
+}
+
+std::string threadCountNote() {
+  const char* env = std::getenv("RLHF_KERNELS_NUM_THREADS");
+  if (!env || !*env || threadsFromEnv(env) > 0) return "";
+  return std::string("RLHF_KERNELS_NUM_THREADS=") + env + " is not an integer in [1, 1024]; using the " +
+         std::to_string(hardwareThreads()) + " hardware threads";
 }
 
 ThreadPool& ThreadPool::global() {

@@ -12,6 +12,7 @@
 #include <exception>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -61,6 +62,9 @@ class ThreadPool {
 
 // Threads from RLHF_KERNELS_NUM_THREADS, else the machine's hardware threads.
 int defaultThreadCount();
+// Why RLHF_KERNELS_NUM_THREADS was not used: "" when unset or valid (an
+// integer in [1, 1024]); info() shows it.
+std::string threadCountNote();
 
 // Deterministic reduction: fn(begin, end) -> Acc over fixed blocks of
 // `block` items (a partition that depends on n only, never on the thread
