@@ -114,7 +114,9 @@ ErrorSlot* OpArgs::errorSlot() {
   uint64_t run(OpArgs& args, const P& params) {                                 \
     if (args.device < 0) {                                                      \
       auto fn = cpu::ops().name;                                                \
-      return state(args.env).cpuStream().enqueue([fn, params] { fn(params); }); \
+      CpuStream& stream = state(args.env).cpuStream();                          \
+      stream.throttle();                                                        \
+      return stream.enqueue([fn, params] { fn(params); });                      \
     }                                                                           \
     cuda::Context& ctx = args.cuda();                                           \
     ctx.check(cudaops::name(params, ctx.launch()), #name);                      \

@@ -34,8 +34,12 @@ export function releaseAll(): void {
   pending.length = 0;
 }
 
-/** Runs native op `name` on `device`; arrays in `args` stay alive until it ran. */
-export function runOp(name: string, ordinal: number, args: Record<string, unknown>): void {
+/**
+ * Runs native op `name` on `device`; arrays in `args` stay alive until it
+ * ran. Returns its cpu ticket (0 on cuda). With CpuStream::kMaxQueued ops
+ * queued on cpu, the call first waits for half of them (native/core/cpu_stream.h).
+ */
+export function runOp(name: string, ordinal: number, args: Record<string, unknown>): number {
   const native = addon();
   const fn = native[name] as ((a: Record<string, unknown>) => number) | undefined;
   if (typeof fn !== 'function') throw new KernelError(`${name}: not in this build of the addon`, 'EINTERNAL');
@@ -45,6 +49,7 @@ export function runOp(name: string, ordinal: number, args: Record<string, unknow
     releaseFinished();
     pending.push({ ticket, arrays: Object.values(args).filter((v) => ArrayBuffer.isView(v)) });
   }
+  return ticket;
 }
 
 interface Wait {

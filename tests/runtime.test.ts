@@ -2,8 +2,10 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  KernelError, defaultDevice, info, memory, setDefaultDevice, setNumThreads, synchronize, synchronizeSync, tensor,
+  KernelError, defaultDevice, gae, info, memory, setDefaultDevice, setNumThreads, synchronize, synchronizeSync, tensor,
 } from '../lib/index.js';
+import { addon } from '../lib/addon.js';
+import { runOp } from '../lib/stream.js';
 import { HAS_CUDA } from './helpers/devices.js';
 
 describe('info()', () => {
@@ -84,6 +86,23 @@ describe('synchronize and threads', () => {
     expect(info().cpu.threads).toBe(1);
     setNumThreads(n);
     expect(info().cpu.threads).toBe(n);
+  });
+
+  it('bounds the cpu queue: with 256 ops queued, an op call waits until half have run', async () => {
+    const B = 64, T = 1024;
+    const x = tensor(Float32Array.from({ length: B * T }, (_, i) => Math.sin(i)), [B, T]);
+    const outs = [tensor(new Float32Array(B * T), [B, T]), tensor(new Float32Array(B * T), [B, T])];
+    const args = { rewards: x.toArray(), values: x.toArray(), advantages: outs[0]!.toArray(), returns: outs[1]!.toArray(),
+      rows: B, steps: T, gamma: 0.99, lambda: 0.95 };
+    await synchronize('cpu');
+    let most = 0;
+    for (let i = 0; i < 1500; i++) most = Math.max(most, runOp('gae', -1, args) - addon().completed());
+    // The calls outran the stream (each op takes longer than its call), and never by more than the bound.
+    expect(most).toBeGreaterThan(128);
+    expect(most).toBeLessThanOrEqual(256);
+    await synchronize('cpu');
+    const again = gae(x, x, { gamma: 0.99, lambda: 0.95 });
+    expect([...outs[0]!.toArray()]).toEqual([...again.advantages.toArray()]);
   });
 
   it('RLHF_KERNELS_NUM_THREADS: a whole integer in [1, 1024] sets the threads; anything else is named in info()', () => {

@@ -27,6 +27,13 @@ uint64_t CpuStream::enqueue(std::function<void()> task) {
   return ticket;
 }
 
+void CpuStream::throttle() {
+  // Tasks waiting, plus at most one running: the common case needs no lock.
+  if (queued_.load(std::memory_order_relaxed) + 1 < kMaxQueued) return;
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [this] { return submitted_ - completed_ <= kMaxQueued / 2; });
+}
+
 void CpuStream::loop() {
   for (;;) {
     std::function<void()> task;

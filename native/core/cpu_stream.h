@@ -34,6 +34,13 @@ class CpuStream {
   CpuStream& operator=(const CpuStream&) = delete;
 
   uint64_t enqueue(std::function<void()> task);  // returns the task's ticket
+  // Backpressure for ops, as CUDA's launch queue gives: before a task that
+  // would make kMaxQueued + 1 waiting or running, blocks until at most half
+  // of kMaxQueued remain, so a
+  // caller that never waits cannot queue (and hold the outputs of) work
+  // without bound.
+  static constexpr uint64_t kMaxQueued = 256;
+  void throttle();
   void synchronize();                 // blocks until every enqueued task ran
   // Spins at most the spin budget (spin.h); true when every task enqueued
   // so far has run by then. Never blocks.
