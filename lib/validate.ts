@@ -58,9 +58,10 @@ export class OpScope {
 
   /**
    * A 1-D input: a Tensor, or a plain typed array / number[] copied to
-   * `device` (the device of the op's other inputs) for this call only.
+   * `device` (the device of the op's other inputs) for this call only
+   * (shaped `shape` when given: see tensorOrArray).
    */
-  vector(op: string, name: string, value: unknown, dtype: DType, device: Device): Tensor {
+  vector(op: string, name: string, value: unknown, dtype: DType, device: Device, shape?: readonly number[]): Tensor {
     if (value instanceof Tensor) {
       const t = expectTensor(op, name, value, [dtype]);
       if (t.shape.length !== 1) throw new RangeError(`${op}: ${name} expected a 1-D tensor, got shape ${shapeText(t.shape)}`);
@@ -68,9 +69,12 @@ export class OpScope {
     }
     if (!isNumberArray(value))
       throw new TypeError(`${op}: ${name} expected a ${dtype} Tensor or a typed array, got ${describe(value)}`);
+    const length = (value as ArrayLike<number>).length;
+    if (shape && length !== shape.reduce((n, d) => n * d, 1))
+      throw new RangeError(`${op}: ${name} expected shape ${shapeText(shape)}, got ${length} elements`);
     let t: Tensor;
     try {
-      t = tensor(value as Float32Array, undefined, { dtype, device });
+      t = tensor(value as Float32Array, shape, { dtype, device });
     } catch (e) {
       // tensor()'s own words ("tensor: data[1] expected an int32"), for this argument.
       if (e instanceof TypeError || e instanceof RangeError) {
@@ -83,9 +87,12 @@ export class OpScope {
     return t;
   }
 
-  /** `value` as a Tensor of `dtype`: a Tensor as it is, a plain array through vector(). */
-  tensorOrArray(op: string, name: string, value: unknown, dtype: DType, device: Device): Tensor {
-    return value instanceof Tensor ? expectTensor(op, name, value, [dtype]) : this.vector(op, name, value, dtype, device);
+  /**
+   * `value` as a Tensor of `dtype`: a Tensor as it is, a plain array through
+   * vector(), shaped `shape` when given (a mask laid out like its data).
+   */
+  tensorOrArray(op: string, name: string, value: unknown, dtype: DType, device: Device, shape?: readonly number[]): Tensor {
+    return value instanceof Tensor ? expectTensor(op, name, value, [dtype]) : this.vector(op, name, value, dtype, device, shape);
   }
 }
 

@@ -359,6 +359,14 @@ describe.each(DEVICES)('whiten on %s', (device) => {
     const none = tensor(new Uint8Array(3), undefined, { device });
     expect(Array.from(whiten(x, { mask: none, shiftMean: false }).toArray())).toEqual([0, 0, 0]);
   });
+
+  it('takes a Uint8Array mask laid out like x, whatever its shape', () => {
+    const data = Float32Array.from({ length: 12 }, (_, i) => Math.sin(i));
+    const bits = Uint8Array.from({ length: 12 }, (_, i) => (i % 5 === 2 ? 0 : 1));
+    const x = tensor(data, [2, 3, 2], { device });
+    const asTensor = whiten(x, { mask: tensor(bits, [2, 3, 2], { device }) }).toArray();
+    expect(Array.from(whiten(x, { mask: bits }).toArray())).toEqual(Array.from(asTensor));
+  });
 });
 
 describe('whiten on cpu: determinism', () => {
@@ -447,6 +455,7 @@ describe('bad inputs', () => {
 
   it('whiten: mask and eps', () => {
     expect(() => whiten(v, { mask: tensor(new Uint8Array(6)) })).toThrow(new RangeError('whiten: mask expected shape [2, 3], got [6]'));
+    expect(() => whiten(v, { mask: new Uint8Array(4) })).toThrow(new RangeError('whiten: mask expected shape [2, 3], got 4 elements'));
     expect(() => whiten(v, { mask: v as never })).toThrow(new TypeError('whiten: mask expected dtype uint8, got float32'));
     expect(() => whiten(v, { eps: 0 })).toThrow(new RangeError('whiten: eps expected a finite number > 0, got 0'));
     expect(() => whiten(v, { shiftMean: 1 as never })).toThrow(new TypeError('whiten: shiftMean expected a boolean, got 1'));

@@ -124,7 +124,7 @@ export function gae(rewards: Tensor, values: Tensor, opts: GaeOptions): GaeResul
 }
 
 export interface WhitenOptions {
-  /** uint8, the shape of x; 0 = left out of the statistics, output 0. */
+  /** uint8, the shape of x (a Uint8Array: x's elements in order); 0 = left out of the statistics, output 0. */
   mask?: Tensor | Uint8Array;
   /** Default true; false adds the mean back after scaling. */
   shiftMean?: boolean;
@@ -146,7 +146,7 @@ export function whiten(x: Tensor | Float32Array | number[], opts?: WhitenOptions
   return OpScope.run((scope) => {
     const o = expectOptions<WhitenOptions>(op, opts, ['mask', 'shiftMean', 'eps']);
     const t = scope.tensorOrArray(op, 'x', x, 'float32', defaultDevice());
-    const mask = o.mask === undefined ? undefined : scope.tensorOrArray(op, 'mask', o.mask, 'uint8', t.device);
+    const mask = o.mask === undefined ? undefined : scope.tensorOrArray(op, 'mask', o.mask, 'uint8', t.device, t.shape);
     if (mask) expectShape(op, 'mask', mask, t.shape);
     const shiftMean = expectBoolean(op, 'shiftMean', o.shiftMean, true);
     const eps = expectNumber(op, 'eps', o.eps, 1e-8, { above: 0 });
