@@ -36,6 +36,11 @@ export function expectKeys(where: string, what: string, value: object, known: re
 }
 
 /** Formats a value for an error message: short, and says its kind. */
+/** "a" or "an" before `word` (an int32, a uint8, an Int32Array, a Uint8Array). */
+export function article(word: string): string {
+  return /^[aeio]/i.test(word) ? 'an' : 'a';
+}
+
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';
@@ -45,10 +50,10 @@ export function describe(value: unknown): string {
   if (typeof value === 'boolean') return String(value);
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (value instanceof DataView) return `a DataView of ${value.byteLength} bytes`;
-  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
+  if (ArrayBuffer.isView(value)) return `${article(value.constructor.name)} ${value.constructor.name} of length ${(value as unknown as ArrayLike<number>).length}`;
   if (typeof value === 'function') return 'a function';
   const name = (value as object).constructor?.name;
   const text = (value as { toString?: () => string }).toString?.();
   if (text && text !== '[object Object]') return text;
-  return name && name !== 'Object' ? `a ${name}` : 'an object';
+  return name && name !== 'Object' ? `${article(name)} ${name}` : 'an object';
 }

@@ -18,7 +18,7 @@ import {
   DTYPES, DTYPE_BYTES, type DType, type HostArray, bfloat16Bits, bfloat16Value, dtypeOfArray, float16Bits,
   float16Value, hostArray, hostView, isNumberArray,
 } from './dtype.js';
-import { KernelError, describe, expectKeys } from './errors.js';
+import { KernelError, article, describe, expectKeys } from './errors.js';
 import { releaseAll, waitCpu } from './stream.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
@@ -341,7 +341,7 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   if (!isNumberArray(data))
     throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got ${describe(data)}`);
   if (!Array.isArray(data) && isDetached(data.buffer))
-    throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got a ${data.constructor.name} over a detached ArrayBuffer`);
+    throw new TypeError(`${where}: data expected a TypedArray of numbers or a number[], got ${article(data.constructor.name)} ${data.constructor.name} over a detached ArrayBuffer`);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${where}: opts expected an object, got ${describe(opts)}`);
   expectKeys(where, 'opts', opts, TENSOR_OPTIONS);
   if (opts.copy !== undefined && typeof opts.copy !== 'boolean')

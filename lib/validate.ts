@@ -4,7 +4,7 @@
  */
 import type { Device } from './device.js';
 import { type DType, DTYPES, isNumberArray } from './dtype.js';
-import { describe, expectKeys } from './errors.js';
+import { article, describe, expectKeys } from './errors.js';
 import { Tensor, tensor } from './tensor.js';
 
 function shapeText(shape: readonly number[]): string {
@@ -15,7 +15,7 @@ function shapeText(shape: readonly number[]): string {
 export function expectTensor(op: string, name: string, value: unknown, dtypes: readonly DType[]): Tensor {
   if (!(value instanceof Tensor)) {
     const kinds = dtypes.join(' or ');
-    throw new TypeError(`${op}: ${name} expected a ${kinds} Tensor, got ${describe(value)}`);
+    throw new TypeError(`${op}: ${name} expected ${article(kinds)} ${kinds} Tensor, got ${describe(value)}`);
   }
   if (!dtypes.includes(value.dtype))
     throw new TypeError(`${op}: ${name} expected dtype ${dtypes.join(' or ')}, got ${value.dtype}`);
@@ -68,7 +68,7 @@ export class OpScope {
       return t;
     }
     if (!isNumberArray(value))
-      throw new TypeError(`${op}: ${name} expected a ${dtype} Tensor or a typed array, got ${describe(value)}`);
+      throw new TypeError(`${op}: ${name} expected ${article(dtype)} ${dtype} Tensor or a typed array, got ${describe(value)}`);
     const length = (value as ArrayLike<number>).length;
     if (shape && length !== shape.reduce((n, d) => n * d, 1))
       throw new RangeError(`${op}: ${name} expected shape ${shapeText(shape)}, got ${length} elements`);

@@ -189,6 +189,21 @@ describe('shapes', () => {
   });
 });
 
+describe('targets as a typed array', () => {
+  it('is laid out like the leading dims, forward and backward', () => {
+    const logits = tensor(new Float32Array(2 * 3 * 5).map((_, i) => Math.cos(i)), [2, 3, 5]);
+    const ids = new Int32Array([4, 0, -100, 2, 1, 3]);
+    const asTensor = tokenLogProbs(logits, tensor(ids, [2, 3]));
+    const asArray = tokenLogProbs(logits, ids);
+    expect(asArray.logprobs.shape).toEqual([2, 3]);
+    expect(Array.from(asArray.logprobs.toArray())).toEqual(Array.from(asTensor.logprobs.toArray()));
+    const gradLogprobs = tensor(new Float32Array(6).fill(1), [2, 3]);
+    const dArray = tokenLogProbsBackward(logits, ids, { lse: asArray.lse, gradLogprobs });
+    const dTensor = tokenLogProbsBackward(logits, tensor(ids, [2, 3]), { lse: asTensor.lse, gradLogprobs });
+    expect(Array.from(dArray.toArray())).toEqual(Array.from(dTensor.toArray()));
+  });
+});
+
 describe('bad inputs', () => {
   const logits = tensor(new Float32Array(24).map((_, i) => Math.sin(i)), [2, 3, 4]);
   const targets = tensor(new Int32Array([0, 1, 2, 3, 0, 1]), [2, 3]);
@@ -202,9 +217,10 @@ describe('bad inputs', () => {
     ['empty vocabulary', fwd(tensor(new Float32Array(0), [3, 0]), [0, 0, 0]), RangeError, 'tokenLogProbs: logits expected a vocabulary (last dimension) V in [1, 2^31), got shape [3, 0]'],
     ['float targets', fwd(logits, tensor(new Float32Array(6), [2, 3])), TypeError, 'tokenLogProbs: targets expected dtype int32, got float32'],
     ['targets shape', fwd(logits, tensor(new Int32Array(6))), RangeError, 'tokenLogProbs: targets expected shape [2, 3], got [6]'],
-    ['targets array for 2-D rows', fwd(logits, new Int32Array(6)), TypeError, 'tokenLogProbs: targets expected a int32 Tensor, got a Int32Array of length 6'],
-    ['target >= V', fwd(logits, tensor(new Int32Array([0, 1, 2, 3, 4, 0]), [2, 3])), RangeError, 'tokenLogProbs: targets at row 4 is 4, expected a token id in [0, 4) or ignoreIndex'],
-    ['negative target', fwd(logits, tensor(new Int32Array([0, -1, 2, 3, 0, 0]), [2, 3])), RangeError, 'tokenLogProbs: targets at row 1 is -1, expected a token id in [0, 4) or ignoreIndex'],
+    ['targets array of another length', fwd(logits, new Int32Array(5)), RangeError, 'tokenLogProbs: targets expected shape [2, 3], got 5 elements'],
+    ['targets of the wrong kind', fwd(logits, 'abc'), TypeError, 'tokenLogProbs: targets expected an int32 Tensor or a typed array, got "abc"'],
+    ['target >= V', fwd(logits, tensor(new Int32Array([0, 1, 2, 3, 4, 0]), [2, 3])), RangeError, 'tokenLogProbs: targets[1, 1] is 4, expected a token id in [0, 4) or ignoreIndex (-100)'],
+    ['negative target', fwd(logits, tensor(new Int32Array([0, -1, 2, 3, 0, 0]), [2, 3])), RangeError, 'tokenLogProbs: targets[0, 1] is -1, expected a token id in [0, 4) or ignoreIndex (-100)'],
     ['temperature 0', fwd(logits, targets, { temperature: 0 }), RangeError, 'tokenLogProbs: temperature expected a finite number > 0, got 0'],
     ['temperature NaN', fwd(logits, targets, { temperature: NaN }), RangeError, 'tokenLogProbs: temperature expected a finite number > 0, got NaN'],
     ['temperature inf', fwd(logits, targets, { temperature: Infinity }), RangeError, 'tokenLogProbs: temperature expected a finite number > 0, got Infinity'],
@@ -220,7 +236,7 @@ describe('bad inputs', () => {
     ['gradEntropy alone', bwd({ lse, gradEntropy: lse }), TypeError, 'tokenLogProbsBackward: grads.entropy expected a float32 Tensor (the forward\'s entropy, needed with gradEntropy), got undefined'],
     ['gradLogprobs dtype', bwd({ lse, gradLogprobs: targets }), TypeError, 'tokenLogProbsBackward: grads.gradLogprobs expected dtype float32, got int32'],
     ['inPlace not boolean', bwd({ lse, gradLogprobs: lse }, { inPlace: 'yes' }), TypeError, 'tokenLogProbsBackward: inPlace expected a boolean, got "yes"'],
-    ['backward bad target', bwd({ lse, gradLogprobs: lse }, {}, tensor(new Int32Array([0, 1, 9, 3, 0, 0]), [2, 3])), RangeError, 'tokenLogProbsBackward: targets at row 2 is 9, expected a token id in [0, 4) or ignoreIndex'],
+    ['backward bad target', bwd({ lse, gradLogprobs: lse }, {}, tensor(new Int32Array([0, 1, 9, 3, 0, 0]), [2, 3])), RangeError, 'tokenLogProbsBackward: targets[0, 2] is 9, expected a token id in [0, 4) or ignoreIndex (-100)'],
   ];
   for (const [name, call, kind, message] of cases) {
     it(`${name}: ${kind.name}`, () => {

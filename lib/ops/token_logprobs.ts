@@ -100,14 +100,32 @@ const BACKWARD_OPTIONS: (keyof TokenLogProbsBackwardOptions)[] = ['temperature',
 // The forward's result may be spread into grads ({ ...forward, gradLogprobs }): its logprobs are ignored.
 const GRADS: (keyof TokenLogProbsGrads | keyof TokenLogProbsResult)[] = ['lse', 'gradLogprobs', 'entropy', 'gradEntropy', 'logprobs'];
 
-/** A per-row input: a Tensor of the leading shape, or a typed array when that shape is 1-D. */
+/** A per-row input: a Tensor of the leading shape, or a typed array of its elements in order. */
 function rowTensor(scope: OpScope, op: string, name: string, value: unknown, dtype: 'float32' | 'int32', leading: number[], logits: Tensor): Tensor {
-  let t: Tensor;
-  if (leading.length === 1 && !(value instanceof Tensor) && value !== undefined && value !== null)
-    t = scope.vector(op, name, value, dtype, logits.device);
-  else t = expectTensor(op, name, value, [dtype]);
+  const t = value === undefined || value === null ? expectTensor(op, name, value, [dtype])
+    : scope.tensorOrArray(op, name, value, dtype, logits.device, leading);
   expectShape(op, name, t, leading);
   return t;
+}
+
+/**
+ * On cpu, a target outside [0, V) that is not ignoreIndex is a RangeError
+ * now, naming its position (on cuda the kernel reports its flat row at the
+ * next synchronizing call).
+ */
+function checkTargets(op: string, targets: Tensor, vocab: number, ignoreIndex: number, leading: readonly number[]): void {
+  if (targets.device !== 'cpu') return;
+  const y = targets._storage(`${op}: targets`) as Int32Array;
+  for (let i = 0; i < y.length; i++) {
+    const v = y[i]!;
+    if (v === ignoreIndex || (v >= 0 && v < vocab)) continue;
+    const at: number[] = [];
+    for (let k = leading.length - 1, rest = i; k >= 0; k--) {
+      at.unshift(rest % leading[k]!);
+      rest = Math.floor(rest / leading[k]!);
+    }
+    throw new RangeError(`${op}: targets[${at.join(', ')}] is ${v}, expected a token id in [0, ${vocab}) or ignoreIndex (${ignoreIndex})`);
+  }
 }
 
 function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknown, opts: { temperature?: unknown; ignoreIndex?: unknown }): Common {
@@ -121,6 +139,7 @@ function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknow
   const targets = rowTensor(scope, op, 'targets', targetsIn, 'int32', leading, logits);
   const invTemperature = 1 / temperatureOf(op, opts.temperature);
   const ignoreIndex = expectNumber(op, 'ignoreIndex', opts.ignoreIndex, -100, INT32_RULE);
+  checkTargets(op, targets, vocab, ignoreIndex, leading);
   return { logits, targets, rows: logits.size / vocab, vocab, leading, invTemperature, ignoreIndex };
 }
 
@@ -150,7 +169,7 @@ function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknow
  * size, its position and the thread count, on a given backend and device.
  *
  * @param logits `[..., V]` float32, bfloat16 or float16 (accumulated in float32).
- * @param targets int32 `[...]` (the leading dims of logits); a typed array when 1-D.
+ * @param targets int32 `[...]` (the leading dims of logits), or a typed array of them in order.
  * @returns float32 tensors of shape `[...]`.
  */
 export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | number[], opts?: TokenLogProbsOptions): TokenLogProbsResult {
