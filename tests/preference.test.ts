@@ -12,7 +12,7 @@ import { DEVICES } from './helpers/devices.js';
 import { gradient } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32, maxAbs } from './helpers/tolerance.js';
-import { type LossRefOptions, meanMarginScale, pairTerms, preferenceLossRef, softplus } from './reference/preference.js';
+import { type LossRefOptions, meanMarginScale, pairTerms, preferenceLossRef, sigmoidSmoothing, softplus } from './reference/preference.js';
 
 const KINDS: PreferenceKind[] = ['sigmoid', 'hinge', 'ipo'];
 
@@ -112,7 +112,7 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
       for (const set of OPTION_SETS) {
         const c = rng.normals(n, 3);
         const r = rng.normals(n, 3);
-        const o = { ...lossOptions(set, rng, n), kind };
+        const o = sigmoidSmoothing({ ...lossOptions(set, rng, n), kind });
         const margin = o.margin ? tensor(o.margin as Float32Array, undefined, { device }) : undefined;
         const out = read(pairwiseLoss(tensor(c, undefined, { device }), tensor(r, undefined, { device }), { ...o, margin }));
         expectMatchesReference(out, c, r, o, `${kind} ${set} B=${n}`);
@@ -124,7 +124,7 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
     const r = new Float32Array([-5000, 5000, 0, 0, -0.5, 3000]);
     for (const kind of KINDS)
       for (const labelSmoothing of [0, 0.1]) {
-        const o = { kind, labelSmoothing };
+        const o = sigmoidSmoothing({ kind, labelSmoothing });
         const out = read(pairwiseLoss(tensor(c, undefined, { device }), tensor(r, undefined, { device }), o));
         for (const v of [out.loss, ...out.gradChosen, ...out.gradRejected]) expect(Number.isFinite(v)).toBe(true);
         expectMatchesReference(out, c, r, o, `${kind} s=${labelSmoothing}`);
@@ -158,7 +158,7 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
     const r = new Float32Array(n);
     for (const kind of KINDS)
       for (const labelSmoothing of [0, 0.3]) {
-        const o = { kind, labelSmoothing };
+        const o = sigmoidSmoothing({ kind, labelSmoothing });
         const out = read(pairwiseLoss(tensor(c, undefined, { device }), r, o));
         expectMatchesReference(out, c, r, o, `sweep ${kind} s=${labelSmoothing}`);
         const loss: number[] = [], exact: number[] = [], naive: number[] = [];
@@ -305,7 +305,7 @@ describe.each(DEVICES)('dpoLoss on %s', (device: Device) => {
   it.each(SIZES)('matches the reference for every kind, B = %i', (n) => {
     const rng = new Rng();
     for (const kind of KINDS)
-      for (const extra of [{}, { beta: 0.5, labelSmoothing: 0.1 }]) {
+      for (const extra of [{}, sigmoidSmoothing({ kind, beta: 0.5, labelSmoothing: 0.1 })]) {
         const x = logprobs(rng, n);
         const t = (a: Float32Array) => tensor(a, undefined, { device });
         const out = read(dpoLoss(t(x.policyChosen), t(x.policyRejected), t(x.refChosen), t(x.refRejected), { kind, ...extra }));
@@ -378,6 +378,10 @@ describe('pairwiseLoss and dpoLoss reject bad input', () => {
       [() => dpoLoss(c, r, c, r.subarray(1)), RangeError, 'dpoLoss: refRejected expected shape [3], got [2]'],
       [() => dpoLoss(c, r, c, r, { labelSmoothing: 0.7 }), RangeError,
         'dpoLoss: labelSmoothing expected a finite number >= 0 < 0.5, got 0.7'],
+      [() => dpoLoss(c, r, c, r, { kind: 'ipo', labelSmoothing: 0.3 }), RangeError,
+        "dpoLoss: labelSmoothing applies to kind 'sigmoid' only, got 0.3 with kind 'ipo'"],
+      [() => pairwiseLoss(c, r, { kind: 'hinge', labelSmoothing: 0.1 }), RangeError,
+        "pairwiseLoss: labelSmoothing applies to kind 'sigmoid' only, got 0.1 with kind 'hinge'"],
       [() => dpoLoss(c, r, c, r, { kind: 'kto' as never }), RangeError, `dpoLoss: kind expected one of 'sigmoid', 'hinge', 'ipo', got "kto"`],
       [() => dpoLoss(c, r, tensor(new Uint8Array(3)), r), TypeError, 'dpoLoss: refChosen expected dtype float32, got uint8'],
     ];

@@ -87,10 +87,15 @@ interface LossScalars {
 
 function lossScalars(op: string, o: Partial<PairwiseLossOptions>, defaultBeta: number): LossScalars {
   const beta = expectNumber(op, 'beta', o.beta, defaultBeta, { above: 0 });
+  const labelSmoothing = expectNumber(op, 'labelSmoothing', o.labelSmoothing, 0, { min: 0, below: 0.5 });
+  const kind = expectChoice(op, 'kind', o.kind, KINDS, 'sigmoid');
+  // Smoothing mixes in the flipped label's log-sigmoid: 'hinge' and 'ipo' have none to mix.
+  if (labelSmoothing > 0 && kind !== 'sigmoid')
+    throw new RangeError(`${op}: labelSmoothing applies to kind 'sigmoid' only, got ${labelSmoothing} with kind '${kind}'`);
   return {
     beta,
-    labelSmoothing: expectNumber(op, 'labelSmoothing', o.labelSmoothing, 0, { min: 0, below: 0.5 }),
-    kind: expectChoice(op, 'kind', o.kind, KINDS, 'sigmoid'),
+    labelSmoothing,
+    kind,
     centerCoef: expectNumber(op, 'centerCoef', o.centerCoef, 0, { min: 0 }),
     normalizer: expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 }),
   };
@@ -161,7 +166,9 @@ function runLoss(scope: OpScope, t: LossTensors, s: LossScalars): PreferenceLoss
  * - 'sigmoid' (Bradley–Terry): l = -(1 - s) log σ(x) - s log σ(-x), in softplus
  *   form (finite at any |x|);
  * - 'hinge': l = relu(1 - x) (subgradient 0 at x = 1);
- * - 'ipo': l = (d - margin - 1 / (2 beta))^2 (labelSmoothing unused).
+ * - 'ipo': l = (d - margin - 1 / (2 beta))^2.
+ * labelSmoothing > 0 with 'hinge' or 'ipo' is a RangeError (they have no
+ * flipped label to mix in).
  *
  * loss = mean(l) + centerCoef * mean((chosen + rejected)^2); the gradients are
  * those of `loss`. accuracy = mean(d > 0), meanMargin = mean(d). The means are

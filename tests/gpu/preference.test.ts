@@ -13,7 +13,7 @@ import {
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
 import {
-  type LossRefOptions, meanMarginScale, preferenceLossRef, sequenceLogProbsBackwardRef, sequenceLogProbsRef,
+  type LossRefOptions, meanMarginScale, preferenceLossRef, sequenceLogProbsBackwardRef, sequenceLogProbsRef, sigmoidSmoothing,
 } from '../reference/preference.js';
 import { skip, maxAbs } from './common.js';
 
@@ -86,7 +86,7 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
       for (const kind of KINDS)
         for (const o of [{}, { beta: 0.1, margin: rng.uniforms(n) }, { beta: 2.5, labelSmoothing: 0.2 },
           { centerCoef: 0.05, margin: rng.uniforms(n, -0.5, 0.5) }, { centerCoef: 0.05, normalizer: 3.5 * n }] as LossRefOptions[])
-          assertLoss({ c: rng.normals(n, 3), r: rng.normals(n, 3), o: { ...o, kind } }, `seed ${rng.seed} pairwise ${kind} ${JSON.stringify({ ...o, margin: !!o.margin })} B=${n}`);
+          assertLoss({ c: rng.normals(n, 3), r: rng.normals(n, 3), o: sigmoidSmoothing({ ...o, kind }) }, `seed ${rng.seed} pairwise ${kind} ${JSON.stringify({ ...o, margin: !!o.margin })} B=${n}`);
   });
 
   it('dpoLoss matches the reference and the cpu backend', () => {
@@ -98,7 +98,7 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
           const refRejected = rng.normals(n, 20, -120);
           const c = refChosen.map((v) => v + rng.normal());
           const r = refRejected.map((v) => v + rng.normal());
-          assertLoss({ c, r, o: { kind, ...extra, refChosen, refRejected } }, `seed ${rng.seed} dpo ${kind} ${JSON.stringify(extra)} B=${n}`);
+          assertLoss({ c, r, o: sigmoidSmoothing({ kind, ...extra, refChosen, refRejected }) }, `seed ${rng.seed} dpo ${kind} ${JSON.stringify(extra)} B=${n}`);
         }
   });
 
@@ -106,7 +106,7 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
     const c = new Float32Array([5000, -5000, 1e4, -1e4, 0.5, 3000]);
     const r = new Float32Array([-5000, 5000, 0, 0, -0.5, 3000]);
     for (const kind of KINDS)
-      for (const labelSmoothing of [0, 0.1]) assertLoss({ c, r, o: { kind, labelSmoothing } }, `huge ${kind} s=${labelSmoothing}`);
+      for (const labelSmoothing of [0, 0.1]) assertLoss({ c, r, o: sigmoidSmoothing({ kind, labelSmoothing }) }, `huge ${kind} s=${labelSmoothing}`);
   });
 
   it('propagate a NaN to its own pair and to the loss only', () => {

@@ -47,6 +47,13 @@ export function pairTerms(kind: Kind, d: number, margin: number, beta: number, l
   return { loss, slope };
 }
 
+/** `o` without labelSmoothing unless its kind is 'sigmoid': the ops refuse smoothing with 'hinge' and 'ipo'. */
+export function sigmoidSmoothing<T extends { kind?: Kind; labelSmoothing?: number }>(o: T): T {
+  if ((o.kind ?? 'sigmoid') === 'sigmoid' || o.labelSmoothing === undefined) return o;
+  const { labelSmoothing: _, ...rest } = o;
+  return rest as T;
+}
+
 export interface LossRefOptions {
   kind?: Kind;
   beta?: number;
