@@ -38,7 +38,11 @@ export type Aggregation = 'token-mean' | 'seq-mean-token-sum' | 'seq-mean-token-
 /**
  * KL estimators of d = logprob - refLogprob (Schulman's k1, k2, k3; verl's
  * kl_penalty 'kl', 'mse', 'low_var_kl'): k1 = d, k2 = d²/2,
- * k3 = exp(-d) + d - 1 (TRL's GRPO KL term).
+ * k3 = exp(-d) + d - 1 (TRL's GRPO KL term), with d clamped to ±20.
+ * verl's low_var_kl also clamps k3 itself to [-10, 10], which this does
+ * not: where k3 > 10 (d < -2.62: a policy far below the reference)
+ * verl's KL term is the constant 10 with gradient 0, this one keeps
+ * growing (142.4 at d = -5, gradient -147.4), as TRL's does.
  */
 export type KlEstimator = 'k1' | 'k2' | 'k3';
 
