@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { addon, loadedFrom } from '../lib/addon.js';
 import {
-  KernelError, info, setNumThreads, tensor, toBFloat16, tokenLogProbs, tokenLogProbsBackward,
+  KernelError, type Tensor, info, setNumThreads, tensor, toBFloat16, tokenLogProbs, tokenLogProbsBackward,
 } from '../lib/index.js';
 import { Rng } from './helpers/random.js';
 import { EPS, f32 } from './helpers/tolerance.js';
@@ -195,6 +195,9 @@ describe('targets as a typed array', () => {
     const ids = new Int32Array([4, 0, -100, 2, 1, 3]);
     const asTensor = tokenLogProbs(logits, tensor(ids, [2, 3]));
     const asArray = tokenLogProbs(logits, ids);
+    const entropy: Tensor = tokenLogProbs(logits, ids, { entropy: true }).entropy; // typed as there when asked for
+    expect(entropy.shape).toEqual([2, 3]);
+    expect(asArray.entropy).toBeUndefined();
     expect(asArray.logprobs.shape).toEqual([2, 3]);
     expect(Array.from(asArray.logprobs.toArray())).toEqual(Array.from(asTensor.logprobs.toArray()));
     const gradLogprobs = tensor(new Float32Array(6).fill(1), [2, 3]);

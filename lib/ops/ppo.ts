@@ -23,7 +23,9 @@ import {
  * - `'seq-mean-token-sum-norm'`: sum(M L) / (B T), T the padded length (Dr. GRPO)
  *
  * These are verl's `agg_loss` modes; TRL's GRPOTrainer calls token-mean
- * 'bnpo', seq-mean-token-mean 'grpo' and seq-mean-token-sum-norm 'dr_grpo'.
+ * 'bnpo', seq-mean-token-mean 'grpo' and seq-mean-token-sum-norm 'dr_grpo'
+ * (TRL's dr_grpo divides by B × max_completion_length: pass that as
+ * `normalizer` when T is shorter).
  * The seq-mean modes divide by B', where verl and TRL divide by every row
  * B; the two agree when no row is empty.
  *
@@ -50,7 +52,12 @@ const AGGREGATIONS: readonly Aggregation[] = ['token-mean', 'seq-mean-token-sum'
 const KL_ESTIMATORS: readonly KlEstimator[] = ['k1', 'k2', 'k3'];
 
 export interface PpoPolicyLossOptions {
-  /** uint8 [B, T]; nonzero = a valid token. Default: every token valid. */
+  /**
+   * uint8 [B, T]; nonzero = a valid token. Default: every token valid.
+   * Prompt and padding tokens belong at 0 here: a target equal to
+   * tokenLogProbs' ignoreIndex gives logprob 0 but still counts in the
+   * loss's mean unless masked.
+   */
   mask?: Tensor;
   /** Lower clip: the ratio is clipped to [1 - clipLow, 1 + clipHigh]. Default 0.2, in [0, 1]. */
   clipLow?: number;
@@ -81,13 +88,17 @@ export interface PpoPolicyLossOptions {
   entropyCoef?: number;
 }
 
-export interface PpoPolicyLossResult {
+/**
+ * `G` and `K`: whether entropy and refLogprobs were given (a Tensor there
+ * makes gradEntropy, and kl, Tensors rather than possibly undefined).
+ */
+export interface PpoPolicyLossResult<G extends Tensor | undefined = Tensor | undefined, K extends Tensor | undefined = Tensor | undefined> {
   /** 0-d: the aggregated loss. */
   loss: Tensor;
   /** [B, T]: d loss / d logprobs (0 where masked); chains into tokenLogProbsBackward. */
   gradLogprobs: Tensor;
   /** [B, T]: d loss / d entropy = -entropyCoef × the token's aggregation weight; when entropy is given. */
-  gradEntropy?: Tensor;
+  gradEntropy: G extends Tensor ? Tensor : Tensor | undefined;
   /** 0-d: share of valid tokens whose clipped term is strictly the larger. */
   clipFraction: Tensor;
   /** 0-d: share of valid tokens with A < 0 whose dual-clip bound is strictly below the clipped loss. */
@@ -95,7 +106,7 @@ export interface PpoPolicyLossResult {
   /** 0-d: token mean of exp(old - new) - (old - new) - 1 (the log-ratio clamped to ±20). */
   approxKl: Tensor;
   /** 0-d: token mean of the KL estimator; when refLogprobs is given. */
-  kl?: Tensor;
+  kl: K extends Tensor ? Tensor : Tensor | undefined;
 }
 
 export interface PpoValueLossOptions {
@@ -174,7 +185,9 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
  *   range (negative clips, dualClip ≤ 1, normalizer ≤ 0 or not finite,
  *   unknown aggregation or estimator).
  */
-export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult {
+export function ppoPolicyLoss<G extends Tensor | undefined = undefined, K extends Tensor | undefined = undefined>(
+  logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
+  opts?: PpoPolicyLossOptions & { entropy?: G; refLogprobs?: K }): PpoPolicyLossResult<G, K> {
   const op = 'ppoPolicyLoss';
   const o = expectOptions<PpoPolicyLossOptions>(op, opts, POLICY_OPTIONS);
   const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs', 'advantages'], [logprobs, oldLogprobs, advantages]);
@@ -199,26 +212,28 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
 
   return OpScope.run((scope) => {
     const scalar = (): Tensor => scope.output([], 'float32', device);
-    const out: PpoPolicyLossResult = {
+    const gradEntropy = entropy ? scope.output(shape, 'float32', device) : undefined;
+    const kl = refLogprobs ? scalar() : undefined;
+    const out = {
       loss: scalar(),
       gradLogprobs: scope.output(shape, 'float32', device),
       clipFraction: scalar(),
       clipFractionLower: scalar(),
       approxKl: scalar(),
+      ...(gradEntropy && { gradEntropy }),
+      ...(kl && { kl }),
     };
-    if (entropy) out.gradEntropy = scope.output(shape, 'float32', device);
-    if (refLogprobs) out.kl = scalar();
     runOp(op, ordinalOf(device), {
       rows, steps,
       logprobs: logprobs._storage(), oldLogprobs: oldLogprobs._storage(), advantages: advantages._storage(),
       mask: mask?._storage(), refLogprobs: refLogprobs?._storage(), entropy: entropy?._storage(),
-      gradLogprobs: out.gradLogprobs._storage(), gradEntropy: out.gradEntropy?._storage(),
+      gradLogprobs: out.gradLogprobs._storage(), gradEntropy: gradEntropy?._storage(),
       loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
-      clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: out.kl?._storage(),
+      clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: kl?._storage(),
       clipLow, clipHigh, dualClip, klCoef, entropyCoef,
       aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator),
     });
-    return out;
+    return out as PpoPolicyLossResult<G, K>;
   });
 }
 

@@ -24,13 +24,14 @@ export interface TokenLogProbsOptions {
   entropy?: boolean;
 }
 
-export interface TokenLogProbsResult {
+/** `E`: whether the entropy was asked for (`entropy: true` makes it `true`, and `entropy` a Tensor). */
+export interface TokenLogProbsResult<E extends boolean = boolean> {
   /** [...] float32: z[y] - lse(z). */
   logprobs: Tensor;
   /** [...] float32: log-sum-exp of z = logits / temperature. */
   lse: Tensor;
   /** [...] float32: lse(z) - sum p z, when asked for. */
-  entropy?: Tensor;
+  entropy: E extends true ? Tensor : Tensor | undefined;
 }
 
 export interface TokenLogProbsGrads {
@@ -172,7 +173,8 @@ function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknow
  * @param targets int32 `[...]` (the leading dims of logits), or a typed array of them in order.
  * @returns float32 tensors of shape `[...]`.
  */
-export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | number[], opts?: TokenLogProbsOptions): TokenLogProbsResult {
+export function tokenLogProbs<E extends boolean = false>(logits: Tensor, targets: Tensor | Int32Array | number[],
+  opts?: TokenLogProbsOptions & { entropy?: E }): TokenLogProbsResult<E> {
   const op = 'tokenLogProbs';
   return OpScope.run((scope) => {
     const o = expectOptions<TokenLogProbsOptions>(op, opts, FORWARD_OPTIONS);
@@ -195,7 +197,7 @@ export function tokenLogProbs(logits: Tensor, targets: Tensor | Int32Array | num
       ignoreIndex: c.ignoreIndex,
     });
     LSE_ORIGIN.set(lse, { temperature: (o.temperature as number | undefined) ?? 1, ignoreIndex: c.ignoreIndex });
-    return entropy ? { logprobs, lse, entropy } : { logprobs, lse };
+    return (entropy ? { logprobs, lse, entropy } : { logprobs, lse }) as TokenLogProbsResult<E>;
   });
 }
 
