@@ -24,7 +24,8 @@ Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   const int64_t n = args.elements(p.rows, p.steps);
   p.logprobs = args.tensor<const float>("logprobs", n);
   p.oldLogprobs = args.tensor<const float>("oldLogprobs", n);
-  p.advantages = args.tensor<const float>("advantages", n);
+  p.advantagePerRow = args.flag("advantagePerRow");
+  p.advantages = args.tensor<const float>("advantages", p.advantagePerRow ? p.rows : n);
   p.mask = args.tensor<const uint8_t>("mask", n, true);
   p.refLogprobs = args.tensor<const float>("refLogprobs", n, true);
   p.entropy = args.tensor<const float>("entropy", n, true);

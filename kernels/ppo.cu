@@ -143,7 +143,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
 #pragma unroll
     for (int k = 0; k < (kLoads > 0 ? kPerThread : 0); ++k) {
       const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-      x[k] = i < tile.end ? op.load(i) : typename Op::Inputs{};
+      x[k] = i < tile.end ? op.load(i, l, tile) : typename Op::Inputs{};
     }
   };
   if (kLoads == 2 && blockIdx.x < l.tiles) loadTile(tileAt(l, blockIdx.x));  // in flight across phase 1
@@ -188,7 +188,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
       const int64_t i = tile.begin + threadIdx.x + k * kThreads;
       if (i < tile.end) {
         const float w = sharedWeights ? rowWeight[static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)] : weight;
-        op.token(i, w, kLoads > 0 ? x[k] : op.load(i), a);
+        op.token(i, w, kLoads > 0 ? x[k] : op.load(i, l, tile), a);
       }
     }
     const Partial block = blockPartial(a);
@@ -239,8 +239,13 @@ struct PolicyOp {
     bool valid;
   };
 
-  __device__ Inputs load(int64_t i) const {
-    return Inputs{__ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + i),
+  __device__ Inputs load(int64_t i, const Layout& l, const Tile& tile) const {
+    // One advantage per row (GRPO's): the token's row, a 32-bit division in a
+    // tile of whole rows.
+    const int64_t a = !p.advantagePerRow ? i
+                      : l.packed         ? tile.row + static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)
+                                         : tile.row;
+    return Inputs{__ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + a),
                   Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f,
                   !HasMask || __ldg(p.mask + i) != 0};
   }
@@ -281,7 +286,7 @@ struct ValueOp {
     bool valid;
   };
 
-  __device__ Inputs load(int64_t i) const {
+  __device__ Inputs load(int64_t i, const Layout&, const Tile&) const {
     return Inputs{__ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i),
                   !HasMask || __ldg(p.mask + i) != 0};
   }

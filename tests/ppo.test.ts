@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type Aggregation, info, ppoPolicyLoss, setNumThreads, tensor } from '../lib/index.js';
@@ -266,6 +268,29 @@ describe.each(DEVICES)('ppoPolicyLoss on %s', (device) => {
       const ref = ppoPolicyLossReference(x);
       expect(Math.abs(first.loss + second.loss - whole.loss), `${what}loss`).toBeLessThanOrEqual(16 * 2 ** -24 * ref.lossMagnitude);
     }
+  });
+});
+
+describe('ppoPolicyLoss with one advantage per row ([B], GRPO\'s)', () => {
+  it.each(DEVICES)('matches the reference on %s', (device) => {
+    const rng = new Rng();
+    for (const aggregation of AGGREGATIONS)
+      for (const [B, T] of [[3, 1], [5, 17], [4, 300]] as const) {
+        const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
+        const perRow = Float32Array.from({ length: B }, (_, b) => x.advantages[b * T]!);
+        const spread = { ...x, advantages: Float32Array.from({ length: B * T }, (_, i) => perRow[Math.floor(i / T)]!) };
+        checkPolicy(spread, device, `${B}x${T} ${aggregation} per row`, tensor(perRow, [B], { device }));
+      }
+  });
+
+  // Each ISA in a child process: rows that start anywhere in a vector.
+  it.each(info().cpu.supportedIsas)('gives the same bits as the advantages written out [B, T] (cpu, %s)', (isa) => {
+    const child = fileURLToPath(new URL('./ppo_row_advantages_child.mjs', import.meta.url));
+    const out = execFileSync(process.execPath, [child], { env: { ...process.env, RLHF_KERNELS_ISA: isa }, encoding: 'utf8' });
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { isa: string; cases: number; differ: string[] };
+    expect(r.isa).toBe(isa);
+    expect(r.cases).toBe(40);
+    expect(r.differ).toEqual([]);
   });
 });
 

@@ -28,6 +28,8 @@ describe('ppoPolicyLoss refuses bad input with a message naming the argument', (
     ['1-D logprobs', policy({}, { lp: [6] }), RangeError, 'ppoPolicyLoss: logprobs expected a 2-D tensor, got shape [6]'],
     ['shape mismatch', policy({}, { old: [2, 4] }), RangeError, 'ppoPolicyLoss: oldLogprobs expected shape [2, 3], got [2, 4]'],
     ['advantages transposed', policy({}, { adv: [3, 2] }), RangeError, 'ppoPolicyLoss: advantages expected shape [2, 3], got [3, 2]'],
+    ['advantages per row, too many', policy({}, { adv: [3] }), RangeError, 'ppoPolicyLoss: advantages expected shape [2, 3] or [2] (one per row), got [3]'],
+    ['advantages 3-D', policy({}, { adv: [2, 3, 1] }), RangeError, 'ppoPolicyLoss: advantages expected shape [2, 3], got [2, 3, 1]'],
     ['float mask', policy({ mask: f([2, 3]) }), TypeError, 'ppoPolicyLoss: mask expected dtype uint8, got float32'],
     ['mask shape', policy({ mask: u8([3, 2]) }), RangeError, 'ppoPolicyLoss: mask expected shape [2, 3], got [3, 2]'],
     ['refLogprobs shape', policy({ refLogprobs: f([2, 2]), klCoef: 0.1 }), RangeError, 'ppoPolicyLoss: refLogprobs expected shape [2, 3], got [2, 2]'],

@@ -24,8 +24,9 @@ export function on(data: ArrayLike<number>, x: { B: number; T: number }, device:
   return tensor(dtype === 'uint8' ? Uint8Array.from(data) : Float32Array.from(data), [x.B, x.T], { device });
 }
 
-export function runPolicy(x: PolicyInputs, device: Device): PolicyOutput {
-  const r = ppoPolicyLoss(on(x.logprobs, x, device), on(x.oldLogprobs, x, device), on(x.advantages, x, device), {
+/** `advantages`: in place of x's (e.g. one per row, [B]). */
+export function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor): PolicyOutput {
+  const r = ppoPolicyLoss(on(x.logprobs, x, device), on(x.oldLogprobs, x, device), advantages ?? on(x.advantages, x, device), {
     mask: x.mask && on(x.mask, x, device, 'uint8'),
     clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip, aggregation: x.aggregation,
     refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef, klEstimator: x.klEstimator,
@@ -65,10 +66,10 @@ export function expectClose(out: ArrayLike<number>, ref: ArrayLike<number>, naiv
 }
 
 /** Every output of ppoPolicyLoss on `device` against the reference. */
-export function checkPolicy(x: PolicyInputs, device: Device, what: string): PolicyOutput {
+export function checkPolicy(x: PolicyInputs, device: Device, what: string, advantages?: Tensor): PolicyOutput {
   const ref = ppoPolicyLossReference(x);
   const naive = ppoPolicyLossReference(x, f32);
-  const out = runPolicy(x, device);
+  const out = runPolicy(x, device, advantages);
   comparePolicy(out, ref, naive, what);
   return out;
 }

@@ -141,7 +141,7 @@ const POLICY_OPTIONS: (keyof PpoPolicyLossOptions)[] = [
 ];
 const VALUE_OPTIONS: (keyof PpoValueLossOptions)[] = ['mask', 'clip', 'aggregation', 'normalizer'];
 
-/** Three [B, T] float32 inputs of one shape; returns [B, T]. */
+/** [B, T] float32 inputs of one shape; returns [B, T]. */
 function expectInputs(op: string, names: readonly string[], values: readonly unknown[]): [number, number] {
   const first = expectTensor(op, names[0]!, values[0], ['float32']);
   expectRank(op, names[0]!, first, 2);
@@ -159,6 +159,9 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
 /**
  * The PPO clipped policy loss over [B, T] tokens, its gradient wrt
  * `logprobs` and its statistics, in one pass (one kernel launch on cuda).
+ * `advantages` is [B, T], or [B]: one per row, the same for each of its
+ * tokens (GRPO's, from groupAdvantages), read without being spread out in
+ * memory; the results are the same bits as with it written out [B, T].
  *
  * Per valid token, with r = exp(clamp(logprobs - oldLogprobs, -20, 20)) and
  * A the advantage:
@@ -190,8 +193,14 @@ export function ppoPolicyLoss<G extends Tensor | undefined = undefined, K extend
   opts?: PpoPolicyLossOptions & { entropy?: G; refLogprobs?: K }): PpoPolicyLossResult<G, K> {
   const op = 'ppoPolicyLoss';
   const o = expectOptions<PpoPolicyLossOptions>(op, opts, POLICY_OPTIONS);
-  const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs', 'advantages'], [logprobs, oldLogprobs, advantages]);
+  const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs'], [logprobs, oldLogprobs]);
   const shape = [rows, steps];
+  // [B, T], or [B]: one per row (GRPO's group advantages), spread over its tokens.
+  expectTensor(op, 'advantages', advantages, ['float32']);
+  const advantagePerRow = advantages.shape.length === 1;
+  if (!advantagePerRow) expectShape(op, 'advantages', advantages, shape);
+  else if (advantages.shape[0] !== rows)
+    throw new RangeError(`${op}: advantages expected shape [${rows}, ${steps}] or [${rows}] (one per row), got [${advantages.shape[0]}]`);
   const mask = optionalTensor(op, 'mask', o.mask, 'uint8', shape);
   const refLogprobs = optionalTensor(op, 'refLogprobs', o.refLogprobs, 'float32', shape);
   const entropy = optionalTensor(op, 'entropy', o.entropy, 'float32', shape);
@@ -231,7 +240,7 @@ export function ppoPolicyLoss<G extends Tensor | undefined = undefined, K extend
       loss: out.loss._storage(), clipFraction: out.clipFraction._storage(),
       clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: kl?._storage(),
       clipLow, clipHigh, dualClip, klCoef, entropyCoef,
-      aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator),
+      aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator), advantagePerRow,
     });
     return out as PpoPolicyLossResult<G, K>;
   });

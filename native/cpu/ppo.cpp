@@ -62,6 +62,28 @@ void store(float* p, int count, VecF v) {
   std::memcpy(p, &v, sizeof(float) * (Full ? kWidth : count));
 }
 
+// The advantages of tokens [i, i + count): from [rows, steps], or one per row
+// (advantagePerRow) spread over the row's tokens, each lane its own row's
+// where a vector spans rows. Lanes past the run read as 0, as load's do: the
+// same vectors, so the same bits, as the advantages written out [rows, steps].
+template <bool Full>
+VecF advantagesAt(const PpoPolicyLossParams& p, int64_t i, int count) {
+  if (!p.advantagePerRow) return load<Full>(p.advantages + i, count);
+  const int n = Full ? kWidth : count;
+  int64_t row = i / p.steps, next = (row + 1) * p.steps;  // next: the first token of the next row
+  VecF v{};
+  if (i + n <= next) {
+    if (Full) return VecLanes::splat(p.advantages[row]);
+    for (int j = 0; j < n; ++j) v[j] = p.advantages[row];
+    return v;
+  }
+  for (int j = 0; j < n; ++j) {
+    if (i + j == next) ++row, next += p.steps;
+    v[j] = p.advantages[row];
+  }
+  return v;
+}
+
 // -1 for the lanes that hold a token of the run (and, with a mask, a valid one).
 template <bool Full>
 VecI validLanes(const uint8_t* mask, int count) {
@@ -203,7 +225,7 @@ template <bool HasMask, int Kl, bool HasEntropy>
     VecI valid = validLanes<Full>(HasMask ? p.mask + i : nullptr, count);
     ppo::PolicyToken<VecLanes> t = ppo::policyToken<Kl, VecLanes>(
         load<Full>(p.logprobs + i, count), load<Full>(p.oldLogprobs + i, count),
-        load<Full>(p.advantages + i, count), Kl >= 0 ? load<Full>(p.refLogprobs + i, count) : VecF{},
+        advantagesAt<Full>(p, i, count), Kl >= 0 ? load<Full>(p.refLogprobs + i, count) : VecF{},
         HasEntropy ? load<Full>(p.entropy + i, count) : VecF{}, c);
     store<Full>(p.gradLogprobs + i, count, valid ? weight * t.grad : VecF{});
     if (HasEntropy) store<Full>(p.gradEntropy + i, count, valid ? VecLanes::splat(-p.entropyCoef * weight) : VecF{});

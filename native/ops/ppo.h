@@ -25,7 +25,7 @@ enum class KlEstimator : int32_t {
 struct PpoPolicyLossParams {
   const float* logprobs;     // [rows, steps]
   const float* oldLogprobs;  // [rows, steps]
-  const float* advantages;   // [rows, steps]
+  const float* advantages;   // [rows, steps], or [rows] when advantagePerRow
   const uint8_t* mask;       // [rows, steps] or null (every token valid)
   const float* refLogprobs;  // [rows, steps] or null (no KL term, no kl statistic)
   const float* entropy;      // [rows, steps] or null (no entropy term)
@@ -46,6 +46,7 @@ struct PpoPolicyLossParams {
   Aggregation aggregation;
   KlEstimator klEstimator;   // used when refLogprobs is set
   double normalizer;         // > 0: the aggregation's denominator, given; 0: this batch's
+  bool advantagePerRow;      // one advantage per row (GRPO's), the same for each of its tokens
 };
 
 struct PpoValueLossParams {

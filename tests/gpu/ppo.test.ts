@@ -33,8 +33,9 @@ function on(data: ArrayLike<number>, x: { B: number; T: number }, device: Device
   return tensor(mask ? Uint8Array.from(data) : Float32Array.from(data), [x.B, x.T], { device });
 }
 
-function runPolicy(x: PolicyInputs, device: Device): Outputs {
-  const r = ppoPolicyLoss(on(x.logprobs, x, device), on(x.oldLogprobs, x, device), on(x.advantages, x, device), {
+/** `advantages`: in place of x's (e.g. one per row, [B]). */
+function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor): Outputs {
+  const r = ppoPolicyLoss(on(x.logprobs, x, device), on(x.oldLogprobs, x, device), advantages ?? on(x.advantages, x, device), {
     mask: x.mask && on(x.mask, x, device, true), clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip,
     aggregation: x.aggregation, refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef,
     klEstimator: x.klEstimator, entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef,
@@ -157,6 +158,17 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
         checkPolicy(x, `${B}x${T} ${aggregation}`);
       }
     });
+  });
+
+  it('takes one advantage per row ([B]) with the same bits as those advantages written out [B, T]', () => {
+    // Packed tiles of many short rows, one row per tile, and rows cut into segments.
+    for (const [B, T] of [[300, 3], [5, 1000], [7, 1024], [3, 4100]] as const)
+      for (const aggregation of AGGREGATIONS) {
+        const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
+        const perRow = Float32Array.from({ length: B }, (_, b) => x.advantages[b * T]!);
+        const spread = { ...x, advantages: Float32Array.from({ length: B * T }, (_, i) => perRow[Math.floor(i / T)]!) };
+        sameBits(runPolicy(spread, GPU, tensor(perRow, [B], { device: GPU })), runPolicy(spread, GPU), `${B}x${T} ${aggregation} per row`);
+      }
   });
 
   it('is bit-identical from run to run', () => {
