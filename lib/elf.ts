@@ -24,9 +24,12 @@ export function truncatedElf(path: string): string | undefined {
     // \x7fELF, class 2 (64-bit), data 1 (little-endian): other files are the loader's to judge.
     if (!head || head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) return undefined;
     const cut = (what: string, end: number) => `the ELF file is truncated: ${size} bytes, its ${what} reaches byte ${end}`;
+    // (e_shnum 0 and e_phnum 0xffff put the real counts in section 0, as no
+    // shared library of ours needs: the tables are then checked no further.)
     const shEnd = Number(head.readBigUInt64LE(0x28)) + head.readUInt16LE(0x3a) * head.readUInt16LE(0x3c);
     if (shEnd > size) return cut('section header table', shEnd);
     const phOff = Number(head.readBigUInt64LE(0x20)), phSize = head.readUInt16LE(0x36), phNum = head.readUInt16LE(0x38);
+    if (phNum === 0xffff) return undefined;
     const table = read(phOff, phSize * phNum);
     if (!table) return cut('program header table', phOff + phSize * phNum);
     for (let k = 0; k < phNum; k++) {

@@ -57,6 +57,8 @@ interface Wait {
   /** Its native wait has begun: it covers the ops queued before that, `covers` of them. */
   started: boolean;
   covers: number;
+  /** Settled: a later call waits anew (a failure is reported once, as the native wait took it). */
+  settled: boolean;
 }
 
 /** This thread's newest wait. */
@@ -65,19 +67,24 @@ const ignore = (): void => undefined;
 
 /**
  * Settles once the cpu work queued so far from this thread has run; rejects
- * with what that work found (the failure goes to every call sharing the wait).
+ * with a failure the stream found since the last wait (it goes to every call
+ * sharing this wait, and to no later one).
  */
 export function waitCpu(): Promise<void> {
   // A wait not begun yet covers everything queued by the time it begins; one
   // begun covers what was queued before it.
-  if (latest && (!latest.started || latest.covers === queuedOps)) return latest.promise;
+  if (latest && !latest.settled && (!latest.started || latest.covers === queuedOps)) return latest.promise;
   const prior = latest?.promise;
-  const wait: Wait = { promise: Promise.resolve(), started: false, covers: 0 };
+  const wait: Wait = { promise: Promise.resolve(), started: false, covers: 0, settled: false };
   wait.promise = (async () => {
     if (prior) await prior.then(ignore, ignore);
     wait.started = true;
     wait.covers = queuedOps;
-    await addon().synchronizeAsync(-1);
+    try {
+      await addon().synchronizeAsync(-1);
+    } finally {
+      wait.settled = true;
+    }
     releaseFinished();
   })();
   latest = wait;

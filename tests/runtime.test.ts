@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   KernelError, defaultDevice, gae, info, memory, setDefaultDevice, setNumThreads, synchronize, synchronizeSync, tensor,
+  tokenLogProbs,
 } from '../lib/index.js';
 import { addon } from '../lib/addon.js';
 import { runOp } from '../lib/stream.js';
@@ -86,6 +87,21 @@ describe('synchronize and threads', () => {
     expect(info().cpu.threads).toBe(1);
     setNumThreads(n);
     expect(info().cpu.threads).toBe(n);
+  });
+
+  it('reports a failure of queued work to the waits pending then, and not to later ones', async () => {
+    const V = 32000, N = 2048;
+    const busy = tensor(new Float32Array(N * V), [N, V]);
+    const ids = new Int32Array(4);
+    // copy: false lets the targets change after the call's check, as if another op wrote them.
+    const targets = tensor(ids, [4], { copy: false });
+    tokenLogProbs(busy, tensor(new Int32Array(N), [N]));
+    const out = tokenLogProbs(tensor(new Float32Array(4 * V), [4, V]), targets);
+    ids[1] = V + 7; // before the kernel runs: the busy op is ahead of it
+    const shared = [synchronize('cpu'), out.logprobs.read()];
+    for (const p of shared) await expect(p).rejects.toThrow(`tokenLogProbs: targets at row 1 is ${V + 7}`);
+    await expect(synchronize('cpu')).resolves.toBeUndefined();
+    await expect(out.lse.read()).resolves.toBeInstanceOf(Float32Array);
   });
 
   it('bounds the cpu queue: with 256 ops queued, an op call waits until half have run', async () => {

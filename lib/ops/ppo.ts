@@ -89,8 +89,8 @@ export interface PpoPolicyLossOptions {
 }
 
 /**
- * `G` and `K`: whether entropy and refLogprobs were given (a Tensor there
- * makes gradEntropy, and kl, Tensors rather than possibly undefined).
+ * `G` and `K`: Tensor when entropy and refLogprobs were given (gradEntropy
+ * and kl are then there), undefined when not, either when not known.
  */
 export interface PpoPolicyLossResult<G extends Tensor | undefined = Tensor | undefined, K extends Tensor | undefined = Tensor | undefined> {
   /** 0-d: the aggregated loss. */
@@ -98,7 +98,7 @@ export interface PpoPolicyLossResult<G extends Tensor | undefined = Tensor | und
   /** [B, T]: d loss / d logprobs (0 where masked); chains into tokenLogProbsBackward. */
   gradLogprobs: Tensor;
   /** [B, T]: d loss / d entropy = -entropyCoef × the token's aggregation weight; when entropy is given. */
-  gradEntropy: G extends Tensor ? Tensor : Tensor | undefined;
+  gradEntropy: G;
   /** 0-d: share of valid tokens whose clipped term is strictly the larger. */
   clipFraction: Tensor;
   /** 0-d: share of valid tokens with A < 0 whose dual-clip bound is strictly below the clipped loss. */
@@ -106,7 +106,7 @@ export interface PpoPolicyLossResult<G extends Tensor | undefined = Tensor | und
   /** 0-d: token mean of exp(old - new) - (old - new) - 1 (the log-ratio clamped to ±20). */
   approxKl: Tensor;
   /** 0-d: token mean of the KL estimator; when refLogprobs is given. */
-  kl: K extends Tensor ? Tensor : Tensor | undefined;
+  kl: K;
 }
 
 export interface PpoValueLossOptions {
@@ -156,6 +156,15 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
   return t;
 }
 
+/** ppoPolicyLoss (below) with `entropy` and `refLogprobs` given: `gradEntropy` and `kl` are Tensors. */
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
+  opts: PpoPolicyLossOptions & { entropy: Tensor; refLogprobs: Tensor }): PpoPolicyLossResult<Tensor, Tensor>;
+/** ppoPolicyLoss (below) with `entropy` given: `gradEntropy` is a Tensor. */
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
+  opts: PpoPolicyLossOptions & { entropy: Tensor }): PpoPolicyLossResult<Tensor, undefined>;
+/** ppoPolicyLoss (below) with `refLogprobs` given: `kl` is a Tensor. */
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
+  opts: PpoPolicyLossOptions & { refLogprobs: Tensor }): PpoPolicyLossResult<undefined, Tensor>;
 /**
  * The PPO clipped policy loss over [B, T] tokens, its gradient wrt
  * `logprobs` and its statistics, in one pass (one kernel launch on cuda).
@@ -188,9 +197,8 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
  *   range (negative clips, dualClip ≤ 1, normalizer ≤ 0 or not finite,
  *   unknown aggregation or estimator).
  */
-export function ppoPolicyLoss<G extends Tensor | undefined = undefined, K extends Tensor | undefined = undefined>(
-  logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
-  opts?: PpoPolicyLossOptions & { entropy?: G; refLogprobs?: K }): PpoPolicyLossResult<G, K> {
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult;
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult {
   const op = 'ppoPolicyLoss';
   const o = expectOptions<PpoPolicyLossOptions>(op, opts, POLICY_OPTIONS);
   const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs'], [logprobs, oldLogprobs]);
@@ -242,7 +250,7 @@ export function ppoPolicyLoss<G extends Tensor | undefined = undefined, K extend
       clipLow, clipHigh, dualClip, klCoef, entropyCoef,
       aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator), advantagePerRow,
     });
-    return out as PpoPolicyLossResult<G, K>;
+    return out as PpoPolicyLossResult;
   });
 }
 

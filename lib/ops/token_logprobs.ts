@@ -114,8 +114,8 @@ function rowTensor(scope: OpScope, op: string, name: string, value: unknown, dty
  * now, naming its position (on cuda the kernel reports its flat row at the
  * next synchronizing call).
  */
-function checkTargets(op: string, targets: Tensor, vocab: number, ignoreIndex: number, leading: readonly number[]): void {
-  if (targets.device !== 'cpu') return;
+function checkTargets(op: string, logits: Tensor, targets: Tensor, vocab: number, ignoreIndex: number, leading: readonly number[]): void {
+  if (targets.device !== 'cpu' || logits.device !== 'cpu') return;  // on different devices: sameDevice's error
   const y = targets._storage(`${op}: targets`) as Int32Array;
   for (let i = 0; i < y.length; i++) {
     const v = y[i]!;
@@ -140,7 +140,7 @@ function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknow
   const targets = rowTensor(scope, op, 'targets', targetsIn, 'int32', leading, logits);
   const invTemperature = 1 / temperatureOf(op, opts.temperature);
   const ignoreIndex = expectNumber(op, 'ignoreIndex', opts.ignoreIndex, -100, INT32_RULE);
-  checkTargets(op, targets, vocab, ignoreIndex, leading);
+  checkTargets(op, logits, targets, vocab, ignoreIndex, leading);
   return { logits, targets, rows: logits.size / vocab, vocab, leading, invTemperature, ignoreIndex };
 }
 
