@@ -27,6 +27,8 @@ Napi::Value preferenceLoss(const Napi::CallbackInfo& info) {
   p.loss = args.tensor<float>("loss", 1);
   p.accuracy = args.tensor<float>("accuracy", 1);
   p.meanMargin = args.tensor<float>("meanMargin", 1);
+  p.chosenReward = args.tensor<float>("chosenReward", 1);
+  p.rejectedReward = args.tensor<float>("rejectedReward", 1);
   p.beta = args.finite("beta");
   p.labelSmoothing = args.finite("labelSmoothing");
   p.centerCoef = args.finite("centerCoef");

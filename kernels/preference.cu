@@ -31,6 +31,8 @@ struct LossPartial {
   double loss;    // sum of l
   double margin;  // sum of d
   double center;  // sum of (chosen + rejected)^2
+  double chosen;  // sum of the chosen side: chosen, or chosen - refChosen
+  double rejected;
   unsigned long long correct;
 };
 
@@ -38,6 +40,8 @@ __device__ LossPartial addPartials(LossPartial a, const LossPartial& b) {
   a.loss += b.loss;
   a.margin += b.margin;
   a.center += b.center;
+  a.chosen += b.chosen;
+  a.rejected += b.rejected;
   a.correct += b.correct;
   return a;
 }
@@ -50,6 +54,8 @@ __device__ LossPartial blockSum(LossPartial v, LossPartial* warps) {
     v.loss += __shfl_down_sync(kFullMask, v.loss, offset);
     v.margin += __shfl_down_sync(kFullMask, v.margin, offset);
     v.center += __shfl_down_sync(kFullMask, v.center, offset);
+    v.chosen += __shfl_down_sync(kFullMask, v.chosen, offset);
+    v.rejected += __shfl_down_sync(kFullMask, v.rejected, offset);
     v.correct += __shfl_down_sync(kFullMask, v.correct, offset);
   }
   if ((threadIdx.x & 31) == 0) warps[threadIdx.x >> 5] = v;
@@ -71,6 +77,9 @@ __device__ void writeStats(const PreferenceLossParams& p, const LossPartial& t) 
   *p.loss = static_cast<float>(loss);
   *p.accuracy = static_cast<float>(static_cast<double>(t.correct) / n);
   *p.meanMargin = static_cast<float>(t.margin / n);
+  const double rewardScale = p.refChosen ? p.beta : 1.0;  // DPO's implicit reward is beta * (log pi - log ref)
+  *p.chosenReward = static_cast<float>(rewardScale * (t.chosen / n));
+  *p.rejectedReward = static_cast<float>(rewardScale * (t.rejected / n));
 }
 
 // The gradients of this thread's pairs (block b's thread j: pairs
@@ -85,19 +94,24 @@ __device__ LossPartial threadPairs(const PreferenceLossParams& p) {
   // the outputs may alias the inputs as far as the compiler knows, so loads
   // interleaved with stores would wait for one memory round trip per pair.
   const int64_t base = static_cast<int64_t>(blockIdx.x) * Threads * kPairsPerThread + threadIdx.x;
-  float c[kPairsPerThread], r[kPairsPerThread], d[kPairsPerThread], m[kPairsPerThread];
+  // cs / rs: each side's term of d (the reward sums), as pairDifference forms them.
+  float c[kPairsPerThread], r[kPairsPerThread], cs[kPairsPerThread], rs[kPairsPerThread], d[kPairsPerThread],
+      m[kPairsPerThread];
 #pragma unroll
   for (int k = 0; k < kPairsPerThread; ++k) {
     const int64_t i = base + static_cast<int64_t>(k) * Threads;
     const bool in = i < p.count;
     c[k] = in ? __ldg(p.chosen + i) : 0.0f;
     r[k] = in ? __ldg(p.rejected + i) : 0.0f;
-    d[k] = in && p.refChosen ? preference::pairDifference(c[k], r[k], __ldg(p.refChosen + i), __ldg(p.refRejected + i))
-                             : preference::pairDifference(c[k], r[k]);
+    const bool dpo = in && p.refChosen;
+    const float rc = dpo ? __ldg(p.refChosen + i) : 0.0f, rr = dpo ? __ldg(p.refRejected + i) : 0.0f;
+    d[k] = dpo ? preference::pairDifference(c[k], r[k], rc, rr) : preference::pairDifference(c[k], r[k]);
+    cs[k] = dpo ? c[k] - rc : c[k];
+    rs[k] = dpo ? r[k] - rr : r[k];
     m[k] = in && p.margin ? __ldg(p.margin + i) : 0.0f;
   }
 
-  LossPartial acc = {0.0, 0.0, 0.0, 0ull};
+  LossPartial acc = {0.0, 0.0, 0.0, 0.0, 0.0, 0ull};
 #pragma unroll
   for (int k = 0; k < kPairsPerThread; ++k) {
     const int64_t i = base + static_cast<int64_t>(k) * Threads;
@@ -111,6 +125,8 @@ __device__ LossPartial threadPairs(const PreferenceLossParams& p) {
     p.gradRejected[i] = center - g;
     acc.loss += t.loss;
     acc.margin += d[k];
+    acc.chosen += cs[k];
+    acc.rejected += rs[k];
     acc.center += static_cast<double>(sum) * sum;  // used only when centerCoef > 0
     acc.correct += d[k] > 0.0f ? 1ull : 0ull;
   }
@@ -140,12 +156,14 @@ __global__ void __launch_bounds__(kLossThreads)
 
   // The last block: thread j sums partials j, j + kLossThreads, ... in order
   // (L2 loads: other blocks wrote them), then the same fixed tree.
-  LossPartial total = {0.0, 0.0, 0.0, 0ull};
+  LossPartial total = {0.0, 0.0, 0.0, 0.0, 0.0, 0ull};
   for (unsigned j = threadIdx.x; j < gridDim.x; j += kLossThreads) {
     LossPartial q;
     q.loss = __ldcg(&partials[j].loss);
     q.margin = __ldcg(&partials[j].margin);
     q.center = __ldcg(&partials[j].center);
+    q.chosen = __ldcg(&partials[j].chosen);
+    q.rejected = __ldcg(&partials[j].rejected);
     q.correct = __ldcg(&partials[j].correct);
     total = addPartials(total, q);
   }

@@ -12,7 +12,9 @@ import { DEVICES } from './helpers/devices.js';
 import { gradient } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32, maxAbs } from './helpers/tolerance.js';
-import { type LossRefOptions, meanMarginScale, pairTerms, preferenceLossRef, sigmoidSmoothing, softplus } from './reference/preference.js';
+import {
+  type LossRefOptions, meanMarginScale, pairTerms, preferenceLossRef, rewardScale, sigmoidSmoothing, softplus,
+} from './reference/preference.js';
 
 const KINDS: PreferenceKind[] = ['sigmoid', 'hinge', 'ipo'];
 
@@ -32,6 +34,7 @@ function read(r: PreferenceLossResult) {
   return {
     loss: r.loss.item(), gradChosen: r.gradChosen.toArray() as Float32Array,
     gradRejected: r.gradRejected.toArray() as Float32Array, accuracy: r.accuracy.item(), meanMargin: r.meanMargin.item(),
+    chosenReward: r.chosenReward.item(), rejectedReward: r.rejectedReward.item(),
   };
 }
 
@@ -44,6 +47,11 @@ function expectMatchesReference(out: ReturnType<typeof read>, c: Float32Array, r
   expectClose(out.gradRejected, exact.gradRejected, naive.gradRejected, `${what} gradRejected`, exact.gradMagnitude);
   expectClose([out.accuracy], [exact.accuracy], [naive.accuracy], `${what} accuracy`);
   expectClose([out.meanMargin], [exact.meanMargin], [naive.meanMargin], `${what} meanMargin`, meanMarginScale(c, r, o));
+  const beta = o.beta ?? 1;
+  expectClose([out.chosenReward], [exact.chosenReward], [naive.chosenReward], `${what} chosenReward`,
+    rewardScale(c, o.refChosen, beta));
+  expectClose([out.rejectedReward], [exact.rejectedReward], [naive.rejectedReward], `${what} rejectedReward`,
+    rewardScale(r, o.refRejected, beta));
 }
 
 describe('preference reference', () => {
@@ -142,6 +150,8 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
       const out = read(pairwiseLoss(tensor(c, undefined, { device }), tensor(r, undefined, { device }), { kind }));
       expect(out.loss).toBeNaN();
       expect(out.meanMargin).toBeNaN();
+      expect(out.chosenReward).toBeNaN();
+      expect(out.rejectedReward).toBe(Math.fround((0.25 + 1 - 2 - 3) / 4));
       expect(out.accuracy).toBe(Math.fround(3 / 4)); // NaN > 0 is false
       for (const g of [out.gradChosen, out.gradRejected]) {
         expect(g[1]).toBeNaN();
@@ -287,6 +297,8 @@ describe.each(DEVICES)('pairwiseLoss on %s', (device: Device) => {
       expect(other.loss).toBe(first.loss);
       expect(other.accuracy).toBe(first.accuracy);
       expect(other.meanMargin).toBe(first.meanMargin);
+      expect(other.chosenReward).toBe(first.chosenReward);
+      expect(other.rejectedReward).toBe(first.rejectedReward);
       expect(Buffer.from(other.gradChosen.buffer).equals(Buffer.from(first.gradChosen.buffer))).toBe(true);
     }
   });
@@ -338,9 +350,33 @@ describe.each(DEVICES)('dpoLoss on %s', (device: Device) => {
     const rejected = x.policyRejected.map((v, i) => v - x.refRejected[i]!);
     const t = (a: Float32Array) => tensor(a, undefined, { device });
     for (const kind of KINDS) {
-      const dpo = read(dpoLoss(t(x.policyChosen), t(x.policyRejected), t(x.refChosen), t(x.refRejected), { kind }));
-      const pair = read(pairwiseLoss(t(chosen), t(rejected), { kind, beta: 0.1 }));
+      const { chosenReward, rejectedReward, ...dpo } = read(dpoLoss(t(x.policyChosen), t(x.policyRejected), t(x.refChosen),
+        t(x.refRejected), { kind }));
+      const { chosenReward: meanChosen, rejectedReward: meanRejected, ...pair } = read(pairwiseLoss(t(chosen), t(rejected),
+        { kind, beta: 0.1 }));
       expect(dpo).toEqual(pair);
+      // The rewards: beta times the sides' means, each rounded to float32 once.
+      expect(Math.abs(chosenReward - 0.1 * meanChosen)).toBeLessThanOrEqual(2 * EPS.float32 * Math.abs(chosenReward));
+      expect(Math.abs(rejectedReward - 0.1 * meanRejected)).toBeLessThanOrEqual(2 * EPS.float32 * Math.abs(rejectedReward));
+    }
+  });
+
+  it("reports DPO's implicit rewards, this batch's means whatever the normalizer", () => {
+    // One pair by hand: rewards beta (pi - ref) per side, their difference beta d.
+    const one = read(dpoLoss([-10], [-14], [-12], [-13], { beta: 0.5 }));
+    expect(one.chosenReward).toBe(1);      // 0.5 * (-10 + 12)
+    expect(one.rejectedReward).toBe(-0.5); // 0.5 * (-14 + 13)
+    expect(one.meanMargin).toBe(3);        // (2) - (-1), without beta
+    const rng = new Rng();
+    const x = logprobs(rng, 777);
+    const t = (a: Float32Array) => tensor(a, undefined, { device });
+    for (const normalizer of [undefined, 5000]) {
+      const out = read(dpoLoss(t(x.policyChosen), t(x.policyRejected), t(x.refChosen), t(x.refRejected), { beta: 0.2, normalizer }));
+      const exact = preferenceLossRef(x.policyChosen, x.policyRejected, { beta: 0.2, refChosen: x.refChosen, refRejected: x.refRejected });
+      // TRL's rewards/margins is the rewards' difference: beta * meanMargin.
+      const scale = rewardScale(x.policyChosen, x.refChosen, 0.2);
+      expect(Math.abs(out.chosenReward - out.rejectedReward - 0.2 * out.meanMargin)).toBeLessThanOrEqual(8 * EPS.float32 * scale);
+      expect(Math.abs(out.chosenReward - exact.chosenReward)).toBeLessThanOrEqual(4 * EPS.float32 * scale);
     }
   });
 });

@@ -34,7 +34,8 @@ export interface PairwiseLossOptions {
   /**
    * > 0: the loss's means (and so the gradients) divide by it instead of B:
    * pass the global batch's pair count when its micro-batches' losses are
-   * summed. accuracy and meanMargin stay this batch's means. Default B.
+   * summed. The statistics (accuracy, meanMargin, the rewards) stay this
+   * batch's means. Default B.
    */
   normalizer?: number;
 }
@@ -49,7 +50,8 @@ export interface DpoLossOptions {
   /**
    * > 0: the loss's means (and so the gradients) divide by it instead of B:
    * pass the global batch's pair count when its micro-batches' losses are
-   * summed. accuracy and meanMargin stay this batch's means. Default B.
+   * summed. The statistics (accuracy, meanMargin, the rewards) stay this
+   * batch's means. Default B.
    */
   normalizer?: number;
 }
@@ -65,6 +67,14 @@ export interface PreferenceLossResult {
   accuracy: Tensor;
   /** 0-d: mean of d. */
   meanMargin: Tensor;
+  /**
+   * 0-d: the chosen side's mean reward: mean(chosen) for pairwiseLoss;
+   * beta * mean(policyChosen - refChosen) for dpoLoss (DPO's implicit reward,
+   * TRL's `rewards/chosen`).
+   */
+  chosenReward: Tensor;
+  /** 0-d: the same for the rejected side (TRL's `rewards/rejected`). */
+  rejectedReward: Tensor;
 }
 
 export interface SequenceLogProbsOptions {
@@ -137,6 +147,8 @@ function runLoss(scope: OpScope, t: LossTensors, s: LossScalars): PreferenceLoss
     gradRejected: scope.output(t.chosen.shape, 'float32', device),
     accuracy: scope.output([], 'float32', device),
     meanMargin: scope.output([], 'float32', device),
+    chosenReward: scope.output([], 'float32', device),
+    rejectedReward: scope.output([], 'float32', device),
   };
   runOp('preferenceLoss', t.chosen.ordinal, {
     count: t.chosen.size,
@@ -150,6 +162,8 @@ function runLoss(scope: OpScope, t: LossTensors, s: LossScalars): PreferenceLoss
     loss: out.loss._storage(),
     accuracy: out.accuracy._storage(),
     meanMargin: out.meanMargin._storage(),
+    chosenReward: out.chosenReward._storage(),
+    rejectedReward: out.rejectedReward._storage(),
     beta: s.beta,
     labelSmoothing: s.labelSmoothing,
     centerCoef: s.centerCoef,
@@ -171,7 +185,8 @@ function runLoss(scope: OpScope, t: LossTensors, s: LossScalars): PreferenceLoss
  * flipped label to mix in).
  *
  * loss = mean(l) + centerCoef * mean((chosen + rejected)^2); the gradients are
- * those of `loss`. accuracy = mean(d > 0), meanMargin = mean(d). The means are
+ * those of `loss`. accuracy = mean(d > 0), meanMargin = mean(d),
+ * chosenReward = mean(chosen), rejectedReward = mean(rejected). The means are
  * deterministic (fixed partition, ordered combine). B = 0 is a RangeError.
  * With `normalizer` N, the loss's means are sums / N (micro-batches given
  * the global batch's N add up to its loss and gradients).
@@ -191,7 +206,11 @@ export function pairwiseLoss(chosen: VectorInput, rejected: VectorInput, opts?: 
  * d = (policyChosen - refChosen) - (policyRejected - refRejected) and the
  * per-pair losses of pairwiseLoss (no margin, no centering). The gradients
  * are wrt policyChosen and policyRejected (the refs' are their negatives).
- * The same statistics; B = 0 is a RangeError.
+ * The same statistics, with the rewards DPO's implicit ones:
+ * chosenReward = beta * mean(policyChosen - refChosen), rejectedReward
+ * likewise (TRL's rewards/chosen and rewards/rejected; their difference is
+ * TRL's rewards/margins, beta * meanMargin up to rounding). B = 0 is a
+ * RangeError.
  *
  * beta defaults to 0.1, as in the DPO paper and TRL's DPOConfig (pairwiseLoss
  * keeps 1, the plain Bradley–Terry model). 'ipo' is (d - 1 / (2 beta))^2 as in

@@ -21,6 +21,8 @@ struct LossPartial {
   double loss = 0;    // sum of l
   double margin = 0;  // sum of d
   double center = 0;  // sum of (chosen + rejected)^2
+  double chosen = 0;  // sum of the chosen side: chosen, or chosen - refChosen
+  double rejected = 0;
   int64_t correct = 0;
 };
 
@@ -30,7 +32,7 @@ struct LossScalars {
   float centerScale;  // 2 coef / B: d/dc of coef * mean((c + r)^2) is this * (c + r)
 };
 
-// Per pair: both gradients, and l, d and c + r for the sums. Restrict
+// Per pair: both gradients, and l, d, c + r and each side for the sums. Restrict
 // pointers, no calls and selects instead of branches: GCC vectorizes this
 // loop at the ISA's width (the templates take the option branches out). Out
 // of line because GCC 12 stopped vectorizing it once inlined into lossBlock.
@@ -40,11 +42,14 @@ __attribute__((noinline)) void pairChunk(int64_t n, const float* __restrict chos
                                          const float* __restrict refRejected, const float* __restrict margin,
                                          float* __restrict gradChosen, float* __restrict gradRejected,
                                          float* __restrict loss, float* __restrict diff,
-                                         float* __restrict pairSum, LossScalars k) {
+                                         float* __restrict pairSum, float* __restrict chosenSide,
+                                         float* __restrict rejectedSide, LossScalars k) {
   for (int64_t i = 0; i < n; ++i) {
     const float c = chosen[i], r = rejected[i];
     const float d = Dpo ? preference::pairDifference(c, r, refChosen[i], refRejected[i])
                         : preference::pairDifference(c, r);
+    chosenSide[i] = Dpo ? c - refChosen[i] : c;  // the terms of d, as pairDifference forms them
+    rejectedSide[i] = Dpo ? r - refRejected[i] : r;
     const float m = HasMargin ? margin[i] : 0.0f;
     const PairTerms t = preference::pairTerms(Kind, d, m, k.beta, k.halfInvBeta, k.labelSmoothing);
     const float sum = c + r;
@@ -70,26 +75,34 @@ typedef double D8 __attribute__((vector_size(64)));
 typedef int64_t L8 __attribute__((vector_size(64)));
 
 struct LossLanes {
-  D8 loss = {}, margin = {}, center = {};
+  D8 loss = {}, margin = {}, center = {}, chosen = {}, rejected = {};
   L8 correct = {};
 
-  void add(const float* l, const float* d, const float* sum, int64_t n) {
+  static D8 load(const float* x) {
+    F8 v;
+    std::memcpy(&v, x, sizeof v);
+    return __builtin_convertvector(v, D8);
+  }
+
+  void add(const float* l, const float* d, const float* sum, const float* cs, const float* rs, int64_t n) {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
-      F8 lv, dv, sv;
-      std::memcpy(&lv, l + j, sizeof lv);
+      F8 dv;
       std::memcpy(&dv, d + j, sizeof dv);
-      std::memcpy(&sv, sum + j, sizeof sv);
-      const D8 s = __builtin_convertvector(sv, D8);
-      loss += __builtin_convertvector(lv, D8);
+      const D8 s = load(sum + j);
+      loss += load(l + j);
       margin += __builtin_convertvector(dv, D8);
       center += s * s;
+      chosen += load(cs + j);
+      rejected += load(rs + j);
       correct -= __builtin_convertvector(dv > 0.0f, L8);  // true is -1
     }
     for (int lane = 0; j < n; ++j, ++lane) {
       loss[lane] += l[j];
       margin[lane] += d[j];
       center[lane] += static_cast<double>(sum[j]) * sum[j];
+      chosen[lane] += cs[j];
+      rejected[lane] += rs[j];
       correct[lane] += d[j] > 0.0f;
     }
   }
@@ -100,6 +113,8 @@ struct LossLanes {
       out.loss += loss[lane];
       out.margin += margin[lane];
       out.center += center[lane];
+      out.chosen += chosen[lane];
+      out.rejected += rejected[lane];
       out.correct += correct[lane];
     }
     return out;
@@ -108,14 +123,16 @@ struct LossLanes {
 
 template <PreferenceKind Kind, bool Dpo, bool HasMargin>
 LossPartial lossBlock(const PreferenceLossParams& p, int64_t lo, int64_t hi, const LossScalars& k) {
-  alignas(64) float loss[kPairChunk], diff[kPairChunk], pairSum[kPairChunk];
+  alignas(64) float loss[kPairChunk], diff[kPairChunk], pairSum[kPairChunk], chosenSide[kPairChunk],
+      rejectedSide[kPairChunk];
   LossLanes lanes;
   for (int64_t a = lo; a < hi; a += kPairChunk) {
     const int64_t n = std::min(kPairChunk, hi - a);
     pairChunk<Kind, Dpo, HasMargin>(n, p.chosen + a, p.rejected + a, Dpo ? p.refChosen + a : nullptr,
                                     Dpo ? p.refRejected + a : nullptr, HasMargin ? p.margin + a : nullptr,
-                                    p.gradChosen + a, p.gradRejected + a, loss, diff, pairSum, k);
-    lanes.add(loss, diff, pairSum, n);
+                                    p.gradChosen + a, p.gradRejected + a, loss, diff, pairSum, chosenSide,
+                                    rejectedSide, k);
+    lanes.add(loss, diff, pairSum, chosenSide, rejectedSide, n);
   }
   return lanes.total();
 }
@@ -136,6 +153,8 @@ void lossAll(const PreferenceLossParams& p) {
     total.loss += part.loss;
     total.margin += part.margin;
     total.center += part.center;
+    total.chosen += part.chosen;
+    total.rejected += part.rejected;
     total.correct += part.correct;
   }
   const double n = static_cast<double>(p.count);
@@ -144,6 +163,9 @@ void lossAll(const PreferenceLossParams& p) {
   *p.loss = static_cast<float>(loss);
   *p.accuracy = static_cast<float>(static_cast<double>(total.correct) / n);
   *p.meanMargin = static_cast<float>(total.margin / n);
+  const double rewardScale = Dpo ? p.beta : 1.0;  // DPO's implicit reward is beta * (log pi - log ref)
+  *p.chosenReward = static_cast<float>(rewardScale * (total.chosen / n));
+  *p.rejectedReward = static_cast<float>(rewardScale * (total.rejected / n));
 }
 
 template <PreferenceKind Kind>

@@ -14,7 +14,10 @@ enum class PreferenceKind : int32_t { Sigmoid = 0, Hinge = 1, Ipo = 2 };
 //   x = beta * d - margin
 // loss = mean_i l(x_i) + centerCoef * mean_i (chosen + rejected)^2, with l
 // given by `kind` (kernels/common/preference.cuh); the means divide by
-// `normalizer` when it is set (the statistics' by count always).
+// `normalizer` when it is set (the statistics' by count always). The
+// rewards are each side's mean: chosen and rejected (pairwiseLoss), or
+// beta * (chosen - refChosen) and beta * (rejected - refRejected) (dpoLoss:
+// DPO's implicit rewards, TRL's rewards/chosen and rewards/rejected).
 struct PreferenceLossParams {
   const float* chosen;       // [count]
   const float* rejected;     // [count]
@@ -26,6 +29,8 @@ struct PreferenceLossParams {
   float* loss;               // [1] out
   float* accuracy;           // [1] out: share of pairs with d > 0
   float* meanMargin;         // [1] out: mean of d
+  float* chosenReward;       // [1] out: mean reward of the chosen side
+  float* rejectedReward;     // [1] out: mean reward of the rejected side
   int64_t count;             // pairs, >= 1
   float beta;                // > 0
   float labelSmoothing;      // in [0, 0.5); used by Sigmoid only

@@ -57,9 +57,9 @@ for (const aggregation of ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-m
 // Preference: one block, several blocks combined by the last one.
 for (const B of [700, 9000, 40000]) {
   const r = pairwiseLoss(floats([B]), floats([B]), { margin: floats([B], 0.1), labelSmoothing: 0.05, centerCoef: 0.01 });
-  add(r.loss, r.gradChosen, r.gradRejected, r.accuracy, r.meanMargin);
+  add(r.loss, r.gradChosen, r.gradRejected, r.accuracy, r.meanMargin, r.chosenReward, r.rejectedReward);
   const d = dpoLoss(floats([B]), floats([B]), floats([B]), floats([B]), { beta: 0.1, kind: 'ipo' });
-  add(d.loss, d.gradChosen, d.gradRejected, d.accuracy, d.meanMargin);
+  add(d.loss, d.gradChosen, d.gradRejected, d.accuracy, d.meanMargin, d.chosenReward, d.rejectedReward);
 }
 {
   const B = 41, T = 2049, m = mask([B, T], 0.7);

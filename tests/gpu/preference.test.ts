@@ -13,7 +13,7 @@ import {
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32 } from '../helpers/tolerance.js';
 import {
-  type LossRefOptions, meanMarginScale, preferenceLossRef, sequenceLogProbsBackwardRef, sequenceLogProbsRef, sigmoidSmoothing,
+  type LossRefOptions, meanMarginScale, preferenceLossRef, rewardScale, sequenceLogProbsBackwardRef, sequenceLogProbsRef, sigmoidSmoothing,
 } from '../reference/preference.js';
 import { skip, maxAbs } from './common.js';
 
@@ -50,12 +50,13 @@ function runLoss(device: Device, { c, r, o }: LossArgs) {
   const inputs = o.refChosen
     ? [t(c), t(r), t(o.refChosen as Float32Array), t(o.refRejected as Float32Array)]
     : [t(c), t(r), ...(o.margin ? [t(o.margin as Float32Array)] : [])];
-  poisonPool(device, [c.length, c.length, 1, 1, 1]);
+  poisonPool(device, [c.length, c.length, 1, 1, 1, 1, 1]);
   const res = o.refChosen
     ? dpoLoss(inputs[0]!, inputs[1]!, inputs[2]!, inputs[3]!, { kind: o.kind, beta: o.beta, labelSmoothing: o.labelSmoothing, normalizer: o.normalizer })
     : pairwiseLoss(inputs[0]!, inputs[1]!, { ...o, margin: inputs[2] });
   return {
     loss: res.loss.item(), accuracy: res.accuracy.item(), meanMargin: res.meanMargin.item(),
+    chosenReward: res.chosenReward.item(), rejectedReward: res.rejectedReward.item(),
     gradChosen: res.gradChosen.toArray() as Float32Array, gradRejected: res.gradRejected.toArray() as Float32Array,
   };
 }
@@ -71,6 +72,11 @@ function assertLoss(args: LossArgs, what: string): void {
     assertClose(out.gradRejected, exact.gradRejected, naive.gradRejected, `${w} gradRejected`, exact.gradMagnitude);
     assertClose([out.accuracy], [exact.accuracy], [naive.accuracy], `${w} accuracy`);
     assertClose([out.meanMargin], [exact.meanMargin], [naive.meanMargin], `${w} meanMargin`, meanMarginScale(args.c, args.r, args.o));
+    const beta = args.o.beta ?? 1;
+    assertClose([out.chosenReward], [exact.chosenReward], [naive.chosenReward], `${w} chosenReward`,
+      rewardScale(args.c, args.o.refChosen, beta));
+    assertClose([out.rejectedReward], [exact.rejectedReward], [naive.rejectedReward], `${w} rejectedReward`,
+      rewardScale(args.r, args.o.refRejected, beta));
   }
 }
 
@@ -114,7 +120,8 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
     const r = new Float32Array([0.25, 1, -2, -3]);
     for (const kind of KINDS) {
       const out = runLoss(GPU, { c, r, o: { kind } });
-      assert.ok(Number.isNaN(out.loss) && Number.isNaN(out.meanMargin), `${kind} loss`);
+      assert.ok(Number.isNaN(out.loss) && Number.isNaN(out.meanMargin) && Number.isNaN(out.chosenReward), `${kind} loss`);
+      assert.equal(out.rejectedReward, Math.fround((0.25 + 1 - 2 - 3) / 4));
       assert.equal(out.accuracy, Math.fround(3 / 4));
       for (const g of [out.gradChosen, out.gradRejected]) {
         assert.ok(Number.isNaN(g[1]!), `${kind} NaN pair`);
@@ -133,6 +140,8 @@ describe('pairwiseLoss / dpoLoss on cuda', { skip }, () => {
         assert.equal(again.loss, first.loss, `B=${n}`);
         assert.equal(again.accuracy, first.accuracy, `B=${n}`);
         assert.equal(again.meanMargin, first.meanMargin, `B=${n}`);
+        assert.equal(again.chosenReward, first.chosenReward, `B=${n}`);
+        assert.equal(again.rejectedReward, first.rejectedReward, `B=${n}`);
         sameBits(again.gradChosen, first.gradChosen, `B=${n} gradChosen`);
       }
     }

@@ -73,6 +73,9 @@ export interface LossRef {
   gradRejected: Float64Array;
   accuracy: number;
   meanMargin: number;
+  /** mean(chosen), or beta * mean(chosen - refChosen) for dpoLoss. */
+  chosenReward: number;
+  rejectedReward: number;
   /**
    * Largest |g| + |center| over the pairs (= max(|g + center|, |center - g|)):
    * the size of the gradients' terms, which may cancel, so the scale of
@@ -98,6 +101,17 @@ export function meanMarginScale(chosen: ArrayLike<number>, rejected: ArrayLike<n
   return chosen.length ? operands / chosen.length : 0;
 }
 
+/**
+ * The same for a side's mean reward: its terms (c, or c - ref) cancel across
+ * the pairs, so the floor scales with the mean operand magnitude (times beta
+ * for dpoLoss's implicit rewards).
+ */
+export function rewardScale(side: ArrayLike<number>, ref: ArrayLike<number> | undefined, beta: number): number {
+  let operands = 0;
+  for (let i = 0; i < side.length; i++) operands += Math.abs(side[i]!) + (ref ? Math.abs(ref[i]!) : 0);
+  return side.length ? (ref ? beta : 1) * operands / side.length : 0;
+}
+
 /** pairwiseLoss (and dpoLoss with the refs set). */
 export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike<number>, opts: LossRefOptions,
   round: Round = f64): LossRef {
@@ -110,18 +124,21 @@ export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike
   const N = opts.normalizer ?? n;
   const out: LossRef = {
     loss: 0, gradChosen: new Float64Array(n), gradRejected: new Float64Array(n), accuracy: 0, meanMargin: 0,
-    gradMagnitude: 0, differences: new Float64Array(n),
+    chosenReward: 0, rejectedReward: 0, gradMagnitude: 0, differences: new Float64Array(n),
   };
   let lossSum = 0;
   let centerSum = 0;
   let marginSum = 0;
   let correct = 0;
+  let chosenSum = 0;
+  let rejectedSum = 0;
+  const dpo = opts.refChosen !== undefined && opts.refRejected !== undefined;
   for (let i = 0; i < n; i++) {
     const c = chosen[i]!;
     const rej = rejected[i]!;
-    const d = opts.refChosen && opts.refRejected
-      ? r(r(c - opts.refChosen[i]!) - r(rej - opts.refRejected[i]!))
-      : r(c - rej);
+    const cs = dpo ? r(c - opts.refChosen![i]!) : c;
+    const rs = dpo ? r(rej - opts.refRejected![i]!) : rej;
+    const d = dpo ? r(cs - rs) : r(c - rej);
     const t = pairTerms(kind, d, opts.margin ? opts.margin[i]! : 0, beta, s, r);
     const g = r(t.slope / N);
     const sum = r(c + rej);
@@ -133,11 +150,16 @@ export function preferenceLossRef(chosen: ArrayLike<number>, rejected: ArrayLike
     lossSum = r(lossSum + t.loss);
     if (coef > 0) centerSum = r(centerSum + r(sum * sum));
     marginSum = r(marginSum + d);
+    chosenSum = r(chosenSum + cs);
+    rejectedSum = r(rejectedSum + rs);
     if (d > 0) correct++;
   }
   out.loss = r(r(lossSum / N) + (coef > 0 ? r(coef * r(centerSum / N)) : 0));
   out.accuracy = r(correct / n);
   out.meanMargin = r(marginSum / n);
+  const rewardBeta = dpo ? beta : 1;
+  out.chosenReward = r(rewardBeta * r(chosenSum / n));
+  out.rejectedReward = r(rewardBeta * r(rejectedSum / n));
   return out;
 }
 

@@ -10,7 +10,9 @@ import {
 } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
-import { type LossRefOptions, preferenceLossRef, sequenceLogProbsBackwardRef, sequenceLogProbsRef } from '../reference/preference.js';
+import {
+  type LossRefOptions, preferenceLossRef, rewardScale, sequenceLogProbsBackwardRef, sequenceLogProbsRef,
+} from '../reference/preference.js';
 import type { SelftestCase, SelftestResult } from './index.js';
 
 /** The worst of several outputs, as error / tolerance (so the case passes at <= 1). */
@@ -55,6 +57,10 @@ function lossCase(name: string, n: number, kind: PreferenceKind, dpo: boolean, e
         ['gradRejected', res.gradRejected.toArray(), exact.gradRejected, naive.gradRejected, exact.gradMagnitude],
         ['accuracy', [res.accuracy.item()], [exact.accuracy], [naive.accuracy]],
         ['meanMargin', [res.meanMargin.item()], [exact.meanMargin], [naive.meanMargin]],
+        ['chosenReward', [res.chosenReward.item()], [exact.chosenReward], [naive.chosenReward],
+          rewardScale(c, o.refChosen, o.beta ?? 1)],
+        ['rejectedReward', [res.rejectedReward.item()], [exact.rejectedReward], [naive.rejectedReward],
+          rewardScale(r, o.refRejected, o.beta ?? 1)],
       ]);
     },
   };
