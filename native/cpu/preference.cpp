@@ -32,7 +32,7 @@ struct LossScalars {
   float centerScale;  // 2 coef / B: d/dc of coef * mean((c + r)^2) is this * (c + r)
 };
 
-// Per pair: both gradients, and l, d, c + r and each side for the sums. Restrict
+// Per pair: both gradients, and l, d and c + r for the sums. Restrict
 // pointers, no calls and selects instead of branches: GCC vectorizes this
 // loop at the ISA's width (the templates take the option branches out). Out
 // of line because GCC 12 stopped vectorizing it once inlined into lossBlock.
@@ -42,14 +42,11 @@ __attribute__((noinline)) void pairChunk(int64_t n, const float* __restrict chos
                                          const float* __restrict refRejected, const float* __restrict margin,
                                          float* __restrict gradChosen, float* __restrict gradRejected,
                                          float* __restrict loss, float* __restrict diff,
-                                         float* __restrict pairSum, float* __restrict chosenSide,
-                                         float* __restrict rejectedSide, LossScalars k) {
+                                         float* __restrict pairSum, LossScalars k) {
   for (int64_t i = 0; i < n; ++i) {
     const float c = chosen[i], r = rejected[i];
     const float d = Dpo ? preference::pairDifference(c, r, refChosen[i], refRejected[i])
                         : preference::pairDifference(c, r);
-    chosenSide[i] = Dpo ? c - refChosen[i] : c;  // the terms of d, as pairDifference forms them
-    rejectedSide[i] = Dpo ? r - refRejected[i] : r;
     const float m = HasMargin ? margin[i] : 0.0f;
     const PairTerms t = preference::pairTerms(Kind, d, m, k.beta, k.halfInvBeta, k.labelSmoothing);
     const float sum = c + r;
@@ -78,31 +75,36 @@ struct LossLanes {
   D8 loss = {}, margin = {}, center = {}, chosen = {}, rejected = {};
   L8 correct = {};
 
-  static D8 load(const float* x) {
+  static F8 load(const float* x) {
     F8 v;
     std::memcpy(&v, x, sizeof v);
-    return __builtin_convertvector(v, D8);
+    return v;
   }
+  static D8 wide(F8 v) { return __builtin_convertvector(v, D8); }
 
-  void add(const float* l, const float* d, const float* sum, const float* cs, const float* rs, int64_t n) {
+  // l, d, sum: the chunk's per-pair values; c, r (rc, rr: the refs, when
+  // Dpo) its inputs, whose sides c - rc and r - rr are formed here in float,
+  // as pairDifference forms them, for the reward sums.
+  template <bool Dpo>
+  void add(const float* l, const float* d, const float* sum, const float* c, const float* r, const float* rc,
+           const float* rr, int64_t n) {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
-      F8 dv;
-      std::memcpy(&dv, d + j, sizeof dv);
-      const D8 s = load(sum + j);
-      loss += load(l + j);
-      margin += __builtin_convertvector(dv, D8);
+      const F8 dv = load(d + j);
+      const D8 s = wide(load(sum + j));
+      loss += wide(load(l + j));
+      margin += wide(dv);
       center += s * s;
-      chosen += load(cs + j);
-      rejected += load(rs + j);
+      chosen += wide(Dpo ? load(c + j) - load(rc + j) : load(c + j));
+      rejected += wide(Dpo ? load(r + j) - load(rr + j) : load(r + j));
       correct -= __builtin_convertvector(dv > 0.0f, L8);  // true is -1
     }
     for (int lane = 0; j < n; ++j, ++lane) {
       loss[lane] += l[j];
       margin[lane] += d[j];
       center[lane] += static_cast<double>(sum[j]) * sum[j];
-      chosen[lane] += cs[j];
-      rejected[lane] += rs[j];
+      chosen[lane] += Dpo ? c[j] - rc[j] : c[j];
+      rejected[lane] += Dpo ? r[j] - rr[j] : r[j];
       correct[lane] += d[j] > 0.0f;
     }
   }
@@ -123,16 +125,15 @@ struct LossLanes {
 
 template <PreferenceKind Kind, bool Dpo, bool HasMargin>
 LossPartial lossBlock(const PreferenceLossParams& p, int64_t lo, int64_t hi, const LossScalars& k) {
-  alignas(64) float loss[kPairChunk], diff[kPairChunk], pairSum[kPairChunk], chosenSide[kPairChunk],
-      rejectedSide[kPairChunk];
+  alignas(64) float loss[kPairChunk], diff[kPairChunk], pairSum[kPairChunk];
   LossLanes lanes;
   for (int64_t a = lo; a < hi; a += kPairChunk) {
     const int64_t n = std::min(kPairChunk, hi - a);
     pairChunk<Kind, Dpo, HasMargin>(n, p.chosen + a, p.rejected + a, Dpo ? p.refChosen + a : nullptr,
                                     Dpo ? p.refRejected + a : nullptr, HasMargin ? p.margin + a : nullptr,
-                                    p.gradChosen + a, p.gradRejected + a, loss, diff, pairSum, chosenSide,
-                                    rejectedSide, k);
-    lanes.add(loss, diff, pairSum, chosenSide, rejectedSide, n);
+                                    p.gradChosen + a, p.gradRejected + a, loss, diff, pairSum, k);
+    lanes.add<Dpo>(loss, diff, pairSum, p.chosen + a, p.rejected + a, Dpo ? p.refChosen + a : nullptr,
+                   Dpo ? p.refRejected + a : nullptr, n);
   }
   return lanes.total();
 }
