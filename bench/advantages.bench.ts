@@ -98,7 +98,7 @@ function gaeCase(shape: BatchTimeShape, [suffix, kinds]: [string, TrajectoryKind
       const r = on(x.rewards)!, v = on(x.values)!, mask = on(x.mask), dones = on(x.dones);
       const truncated = on(x.truncated), truncatedValues = on(x.truncatedValues);
       return {
-        inputs: [r, v, mask, dones, truncated, truncatedValues].filter((t): t is Tensor => t !== undefined),
+        inputs: [r, v, mask, dones, truncated, truncatedValues].filter((t) => t !== undefined),
         step: () => {
           const opts = { gamma: GAMMA, lambda: LAMBDA, mask, dones, truncated, truncatedValues };
           const { advantages, returns } = gae(r, v, opts);

@@ -6,7 +6,16 @@
 import { describe } from './errors.js';
 
 export type DType = 'float32' | 'float16' | 'bfloat16' | 'int32' | 'uint8';
-export type HostArray = Float32Array | Uint16Array | Int32Array | Uint8Array;
+/** The host array of each dtype (half types as Uint16Array bit patterns). */
+export interface HostArrays {
+  float32: Float32Array;
+  float16: Uint16Array;
+  bfloat16: Uint16Array;
+  int32: Int32Array;
+  uint8: Uint8Array;
+}
+export type HostArrayOf<D extends DType> = HostArrays[D];
+export type HostArray = HostArrayOf<DType>;
 
 export const DTYPES: readonly DType[] = ['float32', 'float16', 'bfloat16', 'int32', 'uint8'];
 

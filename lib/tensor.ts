@@ -15,7 +15,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { addon, type DeviceBuffer } from './addon.js';
 import { type Device, defaultDevice, deviceOf, ordinalOf, parseDevice } from './device.js';
 import {
-  DTYPES, DTYPE_BYTES, type DType, type HostArray, bfloat16Bits, bfloat16Value, dtypeOfArray, float16Bits,
+  DTYPES, DTYPE_BYTES, type DType, type HostArray, type HostArrayOf, bfloat16Bits, bfloat16Value, dtypeOfArray, float16Bits,
   float16Value, hostArray, hostView, isNumberArray,
 } from './dtype.js';
 import { KernelError, article, describe, expectKeys } from './errors.js';
@@ -24,6 +24,7 @@ import { releaseAll, waitCpu } from './stream.js';
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
 
 export interface TensorOptions {
+  /** Default: the data's own (Float32Array / number[] float32, Int32Array int32, Uint8Array uint8). */
   dtype?: DType;
   device?: Device;
   /**
@@ -32,6 +33,12 @@ export interface TensorOptions {
    */
   copy?: boolean;
 }
+
+/** Options without a dtype: the data's own. */
+type UntypedOptions = TensorOptions & { dtype?: undefined };
+
+/** A float32 tensor: what every op returns (but tokenLogProbsBackward, which keeps the logits' dtype). */
+export type Float32Tensor = Tensor<'float32'>;
 
 // -------------------------------------------------------------- host storage
 // A fresh JS allocation of tens of MB costs more in the OS's first-touch page
@@ -139,9 +146,15 @@ function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-export class Tensor {
+/**
+ * `D`, the dtype, types what toArray() and read() return (Float32Array for
+ * 'float32', Uint16Array bit patterns for the half types, ...). Ops return
+ * Tensor<'float32'> (exported as Float32Tensor); they take any Tensor and
+ * check its dtype at the call.
+ */
+export class Tensor<D extends DType = DType> {
   readonly shape: readonly number[];
-  readonly dtype: DType;
+  readonly dtype: D;
   readonly device: Device;
   /** Element count. */
   readonly size: number;
@@ -155,7 +168,7 @@ export class Tensor {
   #exposed = false;
 
   /** @internal Use tensor() or an op to make tensors. */
-  constructor(shape: readonly number[], dtype: DType, device: Device, host: HostArray | null, buffer: DeviceBuffer | null) {
+  constructor(shape: readonly number[], dtype: D, device: Device, host: HostArray | null, buffer: DeviceBuffer | null) {
     if (!Array.isArray(shape) || (host === null) === (buffer === null))
       throw new TypeError('new Tensor(): not public; make tensors with tensor(data, shape, opts) or an op');
     this.shape = Object.freeze([...shape]);
@@ -171,7 +184,7 @@ export class Tensor {
    * @internal An uninitialised tensor, on cpu as on cuda: large cpu storage
    * comes from the host pool and holds whatever it held before.
    */
-  static empty(shape: readonly number[], dtype: DType, device: Device): Tensor {
+  static empty<D extends DType>(shape: readonly number[], dtype: D, device: Device): Tensor<D> {
     const size = shapeSize(shape);
     const ordinal = ordinalOf(device);
     if (ordinal < 0) return new Tensor(shape, dtype, 'cpu', allocHost(dtype, size), null);
@@ -199,7 +212,7 @@ export class Tensor {
   }
 
   /** A copy on `device` (also when it is this tensor's device). */
-  to(device: Device): Tensor {
+  to(device: Device): Tensor<D> {
     const target = parseDevice(device, 'Tensor.to');
     const src = this._storage('Tensor.to');
     const native = addon();
@@ -235,9 +248,9 @@ export class Tensor {
    * copies it (Node 20) or refuses it (Node 21+); send a `slice()` instead.
    * float16/bfloat16 come as Uint16Array bit patterns.
    */
-  toArray(): HostArray {
+  toArray(): HostArrayOf<D> {
     if (this._host) this.#exposed = true;
-    return this.#hostNow('Tensor.toArray');
+    return this.#hostNow('Tensor.toArray') as HostArrayOf<D>;
   }
 
   /** toArray() without handing out the storage (item()). */
@@ -255,18 +268,18 @@ export class Tensor {
   }
 
   /** Like toArray(), without blocking the event loop. */
-  async read(): Promise<HostArray> {
+  async read(): Promise<HostArrayOf<D>> {
     const src = this._storage('Tensor.read');
     const native = addon();
     if (this._host) {
       const host = this._host;
       this.#exposed = true;
       await waitCpu();
-      return host;
+      return host as HostArrayOf<D>;
     }
     const out = hostArray(this.dtype, this.size);
     await native.copyToHostAsync(src as DeviceBuffer, out);
-    return out;
+    return out as HostArrayOf<D>;
   }
 
   /** The value of a one-element tensor, as a number (half types decoded). */
@@ -335,7 +348,15 @@ function convert(where: string, data: ArrayLike<number>, dtype: DType): HostArra
  * a Uint16Array holds float16/bfloat16 bits and needs that dtype. Numbers are
  * converted to another dtype when asked (half types round to nearest even).
  * The data are copied unless `copy: false` (cpu only, data already in dtype).
+ * The result's type follows: Tensor<'float32'> from a Float32Array, and so on.
  */
+export function tensor<D extends DType>(data: TypedArray | number[], shape: readonly number[] | undefined,
+  opts: TensorOptions & { dtype: D }): Tensor<D>;
+export function tensor(data: Int32Array, shape?: readonly number[], opts?: UntypedOptions): Tensor<'int32'>;
+export function tensor(data: Uint8Array, shape?: readonly number[], opts?: UntypedOptions): Tensor<'uint8'>;
+export function tensor(data: Float32Array | Float64Array | Int8Array | Int16Array | Uint32Array | number[],
+  shape?: readonly number[], opts?: UntypedOptions): Tensor<'float32'>;
+export function tensor(data: TypedArray | number[], shape?: readonly number[], opts?: TensorOptions): Tensor;
 export function tensor(data: TypedArray | number[], shape?: readonly number[], opts: TensorOptions = {}): Tensor {
   const where = 'tensor';
   if (!isNumberArray(data))

@@ -50,7 +50,7 @@ export class OpScope {
   }
 
   /** A new output tensor (uninitialised). */
-  output(shape: readonly number[], dtype: DType, device: Device): Tensor {
+  output<D extends DType>(shape: readonly number[], dtype: D, device: Device): Tensor<D> {
     const t = Tensor.empty(shape, dtype, device);
     this.#outputs.push(t);
     return t;

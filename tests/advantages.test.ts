@@ -22,7 +22,7 @@ function runGae(x: GaeInputs, device: Device): { advantages: Float32Array; retur
     truncated: on(x.truncated, 'uint8'), truncatedValues: on(x.truncatedValues, 'float32'),
     lastValues: on(x.lastValues, 'float32', [x.B]),
   });
-  return { advantages: advantages.toArray() as Float32Array, returns: returns.toArray() as Float32Array };
+  return { advantages: advantages.toArray(), returns: returns.toArray() };
 }
 
 /**

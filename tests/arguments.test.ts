@@ -185,7 +185,7 @@ describe('storage that queued work reads', () => {
 
   it('cannot be transferred away: a transfer copies it or throws', async () => {
     const t = tensor(new Float32Array([1, 2, 3]));
-    const view = t.toArray() as Float32Array;
+    const view = t.toArray();
     tryTransfer(view.buffer);
     expect(view.byteLength).toBe(12);
     const out = whiten(t);

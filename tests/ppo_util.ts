@@ -34,12 +34,12 @@ export function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor):
   });
   const out: PolicyOutput = {
     loss: r.loss.item(),
-    gradLogprobs: r.gradLogprobs.toArray() as Float32Array,
+    gradLogprobs: r.gradLogprobs.toArray(),
     clipFraction: r.clipFraction.item(),
     clipFractionLower: r.clipFractionLower.item(),
     approxKl: r.approxKl.item(),
   };
-  if (r.gradEntropy) out.gradEntropy = r.gradEntropy.toArray() as Float32Array;
+  if (r.gradEntropy) out.gradEntropy = r.gradEntropy.toArray();
   if (r.kl) out.kl = r.kl.item();
   return out;
 }
@@ -48,7 +48,7 @@ export function runValue(x: ValueInputs, device: Device): { loss: number; gradVa
   const r = ppoValueLoss(on(x.values, x, device), on(x.oldValues, x, device), on(x.returns, x, device), {
     mask: x.mask && on(x.mask, x, device, 'uint8'), clip: x.clip, aggregation: x.aggregation, normalizer: x.normalizer,
   });
-  return { loss: r.loss.item(), gradValues: r.gradValues.toArray() as Float32Array, clipFraction: r.clipFraction.item() };
+  return { loss: r.loss.item(), gradValues: r.gradValues.toArray(), clipFraction: r.clipFraction.item() };
 }
 
 /**

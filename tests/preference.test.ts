@@ -32,8 +32,8 @@ function expectClose(out: ArrayLike<number>, exact: ArrayLike<number>, naive: Ar
 
 function read(r: PreferenceLossResult) {
   return {
-    loss: r.loss.item(), gradChosen: r.gradChosen.toArray() as Float32Array,
-    gradRejected: r.gradRejected.toArray() as Float32Array, accuracy: r.accuracy.item(), meanMargin: r.meanMargin.item(),
+    loss: r.loss.item(), gradChosen: r.gradChosen.toArray(),
+    gradRejected: r.gradRejected.toArray(), accuracy: r.accuracy.item(), meanMargin: r.meanMargin.item(),
     chosenReward: r.chosenReward.item(), rejectedReward: r.rejectedReward.item(),
   };
 }

@@ -196,8 +196,8 @@ describe.each(DEVICES)('the DPO gradient chain on %s', (device: Device) => {
     const m = tensor(mask, [rows, steps], { device });
     const seqOf = (logits: Float32Array) =>
       sequenceLogProbs(tensor(Float32Array.from(tokenLogProbsRef(logits, targets, vocab)), [rows, steps], { device }), m, { reduce });
-    const policySeq = seqOf(policyLogits).toArray() as Float32Array;
-    const refSeqT = seqOf(refLogits).toArray() as Float32Array;
+    const policySeq = seqOf(policyLogits).toArray();
+    const refSeqT = seqOf(refLogits).toArray();
     const loss = dpoLoss(policySeq.subarray(0, pairs), policySeq.subarray(pairs), refSeqT.subarray(0, pairs), refSeqT.subarray(pairs),
       { kind, beta });
     const gradSequence = Float32Array.from([...loss.gradChosen.toArray(), ...loss.gradRejected.toArray()]);

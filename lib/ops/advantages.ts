@@ -6,7 +6,7 @@
 import { defaultDevice } from '../device.js';
 import { describe } from '../errors.js';
 import { runOp } from '../stream.js';
-import { Tensor } from '../tensor.js';
+import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
   OpScope, expectBoolean, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor,
   requireNumber, sameDevice,
@@ -31,9 +31,9 @@ export interface GaeOptions {
 
 export interface GaeResult {
   /** float32 [B, T]; 0 where mask is 0. */
-  advantages: Tensor;
+  advantages: Float32Tensor;
   /** float32 [B, T]; advantages + values, 0 where mask is 0. */
-  returns: Tensor;
+  returns: Float32Tensor;
 }
 
 const FLAG_DTYPES = ['uint8'] as const;
@@ -141,7 +141,7 @@ export interface WhitenOptions {
  * statistics are reduced in a fixed order (double precision on cpu), so
  * results are reproducible bit for bit.
  */
-export function whiten(x: Tensor | Float32Array | number[], opts?: WhitenOptions): Tensor {
+export function whiten(x: Tensor | Float32Array | number[], opts?: WhitenOptions): Float32Tensor {
   const op = 'whiten';
   return OpScope.run((scope) => {
     const o = expectOptions<WhitenOptions>(op, opts, ['mask', 'shiftMean', 'eps']);
@@ -183,7 +183,7 @@ export interface GroupAdvantagesOptions {
  * (verl passes the raw score through instead; TRL refuses fewer than two
  * generations). A group of equal scores gets 0.
  */
-export function groupAdvantages(scores: Tensor | Float32Array | number[], opts: GroupAdvantagesOptions): Tensor {
+export function groupAdvantages(scores: Tensor | Float32Array | number[], opts: GroupAdvantagesOptions): Float32Tensor {
   const op = 'groupAdvantages';
   return OpScope.run((scope) => {
     const o = expectOptions<GroupAdvantagesOptions>(op, opts, ['groupSize', 'estimator', 'eps']);

@@ -10,7 +10,7 @@ import { type Device, ordinalOf, parseDevice, requireCuda } from '../device.js';
 import { KernelError } from '../errors.js';
 import { synchronize } from '../runtime.js';
 import { runOp } from '../stream.js';
-import { Tensor, tensor } from '../tensor.js';
+import { type Float32Tensor, Tensor, tensor } from '../tensor.js';
 import { expectNumber, expectOptions, expectTensor } from '../validate.js';
 
 /**
@@ -19,7 +19,7 @@ import { expectNumber, expectOptions, expectTensor } from '../validate.js';
  * partition with float32 lanes combined in float64: the bits depend on the
  * data and the backend only, not on the thread count.
  */
-export function readBandwidth(data: Tensor): Tensor {
+export function readBandwidth(data: Tensor): Float32Tensor {
   const op = 'readBandwidth';
   const x = expectTensor(op, 'data', data, ['float32']);
   const checksum = Tensor.empty([], 'float32', x.device);

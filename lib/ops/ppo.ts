@@ -9,7 +9,7 @@
  */
 import { ordinalOf } from '../device.js';
 import { runOp } from '../stream.js';
-import { Tensor } from '../tensor.js';
+import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
   OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
@@ -92,19 +92,20 @@ export interface PpoPolicyLossOptions {
  * `G` and `K`: Tensor when entropy and refLogprobs were given (gradEntropy
  * and kl are then there), undefined when not, either when not known.
  */
-export interface PpoPolicyLossResult<G extends Tensor | undefined = Tensor | undefined, K extends Tensor | undefined = Tensor | undefined> {
+export interface PpoPolicyLossResult<G extends Float32Tensor | undefined = Float32Tensor | undefined,
+  K extends Float32Tensor | undefined = Float32Tensor | undefined> {
   /** 0-d: the aggregated loss. */
-  loss: Tensor;
+  loss: Float32Tensor;
   /** [B, T]: d loss / d logprobs (0 where masked); chains into tokenLogProbsBackward. */
-  gradLogprobs: Tensor;
+  gradLogprobs: Float32Tensor;
   /** [B, T]: d loss / d entropy = -entropyCoef × the token's aggregation weight; when entropy is given. */
   gradEntropy: G;
   /** 0-d: share of valid tokens whose clipped term is strictly the larger. */
-  clipFraction: Tensor;
+  clipFraction: Float32Tensor;
   /** 0-d: share of valid tokens with A < 0 whose dual-clip bound is strictly below the clipped loss. */
-  clipFractionLower: Tensor;
+  clipFractionLower: Float32Tensor;
   /** 0-d: token mean of exp(old - new) - (old - new) - 1 (the log-ratio clamped to ±20). */
-  approxKl: Tensor;
+  approxKl: Float32Tensor;
   /** 0-d: token mean of the KL estimator; when refLogprobs is given. */
   kl: K;
 }
@@ -129,11 +130,11 @@ export interface PpoValueLossOptions {
 
 export interface PpoValueLossResult {
   /** 0-d: the aggregated loss. */
-  loss: Tensor;
+  loss: Float32Tensor;
   /** [B, T]: d loss / d values (0 where masked). */
-  gradValues: Tensor;
+  gradValues: Float32Tensor;
   /** 0-d: share of valid tokens whose clipped term is strictly the larger (0 without clip). */
-  clipFraction: Tensor;
+  clipFraction: Float32Tensor;
 }
 
 const POLICY_OPTIONS: (keyof PpoPolicyLossOptions)[] = [
@@ -158,13 +159,13 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
 
 /** ppoPolicyLoss (below) with `entropy` and `refLogprobs` given: `gradEntropy` and `kl` are Tensors. */
 export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
-  opts: PpoPolicyLossOptions & { entropy: Tensor; refLogprobs: Tensor }): PpoPolicyLossResult<Tensor, Tensor>;
+  opts: PpoPolicyLossOptions & { entropy: Tensor; refLogprobs: Tensor }): PpoPolicyLossResult<Float32Tensor, Float32Tensor>;
 /** ppoPolicyLoss (below) with `entropy` given: `gradEntropy` is a Tensor. */
 export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
-  opts: PpoPolicyLossOptions & { entropy: Tensor }): PpoPolicyLossResult<Tensor, undefined>;
+  opts: PpoPolicyLossOptions & { entropy: Tensor }): PpoPolicyLossResult<Float32Tensor, undefined>;
 /** ppoPolicyLoss (below) with `refLogprobs` given: `kl` is a Tensor. */
 export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
-  opts: PpoPolicyLossOptions & { refLogprobs: Tensor }): PpoPolicyLossResult<undefined, Tensor>;
+  opts: PpoPolicyLossOptions & { refLogprobs: Tensor }): PpoPolicyLossResult<undefined, Float32Tensor>;
 /**
  * The PPO clipped policy loss over [B, T] tokens, its gradient wrt
  * `logprobs` and its statistics, in one pass (one kernel launch on cuda).
@@ -228,7 +229,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
     throw new TypeError(`${op}: entropy expected a float32 Tensor [${rows}, ${steps}] when entropyCoef is ${entropyCoef}, got undefined`);
 
   return OpScope.run((scope) => {
-    const scalar = (): Tensor => scope.output([], 'float32', device);
+    const scalar = (): Float32Tensor => scope.output([], 'float32', device);
     const gradEntropy = entropy ? scope.output(shape, 'float32', device) : undefined;
     const kl = refLogprobs ? scalar() : undefined;
     const out = {

@@ -8,7 +8,7 @@
  */
 import { type Device, defaultDevice } from '../device.js';
 import { runOp } from '../stream.js';
-import { Tensor, type TypedArray } from '../tensor.js';
+import { type Float32Tensor, Tensor, type TypedArray } from '../tensor.js';
 import {
   OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
@@ -58,23 +58,23 @@ export interface DpoLossOptions {
 
 export interface PreferenceLossResult {
   /** 0-d: mean over the pairs of the per-pair loss (plus the centering term). */
-  loss: Tensor;
+  loss: Float32Tensor;
   /** [B]: d loss / d chosen (dpoLoss: / d policyChosen). */
-  gradChosen: Tensor;
+  gradChosen: Float32Tensor;
   /** [B]: d loss / d rejected (dpoLoss: / d policyRejected). */
-  gradRejected: Tensor;
+  gradRejected: Float32Tensor;
   /** 0-d: share of pairs with d > 0. */
-  accuracy: Tensor;
+  accuracy: Float32Tensor;
   /** 0-d: mean of d. */
-  meanMargin: Tensor;
+  meanMargin: Float32Tensor;
   /**
    * 0-d: the chosen side's mean reward: mean(chosen) for pairwiseLoss;
    * beta * mean(policyChosen - refChosen) for dpoLoss (DPO's implicit reward,
    * TRL's `rewards/chosen`).
    */
-  chosenReward: Tensor;
+  chosenReward: Float32Tensor;
   /** 0-d: the same for the rejected side (TRL's `rewards/rejected`). */
-  rejectedReward: Tensor;
+  rejectedReward: Float32Tensor;
 }
 
 export interface SequenceLogProbsOptions {
@@ -234,7 +234,7 @@ export function dpoLoss(policyChosen: VectorInput, policyRejected: VectorInput, 
  * without valid tokens. tokenLogprobs float32 [B, T], mask uint8 [B, T]
  * (any nonzero value counts as 1). Returns float32 [B].
  */
-export function sequenceLogProbs(tokenLogprobs: Tensor, mask: Tensor, opts?: SequenceLogProbsOptions): Tensor {
+export function sequenceLogProbs(tokenLogprobs: Tensor, mask: Tensor, opts?: SequenceLogProbsOptions): Float32Tensor {
   const op = 'sequenceLogProbs';
   const o = expectOptions<SequenceLogProbsOptions>(op, opts, ['reduce']);
   const reduce = expectChoice(op, 'reduce', o.reduce, REDUCES, 'sum');
@@ -259,7 +259,7 @@ export function sequenceLogProbs(tokenLogprobs: Tensor, mask: Tensor, opts?: Seq
  * 0. gradSequence float32 [B] (a Tensor or host array), mask uint8 [B, T].
  * Returns float32 [B, T].
  */
-export function sequenceLogProbsBackward(gradSequence: VectorInput, mask: Tensor, opts?: SequenceLogProbsOptions): Tensor {
+export function sequenceLogProbsBackward(gradSequence: VectorInput, mask: Tensor, opts?: SequenceLogProbsOptions): Float32Tensor {
   const op = 'sequenceLogProbsBackward';
   const o = expectOptions<SequenceLogProbsOptions>(op, opts, ['reduce']);
   const reduce = expectChoice(op, 'reduce', o.reduce, REDUCES, 'sum');

@@ -3,11 +3,11 @@
  * log-sum-exp and (optionally) its entropy, fused so that no [N, V]
  * intermediate exists; and the gradient with respect to the logits.
  */
-import { DTYPE_CODE } from '../dtype.js';
+import { DTYPE_CODE, type DType } from '../dtype.js';
 import { ordinalOf } from '../device.js';
 import { describe } from '../errors.js';
 import { runOp } from '../stream.js';
-import { Tensor } from '../tensor.js';
+import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
   OpScope, expectBoolean, expectNumber, expectOptions, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
@@ -27,11 +27,11 @@ export interface TokenLogProbsOptions {
 /** `E`: whether the entropy was asked for (`entropy: true` makes it `true`, and `entropy` a Tensor). */
 export interface TokenLogProbsResult<E extends boolean = boolean> {
   /** [...] float32: z[y] - lse(z). */
-  logprobs: Tensor;
+  logprobs: Float32Tensor;
   /** [...] float32: log-sum-exp of z = logits / temperature. */
-  lse: Tensor;
+  lse: Float32Tensor;
   /** [...] float32: lse(z) - sum p z, when asked for. */
-  entropy: E extends true ? Tensor : Tensor | undefined;
+  entropy: E extends true ? Float32Tensor : Float32Tensor | undefined;
 }
 
 export interface TokenLogProbsGrads {
@@ -217,12 +217,12 @@ export function tokenLogProbs<E extends boolean = false>(logits: Tensor, targets
  * @param grads lse (required), gradLogprobs, entropy + gradEntropy: float32 `[...]`; the
  *   forward's result may be spread in (`{ ...forward, gradLogprobs }`). Other keys are a RangeError.
  */
-export function tokenLogProbsBackward(
-  logits: Tensor,
+export function tokenLogProbsBackward<D extends DType>(
+  logits: Tensor<D>,
   targets: Tensor | Int32Array | number[],
   grads: TokenLogProbsGrads,
   opts?: TokenLogProbsBackwardOptions,
-): Tensor {
+): Tensor<D> {
   const op = 'tokenLogProbsBackward';
   return OpScope.run((scope) => {
     const o = expectOptions<TokenLogProbsBackwardOptions>(op, opts, BACKWARD_OPTIONS);
@@ -245,7 +245,7 @@ export function tokenLogProbsBackward(
       logits: c.logits, targets: c.targets, 'grads.lse': lse, 'grads.gradLogprobs': gradLogprobs,
       'grads.entropy': entropy, 'grads.gradEntropy': gradEntropy,
     });
-    const out = inPlace ? c.logits : scope.output(c.logits.shape, c.logits.dtype, device);
+    const out = inPlace ? logits : scope.output(logits.shape, logits.dtype, device);  // c.logits is logits, checked
     runOp(op, ordinalOf(device), {
       logits: c.logits._storage(`${op}: logits`),
       targets: c.targets._storage(`${op}: targets`),

@@ -44,7 +44,7 @@ function runGae(x: GaeInputs, device: Device): { advantages: Float32Array; retur
   };
   const r = on(x.rewards, 'float32')!, v = on(x.values, 'float32')!;
   const out = gae(r, v, { gamma: x.gamma, lambda: x.lambda, ...inputs });
-  const result = { advantages: out.advantages.toArray() as Float32Array, returns: out.returns.toArray() as Float32Array };
+  const result = { advantages: out.advantages.toArray(), returns: out.returns.toArray() };
   for (const t of [r, v, out.advantages, out.returns, ...Object.values(inputs)]) t?.dispose();
   return result;
 }
@@ -116,7 +116,7 @@ describe('gae on cuda', { skip }, () => {
     const args: Record<string, unknown> = { rows: B, steps: T, gamma: x.gamma, lambda: x.lambda };
     for (const [k, t] of Object.entries(ins)) args[k] = t._storage();
     runOp('gae', 0, { ...args, advantages: outs[0]!._storage(), returns: outs[1]!._storage() });
-    for (const t of outs) assert.ok((t.toArray() as Float32Array).every(Number.isFinite), 'an output was left unwritten');
+    for (const t of outs) assert.ok((t.toArray()).every(Number.isFinite), 'an output was left unwritten');
   });
 
   test('is deterministic', () => {
@@ -194,7 +194,7 @@ describe('whiten on cuda', { skip }, () => {
 
   test('is deterministic', () => {
     const x = tensor(rng.normals(3_000_000), undefined, { device: 'cuda' });
-    const a = whiten(x).toArray() as Float32Array, b = whiten(x).toArray() as Float32Array;
+    const a = whiten(x).toArray(), b = whiten(x).toArray();
     assert.deepEqual(Buffer.from(a.buffer), Buffer.from(b.buffer));
   });
 });

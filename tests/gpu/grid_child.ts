@@ -14,7 +14,7 @@ const device: Device = 'cuda';
 const rng = new Rng(20261127);
 const hash = createHash('sha256');
 const add = (...ts: (Tensor | undefined)[]): void => {
-  for (const t of ts) if (t) hash.update(Buffer.from((t.toArray() as Float32Array).buffer));
+  for (const t of ts) if (t) hash.update(Buffer.from((t.toArray()).buffer));
 };
 const floats = (shape: number[], scale = 1, shift = 0) =>
   tensor(rng.normals(shape.reduce((a, b) => a * b, 1), scale, shift), shape, { device });

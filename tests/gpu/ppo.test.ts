@@ -43,10 +43,10 @@ function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor): Output
   });
   const out: Outputs = {
     loss: r.loss.item(), clipFraction: r.clipFraction.item(), clipFractionLower: r.clipFractionLower.item(),
-    approxKl: r.approxKl.item(), gradLogprobs: r.gradLogprobs.toArray() as Float32Array,
+    approxKl: r.approxKl.item(), gradLogprobs: r.gradLogprobs.toArray(),
   };
   if (r.kl) out.kl = r.kl.item();
-  if (r.gradEntropy) out.gradEntropy = r.gradEntropy.toArray() as Float32Array;
+  if (r.gradEntropy) out.gradEntropy = r.gradEntropy.toArray();
   return out;
 }
 
@@ -54,7 +54,7 @@ function runValue(x: ValueInputs, device: Device) {
   const r = ppoValueLoss(on(x.values, x, device), on(x.oldValues, x, device), on(x.returns, x, device), {
     mask: x.mask && on(x.mask, x, device, true), clip: x.clip, aggregation: x.aggregation, normalizer: x.normalizer,
   });
-  return { loss: r.loss.item(), clipFraction: r.clipFraction.item(), gradValues: r.gradValues.toArray() as Float32Array };
+  return { loss: r.loss.item(), clipFraction: r.clipFraction.item(), gradValues: r.gradValues.toArray() };
 }
 
 /**
@@ -125,7 +125,7 @@ function runPoisoned(x: PolicyInputs, aggregation: string, masked = true, normal
     clipLow: 0.2, clipHigh: 0.2, dualClip: 0, klCoef: 0.1, entropyCoef: 0.01, aggregation: AGGREGATIONS.indexOf(aggregation as never),
     klEstimator: 2, normalizer, ...Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t._storage()])),
   });
-  return Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t.toArray() as Float32Array]));
+  return Object.fromEntries(Object.entries(outs).map(([k, t]) => [k, t.toArray()]));
 }
 
 function sameBits(a: Outputs, b: Outputs, what: string): void {
