@@ -164,8 +164,10 @@ Napi::Value completed(const Napi::CallbackInfo& cb) {
   return Napi::Number::New(cb.Env(), static_cast<double>(state(cb.Env()).cpuStream().completed()));
 }
 
-// Waits off the JS thread (on libuv's pool); optionally copies a device
-// buffer into host memory first, in stream order.
+// Waits off the JS thread (on libuv's pool); on cuda, first copies device
+// buffers (lib/stream.ts's snapshots, taken in stream order at each read())
+// into host arrays. One worker serves every read and synchronize() that
+// lib/stream.ts batched together, so they hold one pool thread between them.
 class SyncWorker : public Napi::AsyncWorker {
  public:
   SyncWorker(Napi::Env env, int device) : Napi::AsyncWorker(env, "rlhf-kernels:sync"), deferred_(env), device_(device) {
@@ -175,14 +177,15 @@ class SyncWorker : public Napi::AsyncWorker {
     else
       cuda_ = s.cudaShared(device);
   }
-  // Snapshots `src` now, in stream order (so later ops, even in-place ones,
-  // cannot change what is read); the worker copies the snapshot to `dst`.
-  void copyFrom(DeviceBuffer* src, Napi::TypedArray dst) {
-    bytes_ = dst.ByteLength() < src->bytes() ? dst.ByteLength() : src->bytes();
-    snapshot_ = cuda_->alloc(bytes_);
-    cuda_->copyOnDevice(snapshot_, src->data(), bytes_);
-    dstRef_ = Napi::Persistent(dst.As<Napi::Object>());
-    dst_ = hostData(dst);
+  // Both stay referenced (so alive) until the worker is done.
+  void addCopy(const Napi::Object& srcObject, DeviceBuffer* src, Napi::TypedArray dst) {
+    Copy c;
+    c.bytes = dst.ByteLength() < src->bytes() ? dst.ByteLength() : src->bytes();
+    c.src = src->data();
+    c.dst = hostData(dst);
+    refs_.push_back(Napi::Persistent(srcObject));
+    refs_.push_back(Napi::Persistent(dst.As<Napi::Object>()));
+    copies_.push_back(c);
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -193,11 +196,7 @@ class SyncWorker : public Napi::AsyncWorker {
         cpu_->synchronize();
         failure_ = cpu_->takeFailure();
       } else {
-        if (snapshot_) {
-          cuda_->copyToHost(dst_, snapshot_, bytes_);
-          cuda_->free(snapshot_, bytes_);
-          snapshot_ = nullptr;
-        }
+        for (const Copy& c : copies_) cuda_->copyToHost(c.dst, c.src, c.bytes);
         cuda_->synchronize();
         failure_.slot = cuda_->takeSlot();
       }
@@ -228,19 +227,19 @@ class SyncWorker : public Napi::AsyncWorker {
     } catch (...) {
     }
   }
-  ~SyncWorker() override {
-    if (snapshot_) cuda_->free(snapshot_, bytes_);
-  }
 
  private:
+  struct Copy {
+    const void* src = nullptr;
+    void* dst = nullptr;
+    size_t bytes = 0;
+  };
   Napi::Promise::Deferred deferred_;
   int device_;
   std::shared_ptr<CpuStream> cpu_;
   std::shared_ptr<cuda::Context> cuda_;
-  void* snapshot_ = nullptr;
-  Napi::ObjectReference dstRef_;
-  void* dst_ = nullptr;
-  size_t bytes_ = 0;
+  std::vector<Copy> copies_;
+  std::vector<Napi::ObjectReference> refs_;
   StreamFailure failure_;
 };
 
@@ -292,11 +291,55 @@ Napi::Value copyToHost(const Napi::CallbackInfo& cb) {
   return cb.Env().Undefined();
 }
 
-Napi::Value copyToHostAsync(const Napi::CallbackInfo& cb) {
-  DeviceBuffer* src = bufferArg(cb, 0, "source");
-  Napi::TypedArray dst = hostArg(cb, 1, "destination");
-  auto* w = new SyncWorker(cb.Env(), src->device());
-  w->copyFrom(src, dst);
+// Copies this small are done on the JS thread when the stream settles within
+// the spin budget (a D2H copy of 1 MiB takes tens of microseconds; the hop
+// through libuv's pool costs about 35); larger ones always go to the pool.
+constexpr size_t kInlineCopyBytes = size_t{1} << 20;
+
+// copyToHostManyAsync(device, srcs: DeviceBuffer[], dsts: TypedArray[]):
+// a promise settled once each src is copied into its dst and the device's
+// stream has drained; rejects with what the queued work found.
+Napi::Value copyToHostManyAsync(const Napi::CallbackInfo& cb) {
+  Napi::Env env = cb.Env();
+  const int device = deviceArg(cb, 0);
+  if (device < 0) throw Napi::RangeError::New(env, "copyToHostManyAsync: expected a cuda device");
+  if (!cb[1].IsArray() || !cb[2].IsArray()) throw Napi::TypeError::New(env, "copyToHostManyAsync: expected (device, srcs[], dsts[])");
+  Napi::Array srcs = cb[1].As<Napi::Array>(), dsts = cb[2].As<Napi::Array>();
+  if (srcs.Length() != dsts.Length()) throw Napi::RangeError::New(env, "copyToHostManyAsync: srcs and dsts differ in length");
+  auto* w = new SyncWorker(env, device);
+  size_t bytes = 0;
+  try {
+    for (uint32_t i = 0; i < srcs.Length(); ++i) {
+      DeviceBuffer* src = DeviceBuffer::from(env, srcs.Get(i));
+      Napi::Value dst = dsts.Get(i);
+      if (!src || !src->data() || src->device() != device || !dst.IsTypedArray())
+        throw Napi::TypeError::New(env, "copyToHostManyAsync: expected live device buffers of the device and typed arrays");
+      w->addCopy(srcs.Get(i).As<Napi::Object>(), src, dst.As<Napi::TypedArray>());
+      bytes += std::min(src->bytes(), static_cast<size_t>(dst.As<Napi::TypedArray>().ByteLength()));
+    }
+  } catch (...) {
+    delete w;
+    throw;
+  }
+  if (bytes <= kInlineCopyBytes && settlesSoon(env, device)) {
+    delete w;
+    auto deferred = Napi::Promise::Deferred::New(env);
+    try {
+      cuda::Context& ctx = state(env).cudaContext(device);
+      for (uint32_t i = 0; i < srcs.Length(); ++i) {
+        DeviceBuffer* src = DeviceBuffer::from(env, srcs.Get(i));
+        Napi::TypedArray dst = dsts.Get(i).As<Napi::TypedArray>();
+        ctx.copyToHost(hostData(dst), src->data(), std::min(src->bytes(), static_cast<size_t>(dst.ByteLength())));
+      }
+      synchronizeDevice(env, device);
+      deferred.Resolve(env.Undefined());
+    } catch (const Napi::Error& e) {
+      deferred.Reject(e.Value());
+    } catch (const KernelFailure& e) {
+      deferred.Reject(kernelError(env, e.code(), e.what()).Value());
+    }
+    return deferred.Promise();
+  }
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -336,7 +379,7 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("completed", Napi::Function::New(env, guarded<completed>, "completed"));
   exports.Set("copyToDevice", Napi::Function::New(env, guarded<copyToDevice>, "copyToDevice"));
   exports.Set("copyToHost", Napi::Function::New(env, guarded<copyToHost>, "copyToHost"));
-  exports.Set("copyToHostAsync", Napi::Function::New(env, guarded<copyToHostAsync>, "copyToHostAsync"));
+  exports.Set("copyToHostManyAsync", Napi::Function::New(env, guarded<copyToHostManyAsync>, "copyToHostManyAsync"));
   exports.Set("copyOnDevice", Napi::Function::New(env, guarded<copyOnDevice>, "copyOnDevice"));
   exports.Set("fillDevice", Napi::Function::New(env, guarded<fillDevice>, "fillDevice"));
 }

@@ -80,7 +80,8 @@ export interface Addon {
   completed(): number;
   copyToDevice(dst: DeviceBuffer, src: ArrayBufferView): void;
   copyToHost(src: DeviceBuffer, dst: ArrayBufferView): void;
-  copyToHostAsync(src: DeviceBuffer, dst: ArrayBufferView): Promise<void>;
+  /** Copies each src into its dst once the stream gets there, then drains it (lib/stream.ts waitCuda). */
+  copyToHostManyAsync(device: number, srcs: DeviceBuffer[], dsts: ArrayBufferView[]): Promise<void>;
   copyOnDevice(src: DeviceBuffer, dst: DeviceBuffer, bytes?: number): void;
   fillDevice(dst: DeviceBuffer, byte: number): void;
   /** An ArrayBuffer of `bytes` from the host pool (contents undefined), or undefined. */

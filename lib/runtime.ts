@@ -2,7 +2,7 @@
 import { type NativeInfo, addon, loadedFrom } from './addon.js';
 import { type Device, ordinalOf, parseDevice } from './device.js';
 import { describe } from './errors.js';
-import { releaseAll, waitCpu } from './stream.js';
+import { releaseAll, waitCpu, waitCuda } from './stream.js';
 import { hostBytesInUse } from './tensor.js';
 
 export type Backend = 'cpu' | 'cuda';
@@ -66,10 +66,9 @@ function devicesToSync(device: Device | undefined): number[] {
  * trip alone costs tens of microseconds: more than a small op.)
  */
 export async function synchronize(device?: Device): Promise<void> {
-  const native = addon();
   for (const d of devicesToSync(device)) {
-    // cpu: one wait at a time per thread, shared (lib/stream.ts).
-    await (d < 0 ? waitCpu() : native.synchronizeAsync(d));
+    // One native wait at a time per stream and thread, shared (lib/stream.ts).
+    await (d < 0 ? waitCpu() : waitCuda(d));
   }
 }
 

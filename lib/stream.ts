@@ -8,10 +8,10 @@
  * An asynchronous wait that does not settle within the spin budget holds a
  * thread of libuv's pool (4 by default, shared with fs, dns, crypto and
  * zlib) until the stream gets there. So a thread keeps at most one such wait
- * going: reads and synchronize() calls made meanwhile share it, or the one
- * queued after it, instead of holding the whole pool.
+ * going per stream: reads and synchronize() calls made meanwhile share it,
+ * or the one queued after it, instead of holding the whole pool.
  */
-import { addon } from './addon.js';
+import { type DeviceBuffer, addon } from './addon.js';
 import { KernelError } from './errors.js';
 
 const pending: { ticket: number; arrays: unknown[] }[] = [];
@@ -89,4 +89,52 @@ export function waitCpu(): Promise<void> {
   })();
   latest = wait;
   return wait.promise;
+}
+
+/** A cuda read: a snapshot of the tensor taken in stream order, and where it goes. */
+export interface CudaCopy {
+  snapshot: DeviceBuffer;
+  dst: ArrayBufferView;
+}
+
+interface CudaBatch {
+  copies: CudaCopy[];
+  promise: Promise<void>;
+}
+
+/** Per cuda ordinal: the batch still taking members, and the one whose native wait runs. */
+const cudaBatches = new Map<number, { open?: CudaBatch | undefined; running?: Promise<void> | undefined }>();
+
+/**
+ * Settles once the cuda work queued so far on `ordinal` has run and `copy`
+ * (if any) is in its dst. Calls made before the batch's native wait begins
+ * join it: the reads of one `Promise.all` share one wait, so one pool
+ * thread; a batch begins when the one before it has settled. The snapshots
+ * are freed (in stream order) when it settles. A failure the stream found
+ * goes to every member of the batch that found it.
+ */
+export function waitCuda(ordinal: number, copy?: CudaCopy): Promise<void> {
+  let device = cudaBatches.get(ordinal);
+  if (!device) cudaBatches.set(ordinal, (device = {}));
+  const state = device;
+  if (state.open) {
+    if (copy) state.open.copies.push(copy);
+    return state.open.promise;
+  }
+  const batch: CudaBatch = { copies: copy ? [copy] : [], promise: Promise.resolve() };
+  const prior = state.running;
+  batch.promise = (async () => {
+    // At least one microtask: the calls made in the same synchronous run join.
+    await prior?.then(ignore, ignore);
+    state.open = undefined;
+    state.running = batch.promise;
+    try {
+      await addon().copyToHostManyAsync(ordinal, batch.copies.map((c) => c.snapshot), batch.copies.map((c) => c.dst));
+    } finally {
+      for (const c of batch.copies) c.snapshot.free();
+      if (state.running === batch.promise) state.running = undefined;
+    }
+  })();
+  state.open = batch;
+  return batch.promise;
 }

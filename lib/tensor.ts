@@ -19,7 +19,7 @@ import {
   float16Value, hostArray, hostView, isNumberArray,
 } from './dtype.js';
 import { KernelError, article, describe, expectKeys } from './errors.js';
-import { releaseAll, waitCpu } from './stream.js';
+import { releaseAll, waitCpu, waitCuda } from './stream.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
 
@@ -277,8 +277,18 @@ export class Tensor<D extends DType = DType> {
       await waitCpu();
       return host as HostArrayOf<D>;
     }
+    // A snapshot now, in stream order: ops queued after this call (in place
+    // ones too) cannot change what is read. waitCuda copies it out.
+    const bytes = this.size * DTYPE_BYTES[this.dtype];
+    const snapshot = new native.DeviceBuffer((src as DeviceBuffer).device, bytes);
+    try {
+      native.copyOnDevice(src as DeviceBuffer, snapshot, bytes);
+    } catch (e) {
+      snapshot.free();
+      throw e;
+    }
     const out = hostArray(this.dtype, this.size);
-    await native.copyToHostAsync(src as DeviceBuffer, out);
+    await waitCuda((src as DeviceBuffer).device, { snapshot, dst: out });
     return out as HostArrayOf<D>;
   }
 

@@ -1,0 +1,126 @@
+/**
+ * Waiting for the cuda stream: read() and synchronize('cuda') batched into
+ * one native wait per device (lib/stream.ts waitCuda), so a trainer's
+ * `Promise.all` of statistics holds one thread of libuv's pool, not one each.
+ * node:test + node:assert only; skips without cuda.
+ */
+import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { type DeviceBuffer, addon } from '../../lib/addon.js';
+import { info, memory, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../../lib/index.js';
+import { Rng } from '../helpers/random.js';
+import { skip } from './common.js';
+
+const GPU = 'cuda:0';
+
+/**
+ * Records the native batches (their sizes) and the most running at once,
+ * while `body` runs; with `holdMs`, each native wait settles that much later
+ * (as on a busy stream, also where the emulator has run every launch already).
+ */
+async function watchBatches(body: () => Promise<void>, holdMs = 0): Promise<{ sizes: number[]; mostAtOnce: number }> {
+  const native = addon();
+  const original = native.copyToHostManyAsync;
+  const sizes: number[] = [];
+  let running = 0, mostAtOnce = 0;
+  native.copyToHostManyAsync = (device: number, srcs: DeviceBuffer[], dsts: ArrayBufferView[]) => {
+    sizes.push(srcs.length);
+    mostAtOnce = Math.max(mostAtOnce, ++running);
+    const held = original.call(native, device, srcs, dsts).then(
+      (v) => new Promise<void>((done) => setTimeout(() => done(v), holdMs)),
+      (e: unknown) => new Promise<void>((_, fail) => setTimeout(() => fail(e), holdMs)));
+    return held.finally(() => running--);
+  };
+  try {
+    await body();
+  } finally {
+    native.copyToHostManyAsync = original;
+  }
+  return { sizes, mostAtOnce };
+}
+
+function gpuInUse(): number {
+  return memory().find((m) => m.device === GPU)!.inUse;
+}
+
+describe('cuda waits', { skip }, () => {
+  it('batch the reads and synchronize() calls of one run: each read gets its own data, snapshots freed', async () => {
+    const rng = new Rng();
+    // Small (copied on the calling thread when the stream is done) and over 1 MiB (always on the pool).
+    const data = [1, 7, 33, 1025, 300_000, 5].map((n) => rng.normals(n));
+    const ts = data.map((d) => tensor(d, undefined, { device: GPU }));
+    await synchronize(GPU);
+    const before = gpuInUse();
+    let reads: Float32Array[] = [];
+    const seen = await watchBatches(async () => {
+      const first = Promise.all([...ts.map((t) => t.read()), synchronize(GPU)]);
+      reads = (await first).slice(0, ts.length) as Float32Array[];
+      // Calls made once the first batch has begun form the next.
+      await Promise.all([ts[0]!.read(), ts[1]!.read()]);
+    });
+    assert.deepEqual(seen.sizes, [ts.length, 2]);
+    for (let k = 0; k < ts.length; k++) assert.deepEqual(reads[k], data[k], `read ${k}`);
+    assert.equal(gpuInUse(), before, 'the snapshots went back to the pool');
+  });
+
+  it('hold one native wait per device while the stream is busy; fs keeps its pool threads', async () => {
+    // The emulator runs each launch to completion at the call: a smaller stand-in there.
+    const emulated = /emulator/.test(info().cuda.devices[0]?.name ?? '');
+    const V = 32000, N = emulated ? 64 : 2048;
+    const logits = tensor(new Float32Array(N * V).fill(0.5), [N, V], { device: GPU });
+    const targets = tensor(new Int32Array(N), [N], { device: GPU });
+    const small = tensor([1, 2, 3], undefined, { device: GPU });
+    let statFirst = false;
+    const seen = await watchBatches(async () => {
+      // Several forward passes queued: on a GPU the stream is busy for milliseconds.
+      for (let k = 0; k < 16; k++) {
+        const r = tokenLogProbs(logits, targets);
+        r.logprobs.dispose();
+        r.lse.dispose();
+      }
+      const waits: Promise<unknown>[] = [];
+      for (let k = 0; k < 16; k++) {
+        waits.push(small.read());
+        // Reads made while a batch waits join the next one (at most one more).
+        await Promise.resolve();
+      }
+      let readsDone = false;
+      const all = Promise.all(waits).then(() => (readsDone = true));
+      await stat('.');
+      statFirst = !readsDone;
+      await all;
+    }, 20);
+    // The first read's wait, then every later one in the next: one running at a time.
+    assert.equal(seen.mostAtOnce, 1, 'native waits at once');
+    assert.deepEqual(seen.sizes, [1, 15]);
+    console.log(`fs.stat settled ${statFirst ? 'before' : 'after'} the reads`);
+  });
+
+  it('read what the tensor held at the call, whatever is queued after it (an in-place backward)', async () => {
+    const rng = new Rng();
+    const N = 64, V = 1000;
+    const x = rng.normals(N * V, 2);
+    const logits = tensor(x, [N, V], { device: GPU });
+    const targets = tensor(Int32Array.from({ length: N }, (_, i) => (i * 37) % V), [N], { device: GPU });
+    const fwd = tokenLogProbs(logits, targets);
+    const before = logits.read();
+    tokenLogProbsBackward(logits, targets, { lse: fwd.lse, gradLogprobs: tensor(new Float32Array(N).fill(1), [N], { device: GPU }) }, { inPlace: true });
+    const after = logits.read();
+    assert.deepEqual(await before, x);
+    const grad = await after;
+    assert.notDeepEqual(grad, x);
+    assert.ok(grad.every((g) => Math.abs(g) <= 1), 'the gradient of a log-prob: p - onehot, within [-1, 1]');
+  });
+
+  it('give a failure found on the device to the waits pending then, and not to later ones', async () => {
+    const V = 100;
+    const logits = tensor(new Float32Array(4 * V), [4, V], { device: GPU });
+    const bad = tensor([1, V + 7, 2, 3], undefined, { dtype: 'int32', device: GPU });
+    const out = tokenLogProbs(logits, bad);
+    const shared = [synchronize(GPU), out.logprobs.read(), out.lse.read()];
+    for (const p of shared) await assert.rejects(p, { name: 'RangeError', message: new RegExp(`targets at row 1 is ${V + 7}`) });
+    await synchronize(GPU);
+    assert.ok((await out.lse.read()).every(Number.isFinite));
+  });
+});
