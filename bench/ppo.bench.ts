@@ -34,7 +34,7 @@ function inputs({ B, T }: BatchTimeShape, seed = 1): Inputs {
   };
 }
 
-type Variant = 'policy' | 'policy kl+entropy' | 'value';
+type Variant = 'policy' | 'policy kl+entropy' | 'policy gspo' | 'value';
 
 function ours(device: Device, shape: BatchTimeShape, variant: Variant): BenchProvider {
   return {
@@ -47,7 +47,9 @@ function ours(device: Device, shape: BatchTimeShape, variant: Variant): BenchPro
       const [lp, old, adv, mask, ref, ent] = [x.logprobs, x.oldLogprobs, x.advantages, x.mask, x.refLogprobs, x.entropy].map(t);
       const call = (): Tensor[] => {
         if (variant === 'value') return Object.values(ppoValueLoss(lp!, old!, adv!, { mask, clip: 0.2 }));
-        const extra = variant === 'policy' ? {} : { refLogprobs: ref, klCoef: 0.05, klEstimator: 'k3' as const, entropy: ent, entropyCoef: 0.01 };
+        const extra = variant === 'policy' ? {}
+          : variant === 'policy gspo' ? { importanceSampling: 'sequence' as const }
+          : { refLogprobs: ref, klCoef: 0.05, klEstimator: 'k3' as const, entropy: ent, entropyCoef: 0.01 };
         return Object.values(ppoPolicyLoss(lp!, old!, adv!, { mask, ...extra })).filter((v): v is Tensor => v !== undefined);
       };
       return {
@@ -78,8 +80,17 @@ function tsLoop(shape: BatchTimeShape, variant: Variant): BenchProvider {
       const grad = new Float32Array(n);
       const gradEntropy = new Float32Array(n);
       const withTerms = variant === 'policy kl+entropy';
+      const rowLogRatio = new Float64Array(x.B);
       return {
         run: () => {
+          if (variant === 'policy gspo')
+            for (let b = 0; b < x.B; b++) {
+              // GSPO: the row's mean log-ratio over its valid tokens.
+              let sum = 0, valid = 0;
+              for (let i = b * x.T; i < (b + 1) * x.T; i++)
+                if (x.mask[i]) sum += x.logprobs[i]! - x.oldLogprobs[i]!, valid++;
+              rowLogRatio[b] = valid ? sum / valid : 0;
+            }
           let count = 0, loss = 0, clipped = 0, approxKl = 0, kl = 0;
           for (let i = 0; i < n; i++) {
             if (!x.mask[i]) {
@@ -97,7 +108,8 @@ function tsLoop(shape: BatchTimeShape, variant: Variant): BenchProvider {
               continue;
             }
             const lr = Math.min(Math.max(x.logprobs[i]! - x.oldLogprobs[i]!, -20), 20);
-            const r = Math.exp(lr), A = x.advantages[i]!;
+            const seq = variant === 'policy gspo' ? Math.min(Math.max(rowLogRatio[Math.floor(i / x.T)]!, -20), 20) : lr;
+            const r = Math.exp(seq), A = x.advantages[i]!;
             const u = -A * r, c = -A * Math.min(Math.max(r, 0.8), 1.2);
             loss += Math.max(u, c);
             grad[i] = u >= c ? -A * r : 0;
@@ -124,8 +136,9 @@ function tsLoop(shape: BatchTimeShape, variant: Variant): BenchProvider {
 
 function bytesPerToken(variant: Variant): number {
   // logprobs, old, advantages (4 B each) + mask (1 B) in, gradient (4 B) out;
-  // the KL and entropy terms add refLogprobs and entropy in, gradEntropy out.
-  return variant === 'policy kl+entropy' ? 29 : 17;
+  // the KL and entropy terms add refLogprobs and entropy in, gradEntropy out;
+  // GSPO's first pass reads logprobs, old and mask once more.
+  return variant === 'policy kl+entropy' ? 29 : variant === 'policy gspo' ? 26 : 17;
 }
 
 export const suite: BenchSuite = {
@@ -133,7 +146,7 @@ export const suite: BenchSuite = {
   cases(size: BenchSize, devices: Device[]): BenchCase[] {
     const out: BenchCase[] = [];
     for (const shape of SHAPES.ppo[size])
-      for (const variant of ['policy', 'policy kl+entropy', 'value'] as const) {
+      for (const variant of ['policy', 'policy kl+entropy', 'policy gspo', 'value'] as const) {
         const n = shape.B * shape.T;
         const providers = devices.map((d) => ours(d, shape, variant));
         if (devices.includes('cpu') && n <= TS_LOOP_MAX) providers.push(tsLoop(shape, variant));
@@ -142,7 +155,7 @@ export const suite: BenchSuite = {
         out.push({
           op: variant === 'value' ? 'ppoValueLoss' : 'ppoPolicyLoss',
           direction: 'forward+backward',
-          shape: `${shapeLabel(shape)}${variant === 'policy kl+entropy' ? ' kl+entropy' : ''}`,
+          shape: `${shapeLabel(shape)}${variant === 'policy kl+entropy' ? ' kl+entropy' : variant === 'policy gspo' ? ' gspo' : ''}`,
           elements: n,
           bytes: n * bytesPerToken(variant),
           providers,

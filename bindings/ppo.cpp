@@ -29,6 +29,8 @@ Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   p.mask = args.tensor<const uint8_t>("mask", n, true);
   p.refLogprobs = args.tensor<const float>("refLogprobs", n, true);
   p.entropy = args.tensor<const float>("entropy", n, true);
+  p.sequenceRatio = args.flag("sequenceRatio");
+  p.sequenceLogRatio = p.sequenceRatio ? args.tensor<float>("sequenceLogRatio", p.rows) : nullptr;
   p.gradLogprobs = args.tensor<float>("gradLogprobs", n);
   p.gradEntropy = p.entropy ? args.tensor<float>("gradEntropy", n) : nullptr;
   p.loss = args.tensor<float>("loss", 1);

@@ -227,6 +227,39 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
   }
 }
 
+// GSPO's first launch: one block per row (striding over rows past the
+// grid), each thread summing its tokens' logprob - oldLogprob (in float, as
+// the token pass forms it) in double, in order, then a fixed tree: each
+// row's mean log-ratio over its valid tokens, 0 for an empty row.
+constexpr int kRatioThreads = 128;
+
+__global__ void __launch_bounds__(kRatioThreads) sequenceLogRatioKernel(PpoPolicyLossParams p) {
+  __shared__ double sums[kRatioThreads / 32];
+  __shared__ long long counts[kRatioThreads / 32];
+  for (int64_t b = blockIdx.x; b < p.rows; b += gridDim.x) {
+    const int64_t base = b * p.steps;
+    double sum = 0;
+    long long count = 0;
+    for (int64_t t = threadIdx.x; t < p.steps; t += kRatioThreads) {
+      const bool valid = !p.mask || __ldg(p.mask + base + t) != 0;
+      const float d = __ldg(p.logprobs + base + t) - __ldg(p.oldLogprobs + base + t);
+      sum += valid ? static_cast<double>(d) : 0.0;  // a select: a NaN at a masked step stays out
+      count += valid ? 1 : 0;
+    }
+    for (int o = 16; o > 0; o >>= 1) {
+      sum += __shfl_down_sync(0xffffffffu, sum, o);
+      count += __shfl_down_sync(0xffffffffu, count, o);
+    }
+    if (threadIdx.x % 32 == 0) sums[threadIdx.x / 32] = sum, counts[threadIdx.x / 32] = count;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      for (int w = 1; w < kRatioThreads / 32; ++w) sums[0] += sums[w], counts[0] += counts[w];
+      p.sequenceLogRatio[b] = counts[0] > 0 ? static_cast<float>(sums[0] / static_cast<double>(counts[0])) : 0.0f;
+    }
+    __syncthreads();  // sums and counts are rewritten for the next row
+  }
+}
+
 template <bool HasMask, int Kl, bool HasEntropy>
 struct PolicyOp {
   PpoPolicyLossParams p;
@@ -235,25 +268,25 @@ struct PolicyOp {
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
 
   struct Inputs {
-    float logprob, old, advantage, ref, entropy;
+    float logprob, old, advantage, ref, entropy, sequenceLogRatio;
     bool valid;
   };
 
   __device__ Inputs load(int64_t i, const Layout& l, const Tile& tile) const {
-    // One advantage per row (GRPO's): the token's row, a 32-bit division in a
-    // tile of whole rows.
-    const int64_t a = !p.advantagePerRow ? i
-                      : l.packed         ? tile.row + static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)
-                                         : tile.row;
-    return Inputs{__ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + a),
+    // Per-row inputs (GRPO's advantages, GSPO's log-ratio): the token's row, a
+    // 32-bit division in a tile of whole rows.
+    const int64_t row = l.packed ? tile.row + static_cast<int>(i - tile.begin) / static_cast<int>(l.steps) : tile.row;
+    return Inputs{__ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + (p.advantagePerRow ? row : i)),
                   Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f,
+                  p.sequenceRatio ? __ldcg(p.sequenceLogRatio + row) : 0.0f,  // written by the launch before
                   !HasMask || __ldg(p.mask + i) != 0};
   }
 
   __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
     const bool valid = x.valid;
     const ppo::PolicyToken<ppo::ScalarLanes> t =
-        ppo::policyToken<Kl, ppo::ScalarLanes>(x.logprob, x.old, x.advantage, x.ref, x.entropy, c);
+        ppo::policyToken<Kl, ppo::ScalarLanes>(x.logprob, x.old, x.advantage, x.ref, x.entropy, c, p.sequenceRatio,
+                                               x.sequenceLogRatio);
     p.gradLogprobs[i] = valid ? w * t.grad : 0.0f;
     if (HasEntropy) p.gradEntropy[i] = valid ? -c.entropyCoef * w : 0.0f;
     if (valid) {
@@ -357,6 +390,11 @@ int policyWith(const PpoPolicyLossParams& p, const Layout& l, const CudaLaunch& 
 }  // namespace
 
 int ppoPolicyLoss(const PpoPolicyLossParams& p, const CudaLaunch& launch) {
+  if (p.sequenceRatio && p.rows > 0) {
+    const unsigned grid = static_cast<unsigned>(std::min<int64_t>(p.rows, int64_t{1} << 20));
+    sequenceLogRatioKernel<<<grid, kRatioThreads, 0, static_cast<cudaStream_t>(launch.stream)>>>(p);
+    if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
+  }
   const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation, p.normalizer);
   if (p.mask) return p.entropy ? policyWith<true, true>(p, l, launch) : policyWith<true, false>(p, l, launch);
   return p.entropy ? policyWith<false, true>(p, l, launch) : policyWith<false, false>(p, l, launch);

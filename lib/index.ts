@@ -21,7 +21,8 @@ export {
   type GroupAdvantagesOptions,
 } from './ops/advantages.js';
 export {
-  ppoPolicyLoss, ppoValueLoss, type Aggregation, type KlEstimator, type PpoPolicyLossOptions, type PpoPolicyLossResult,
+  ppoPolicyLoss, ppoValueLoss, type Aggregation, type ImportanceSampling, type KlEstimator, type PpoPolicyLossOptions,
+  type PpoPolicyLossResult,
   type PpoValueLossOptions, type PpoValueLossResult,
 } from './ops/ppo.js';
 export {

@@ -56,6 +56,13 @@ export class OpScope {
     return t;
   }
 
+  /** Working memory of the call's native work (uninitialised), freed once it is queued (in stream order). */
+  scratch<D extends DType>(shape: readonly number[], dtype: D, device: Device): Tensor<D> {
+    const t = Tensor.empty(shape, dtype, device);
+    this.#temporaries.push(t);
+    return t;
+  }
+
   /**
    * A 1-D input: a Tensor, or a plain typed array / number[] copied to
    * `device` (the device of the op's other inputs) for this call only

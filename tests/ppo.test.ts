@@ -6,6 +6,7 @@ import { type Aggregation, info, ppoPolicyLoss, setNumThreads, tensor } from '..
 import { DEVICES } from './helpers/devices.js';
 import { partial } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
+import { EPS } from './helpers/tolerance.js';
 import {
   LOG_RATIO_BOUND, type PolicyInputs, type ValueInputs, ppoPolicyLossReference, ppoValueLossReference,
 } from './reference/ppo.js';
@@ -31,13 +32,16 @@ describe('ppo reference', () => {
     }
   }
 
-  it('has policy gradients equal to finite differences, away from the kinks', () => {
+  it('has policy gradients equal to finite differences, away from the kinks (token and sequence ratios)', () => {
     for (const aggregation of AGGREGATIONS)
       for (const dualClip of [undefined, 3])
-        for (const klEstimator of KLS) {
-          const x = randomPolicyInputs(rng, 3, 6, { mask: 'empty rows', aggregation, dualClip, klEstimator, entropyCoef: 0.01, spread: 0.4 });
+        for (const klEstimator of KLS)
+          for (const importanceSampling of ['token', 'sequence'] as const) {
+          const x = { ...randomPolicyInputs(rng, 3, 6, { mask: 'empty rows', aggregation, dualClip, klEstimator, entropyCoef: 0.01, spread: 0.4 }), importanceSampling };
+          // A sequence ratio's gradient is GSPO-token's: the exact one when advantages are equal along a row.
+          if (importanceSampling === 'sequence') x.advantages = Float32Array.from(x.advantages, (_, i) => x.advantages[i - (i % 6)]!);
           const ref = ppoPolicyLossReference(x);
-          const what = `${aggregation} dual ${dualClip} ${klEstimator}`;
+          const what = `${aggregation} dual ${dualClip} ${klEstimator} ${importanceSampling}`;
           expectGradient((lp) => ppoPolicyLossReference({ ...x, logprobs: lp }).loss, x.logprobs, ref.gradLogprobs, `${what} logprobs`);
           expectGradient((h) => ppoPolicyLossReference({ ...x, entropy: h }).loss, x.entropy!, ref.gradEntropy!, `${what} entropy`);
         }
@@ -294,15 +298,65 @@ describe('ppoPolicyLoss with one advantage per row ([B], GRPO\'s)', () => {
   });
 });
 
+describe.each(DEVICES)('ppoPolicyLoss with sequence ratios (GSPO) on %s', (device) => {
+  const rng = new Rng();
+  const sequence = { importanceSampling: 'sequence' } as const;
+
+  it.each(SHAPES)('%i x %i (%s): every aggregation, dual clip, KL estimator, entropy and mask pattern', (B, T) => {
+    for (const { options, label } of policyOptionGrid())
+      checkPolicy({ ...randomPolicyInputs(rng, B, T, options), ...sequence }, device, `${B}x${T} ${label} sequence`);
+  });
+
+  it('takes one advantage per row ([B], as GSPO does), and a given normalizer', () => {
+    for (const aggregation of AGGREGATIONS)
+      for (const [B, T] of [[3, 1], [5, 17], [4, 300], [3, 4100]] as const) {
+        const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
+        const perRow = Float32Array.from({ length: B }, (_, b) => x.advantages[b * T]!);
+        const spread = { ...x, ...sequence, advantages: Float32Array.from({ length: B * T }, (_, i) => perRow[Math.floor(i / T)]!) };
+        checkPolicy(spread, device, `${B}x${T} ${aggregation} per row`, tensor(perRow, [B], { device }));
+        checkPolicy({ ...spread, normalizer: 1.5 * B * T }, device, `${B}x${T} ${aggregation} normalizer`);
+      }
+  });
+
+  it('equals the token ratio when every row holds one valid token (within 4 ulps: the two paths may fuse differently)', () => {
+    for (const aggregation of AGGREGATIONS) {
+      const B = 37, T = 9;
+      const x = randomPolicyInputs(rng, B, T, { aggregation, klEstimator: 'k2', entropyCoef: 0.02, dualClip: 3 });
+      const mask = new Uint8Array(B * T);
+      for (let b = 0; b < B; b++) mask[b * T + ((b * 5) % T)] = 1;
+      const token = runPolicy({ ...x, mask }, device);
+      const seq = runPolicy({ ...x, mask, ...sequence }, device);
+      for (const key of ['loss', 'clipFraction', 'clipFractionLower', 'approxKl', 'kl'] as const)
+        expect(Math.abs(seq[key]! - token[key]!), `${aggregation} ${key}`).toBeLessThanOrEqual(4 * EPS.float32 * Math.abs(token[key]!));
+      for (const key of ['gradLogprobs', 'gradEntropy'] as const)
+        token[key]!.forEach((g, i) => expect(Math.abs(seq[key]![i]! - g), `${aggregation} ${key}[${i}]`).toBeLessThanOrEqual(4 * EPS.float32 * Math.abs(g)));
+    }
+  });
+
+  it('gives every valid token of a row its row ratio: a clipped row counts all its tokens, masked NaNs stay out', () => {
+    // Row 0: log-ratios 0.5 and -0.1 (mean 0.2, ratio e^0.2 > 1.2: clipped for A > 0); row 1: 0.1 and -0.1 (ratio 1).
+    const lp = Float32Array.of(-1, -2, NaN, -1, -1, 5);
+    const old = Float32Array.of(-1.5, -1.9, 0, -1.1, -0.9, NaN);
+    const x = { B: 2, T: 3, logprobs: lp, oldLogprobs: old, advantages: Float32Array.of(1, 1, 1, 2, 2, 2),
+      mask: Uint8Array.of(1, 1, 0, 1, 1, 0), ...sequence };
+    const out = runPolicy(x, device);
+    expect(out.clipFraction).toBe(0.5);
+    [0, 0, 0, -0.5, -0.5, 0].forEach((g, i) => expect(out.gradLogprobs[i]).toBeCloseTo(g, 6));
+    // token-mean: (-1.2 - 1.2 - 2 - 2) / 4
+    expect(out.loss).toBeCloseTo(-1.6, 6);
+    checkPolicy(x, device, 'by hand');
+  });
+});
+
 describe('ppoPolicyLoss on cpu across thread counts', () => {
-  it('gives the same bits with 1, 2 and 3 threads', () => {
+  it('gives the same bits with 1, 2 and 3 threads (token and sequence ratios)', () => {
     const rng = new Rng();
     for (const aggregation of AGGREGATIONS) {
       const x = randomPolicyInputs(rng, 37, 1777, { mask: 'empty rows', aggregation, klEstimator: 'k1', entropyCoef: 0.02 });
       const v = randomValueInputs(rng, 37, 1777, { mask: 'random', clip: 0.2, aggregation });
       const runs = [1, 2, 3].map((threads) => {
         setNumThreads(threads);
-        return [runPolicy(x, 'cpu'), runValue(v, 'cpu')];
+        return [runPolicy(x, 'cpu'), runPolicy({ ...x, importanceSampling: 'sequence' }, 'cpu'), runValue(v, 'cpu')];
       });
       expect(runs[1]).toEqual(runs[0]);
       expect(runs[2]).toEqual(runs[0]);

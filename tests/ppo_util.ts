@@ -31,6 +31,7 @@ export function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor):
     clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip, aggregation: x.aggregation,
     refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef, klEstimator: x.klEstimator,
     entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef, normalizer: x.normalizer,
+    importanceSampling: x.importanceSampling,
   });
   const out: PolicyOutput = {
     loss: r.loss.item(),

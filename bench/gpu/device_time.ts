@@ -92,6 +92,7 @@ function cases(): Case[] {
     { name: `ppoPolicyLoss B=${B} T=${T} mask normalizer`, needs: [lp, old, adv, mask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask(), normalizer: 4 * n }) },
     // GRPO: one advantage per row ([B]), 4 bytes a token less to read.
     { name: `ppoPolicyLoss B=${B} T=${T} mask row-advantages`, needs: [lp, old, rowAdv, mask], run: () => ppoPolicyLoss(lp(), old(), rowAdv(), { mask: mask(), aggregation: 'seq-mean-token-mean' }) },
+    { name: `ppoPolicyLoss B=${B} T=${T} mask gspo row-advantages`, needs: [lp, old, rowAdv, mask], run: () => ppoPolicyLoss(lp(), old(), rowAdv(), { mask: mask(), aggregation: 'seq-mean-token-mean', importanceSampling: 'sequence' }) },
     { name: `ppoPolicyLoss B=${B} T=${T} mask kl+entropy`, needs: [lp, old, adv, mask, ref, ent], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask(), refLogprobs: ref(), klCoef: 0.05, entropy: ent(), entropyCoef: 0.01 }) },
     { name: `ppoValueLoss B=${B} T=${T} mask`, needs: [values, old, adv, mask], run: () => ppoValueLoss(values(), old(), adv(), { mask: mask(), clip: 0.2 }) },
     { name: `gae B=${B} T=${T} mask`, needs: [adv, values, mask], run: () => gae(adv(), values(), { gamma: 0.99, lambda: 0.95, mask: mask() }) },

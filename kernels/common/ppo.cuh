@@ -125,13 +125,19 @@ struct PolicyToken {
 };
 
 // Kl: -1 = no KL term, else a KlEstimator. Pass entropy = 0 without an entropy term.
+// sequence: the ratio is exp(seqLr), the row's mean log-ratio (GSPO), with
+// d ratio / d lp = ratio as for a token's own (verl's log_prob -
+// log_prob.detach() + mean); approxKl stays the token's own.
 template <int Kl, class L, class V = typename L::V>
-RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const PolicyConsts& c) {
+RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const PolicyConsts& c, bool sequence = false,
+                                 V seqLr = V{}) {
   const V zero = L::splat(0.0f), bound = L::splat(kLogRatioBound);
   PolicyToken<L> t;
-  V lr = lp - old;
+  const V tokenLr = lp - old;
+  const ExpSplit<L> eToken = expSplit<L>(clampKeepNan<L>(tokenLr, -bound, bound));
+  V lr = sequence ? seqLr : tokenLr;
   auto lrInside = (lr >= -bound) & (lr <= bound);
-  ExpSplit<L> e = expSplit<L>(clampKeepNan<L>(lr, -bound, bound));
+  const ExpSplit<L> e = sequence ? expSplit<L>(clampKeepNan<L>(seqLr, -bound, bound)) : eToken;
   V ratio = expOf<L>(e);
   V dRatio = L::select(lrInside, ratio, zero);  // d ratio / d lp through the clamp
 
@@ -155,7 +161,7 @@ RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const Pol
   loss = L::select(negative, L::select(aboveDual, dual, loss), loss);
   g = L::select(negative, gDual, g);
 
-  t.approxKl = expNegMinus1PlusY<L>(e);
+  t.approxKl = expNegMinus1PlusY<L>(eToken);  // the token's own in either mode
 
   V d = lp - ref;
   V kl = zero, gKl = zero;

@@ -86,7 +86,27 @@ export interface PpoPolicyLossOptions {
   entropy?: Tensor;
   /** Weight of the entropy bonus. Default 0; nonzero needs entropy. */
   entropyCoef?: number;
+  /**
+   * 'token' (default): each token's ratio is its own, exp(logprob - oldLogprob).
+   * 'sequence' (GSPO, Zheng et al. 2025; TRL's importance_sampling_level
+   * 'sequence', verl's loss_mode 'gspo'): every valid token of a row takes
+   * the row's ratio exp(mean over its valid tokens of logprob - oldLogprob),
+   * clamped to ±20 like a token's (verl clamps GSPO's at +10). The gradient
+   * reaches each token through its own term, as in verl's gspo and the
+   * paper's GSPO-token (d ratio / d logprob = ratio): with advantages equal
+   * along each row (`advantages` [B], GRPO's) that is the exact gradient of
+   * the loss; with per-token advantages it is GSPO-token's, which weighs a
+   * token by its own advantage. clipFraction counts tokens (a clipped row
+   * counts all of its valid tokens); approxKl stays the token-level mean.
+   * One more read of logprobs, oldLogprobs and mask (a first pass, a second
+   * launch on cuda).
+   */
+  importanceSampling?: ImportanceSampling;
 }
+
+/** Whose ratio a token's surrogate uses: its own, or its sequence's (GSPO). */
+export type ImportanceSampling = 'token' | 'sequence';
+const IMPORTANCE_SAMPLING: readonly ImportanceSampling[] = ['token', 'sequence'];
 
 /**
  * `G` and `K`: Tensor when entropy and refLogprobs were given (gradEntropy
@@ -139,6 +159,7 @@ export interface PpoValueLossResult {
 
 const POLICY_OPTIONS: (keyof PpoPolicyLossOptions)[] = [
   'mask', 'clipLow', 'clipHigh', 'dualClip', 'aggregation', 'normalizer', 'refLogprobs', 'klCoef', 'klEstimator', 'entropy', 'entropyCoef',
+  'importanceSampling',
 ];
 const VALUE_OPTIONS: (keyof PpoValueLossOptions)[] = ['mask', 'clip', 'aggregation', 'normalizer'];
 
@@ -173,8 +194,9 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
  * tokens (GRPO's, from groupAdvantages), read without being spread out in
  * memory; the results are the same bits as with it written out [B, T].
  *
- * Per valid token, with r = exp(clamp(logprobs - oldLogprobs, -20, 20)) and
- * A the advantage:
+ * Per valid token, with r = exp(clamp(logprobs - oldLogprobs, -20, 20))
+ * (with importanceSampling 'sequence', the row's mean log-ratio in place of
+ * the token's: GSPO) and A the advantage:
  *
  *     L = max(-A r, -A clip(r, 1 - clipLow, 1 + clipHigh))
  *     L = min(L, -A dualClip)                      where A < 0 and dualClip is set
@@ -223,6 +245,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
   const klCoef = expectNumber(op, 'klCoef', o.klCoef, 0, { min: 0 });
   const klEstimator = expectChoice(op, 'klEstimator', o.klEstimator, KL_ESTIMATORS, 'k3');
   const entropyCoef = expectNumber(op, 'entropyCoef', o.entropyCoef, 0);
+  const sequenceRatio = expectChoice(op, 'importanceSampling', o.importanceSampling, IMPORTANCE_SAMPLING, 'token') === 'sequence';
   if (klCoef !== 0 && !refLogprobs)
     throw new TypeError(`${op}: refLogprobs expected a float32 Tensor [${rows}, ${steps}] when klCoef is ${klCoef}, got undefined`);
   if (entropyCoef !== 0 && !entropy)
@@ -232,6 +255,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
     const scalar = (): Float32Tensor => scope.output([], 'float32', device);
     const gradEntropy = entropy ? scope.output(shape, 'float32', device) : undefined;
     const kl = refLogprobs ? scalar() : undefined;
+    const sequenceLogRatio = sequenceRatio ? scope.scratch([rows], 'float32', device) : undefined;
     const out = {
       loss: scalar(),
       gradLogprobs: scope.output(shape, 'float32', device),
@@ -250,6 +274,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
       clipFractionLower: out.clipFractionLower._storage(), approxKl: out.approxKl._storage(), kl: kl?._storage(),
       clipLow, clipHigh, dualClip, klCoef, entropyCoef,
       aggregation: AGGREGATIONS.indexOf(aggregation), normalizer, klEstimator: KL_ESTIMATORS.indexOf(klEstimator), advantagePerRow,
+      sequenceRatio, sequenceLogRatio: sequenceLogRatio?._storage(),
     });
     return out as PpoPolicyLossResult;
   });

@@ -62,26 +62,80 @@ void store(float* p, int count, VecF v) {
   std::memcpy(p, &v, sizeof(float) * (Full ? kWidth : count));
 }
 
-// The advantages of tokens [i, i + count): from [rows, steps], or one per row
-// (advantagePerRow) spread over the row's tokens, each lane its own row's
-// where a vector spans rows. Lanes past the run read as 0, as load's do: the
-// same vectors, so the same bits, as the advantages written out [rows, steps].
+// A per-row value ([rows]) spread over the row's tokens [i, i + count), each
+// lane its own row's where a vector spans rows. Lanes past the run read as
+// 0, as load's do: the same vectors, so the same bits, as the values written
+// out [rows, steps].
 template <bool Full>
-VecF advantagesAt(const PpoPolicyLossParams& p, int64_t i, int count) {
-  if (!p.advantagePerRow) return load<Full>(p.advantages + i, count);
+VecF perRowAt(const float* perRow, int64_t steps, int64_t i, int count) {
   const int n = Full ? kWidth : count;
-  int64_t row = i / p.steps, next = (row + 1) * p.steps;  // next: the first token of the next row
+  int64_t row = i / steps, next = (row + 1) * steps;  // next: the first token of the next row
   VecF v{};
   if (i + n <= next) {
-    if (Full) return VecLanes::splat(p.advantages[row]);
-    for (int j = 0; j < n; ++j) v[j] = p.advantages[row];
+    if (Full) return VecLanes::splat(perRow[row]);
+    for (int j = 0; j < n; ++j) v[j] = perRow[row];
     return v;
   }
   for (int j = 0; j < n; ++j) {
-    if (i + j == next) ++row, next += p.steps;
-    v[j] = p.advantages[row];
+    if (i + j == next) ++row, next += steps;
+    v[j] = perRow[row];
   }
   return v;
+}
+
+// The advantages of tokens [i, i + count): from [rows, steps], or one per row (advantagePerRow).
+template <bool Full>
+VecF advantagesAt(const PpoPolicyLossParams& p, int64_t i, int count) {
+  return p.advantagePerRow ? perRowAt<Full>(p.advantages, p.steps, i, count) : load<Full>(p.advantages + i, count);
+}
+
+typedef float F8 __attribute__((vector_size(32)));
+typedef double D8 __attribute__((vector_size(64)));
+typedef int32_t I8 __attribute__((vector_size(32)));
+typedef uint8_t B8 __attribute__((vector_size(8)));
+
+// GSPO's first pass: each row's masked mean of logprobs - oldLogprobs (each
+// difference in float, as the token pass forms it; summed in double in a
+// fixed order), 0 for a row without a valid token. Rows are independent: the
+// same bits for any thread count.
+void sequenceLogRatios(const PpoPolicyLossParams& p) {
+  int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(p.steps, 1));
+  ThreadPool::global().parallelFor(p.rows, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* lp = p.logprobs + b * p.steps;
+      const float* old = p.oldLogprobs + b * p.steps;
+      const uint8_t* m = p.mask ? p.mask + b * p.steps : nullptr;
+      // Step t into double lane t % 8 (GCC vector extensions: 8 independent
+      // chains, the same on every ISA), the lanes combined pairwise.
+      D8 acc{};
+      I8 counts{};
+      int64_t t = 0;
+      for (; t + 8 <= p.steps; t += 8) {
+        F8 a, o;
+        std::memcpy(&a, lp + t, sizeof a);
+        std::memcpy(&o, old + t, sizeof o);
+        I8 valid = ~I8{};
+        if (m) {
+          B8 bytes;
+          std::memcpy(&bytes, m + t, sizeof bytes);
+          valid = __builtin_convertvector(bytes != 0, I8);  // compare as bytes, widen the signed 0 / -1
+        }
+        const F8 d = a - o;
+        acc += __builtin_convertvector(valid ? d : F8{}, D8);  // a select: a NaN at a masked step stays out
+        counts -= valid;
+      }
+      for (int j = 0; t < p.steps; ++t, ++j) {
+        const bool valid = !m || m[t] != 0;
+        const float d = lp[t] - old[t];
+        acc[j] += valid ? static_cast<double>(d) : 0.0;
+        counts[j] += valid;
+      }
+      const double sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+      int64_t count = 0;
+      for (int j = 0; j < 8; ++j) count += counts[j];
+      p.sequenceLogRatio[b] = count > 0 ? static_cast<float>(sum / static_cast<double>(count)) : 0.0f;
+    }
+  });
 }
 
 // -1 for the lanes that hold a token of the run (and, with a mask, a valid one).
@@ -226,7 +280,8 @@ template <bool HasMask, int Kl, bool HasEntropy>
     ppo::PolicyToken<VecLanes> t = ppo::policyToken<Kl, VecLanes>(
         load<Full>(p.logprobs + i, count), load<Full>(p.oldLogprobs + i, count),
         advantagesAt<Full>(p, i, count), Kl >= 0 ? load<Full>(p.refLogprobs + i, count) : VecF{},
-        HasEntropy ? load<Full>(p.entropy + i, count) : VecF{}, c);
+        HasEntropy ? load<Full>(p.entropy + i, count) : VecF{}, c, p.sequenceRatio,
+        p.sequenceRatio ? perRowAt<Full>(p.sequenceLogRatio, p.steps, i, count) : VecF{});
     store<Full>(p.gradLogprobs + i, count, valid ? weight * t.grad : VecF{});
     if (HasEntropy) store<Full>(p.gradEntropy + i, count, valid ? VecLanes::splat(-p.entropyCoef * weight) : VecF{});
     acc.loss += valid ? weight * t.loss : VecF{};
@@ -273,6 +328,7 @@ PolicyBlockFn policyKernel(const PpoPolicyLossParams& p) {
 }  // namespace
 
 void ppoPolicyLoss(const PpoPolicyLossParams& p) {
+  if (p.sequenceRatio) sequenceLogRatios(p);
   const Weights w = aggregationWeights(p.mask, p.rows, p.steps, p.aggregation, p.normalizer);
   const PolicyBlockFn block = policyKernel(p);
   const Partial s = reduceBlocks(p.rows * p.steps, [&](int64_t lo, int64_t hi) { return block(p, w, lo, hi); });

@@ -75,13 +75,6 @@ struct LossLanes {
   D8 loss = {}, margin = {}, center = {}, chosen = {}, rejected = {};
   L8 correct = {};
 
-  static F8 load(const float* x) {
-    F8 v;
-    std::memcpy(&v, x, sizeof v);
-    return v;
-  }
-  static D8 wide(F8 v) { return __builtin_convertvector(v, D8); }
-
   // l, d, sum: the chunk's per-pair values; c, r (rc, rr: the refs, when
   // Dpo) its inputs, whose sides c - rc and r - rr are formed here in float,
   // as pairDifference forms them, for the reward sums.
@@ -90,13 +83,23 @@ struct LossLanes {
            const float* rr, int64_t n) {
     int64_t j = 0;
     for (; j + 8 <= n; j += 8) {
-      const F8 dv = load(d + j);
-      const D8 s = wide(load(sum + j));
-      loss += wide(load(l + j));
-      margin += wide(dv);
+      // (Loads by memcpy into locals: a helper returning a vector would change its ABI per ISA.)
+      F8 lv, dv, sv, cv, rv, rcv{}, rrv{};
+      std::memcpy(&lv, l + j, sizeof lv);
+      std::memcpy(&dv, d + j, sizeof dv);
+      std::memcpy(&sv, sum + j, sizeof sv);
+      std::memcpy(&cv, c + j, sizeof cv);
+      std::memcpy(&rv, r + j, sizeof rv);
+      if (Dpo) {
+        std::memcpy(&rcv, rc + j, sizeof rcv);
+        std::memcpy(&rrv, rr + j, sizeof rrv);
+      }
+      const D8 s = __builtin_convertvector(sv, D8);
+      loss += __builtin_convertvector(lv, D8);
+      margin += __builtin_convertvector(dv, D8);
       center += s * s;
-      chosen += wide(Dpo ? load(c + j) - load(rc + j) : load(c + j));
-      rejected += wide(Dpo ? load(r + j) - load(rr + j) : load(r + j));
+      chosen += __builtin_convertvector(Dpo ? cv - rcv : cv, D8);
+      rejected += __builtin_convertvector(Dpo ? rv - rrv : rv, D8);
       correct -= __builtin_convertvector(dv > 0.0f, L8);  // true is -1
     }
     for (int lane = 0; j < n; ++j, ++lane) {

@@ -47,6 +47,13 @@ struct PpoPolicyLossParams {
   KlEstimator klEstimator;   // used when refLogprobs is set
   double normalizer;         // > 0: the aggregation's denominator, given; 0: this batch's
   bool advantagePerRow;      // one advantage per row (GRPO's), the same for each of its tokens
+  // GSPO: each token's log-ratio is its row's masked mean of logprobs -
+  // oldLogprobs, written to sequenceLogRatio ([rows] scratch; 0 for an empty
+  // row) by a first pass and read by the second. The gradient reaches each
+  // token through its own term (GSPO-token: exact when advantages are equal
+  // along a row).
+  bool sequenceRatio;
+  float* sequenceLogRatio;
 };
 
 struct PpoValueLossParams {

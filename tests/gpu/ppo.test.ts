@@ -39,7 +39,7 @@ function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor): Output
     mask: x.mask && on(x.mask, x, device, true), clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip,
     aggregation: x.aggregation, refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef,
     klEstimator: x.klEstimator, entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef,
-    normalizer: x.normalizer,
+    normalizer: x.normalizer, importanceSampling: x.importanceSampling,
   });
   const out: Outputs = {
     loss: r.loss.item(), clipFraction: r.clipFraction.item(), clipFractionLower: r.clipFractionLower.item(),
@@ -168,6 +168,20 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
         const perRow = Float32Array.from({ length: B }, (_, b) => x.advantages[b * T]!);
         const spread = { ...x, advantages: Float32Array.from({ length: B * T }, (_, i) => perRow[Math.floor(i / T)]!) };
         sameBits(runPolicy(spread, GPU, tensor(perRow, [B], { device: GPU })), runPolicy(spread, GPU), `${B}x${T} ${aggregation} per row`);
+      }
+  });
+
+  it('matches the reference and cpu with sequence ratios (GSPO): every option on small shapes, per-row advantages on large ones', () => {
+    const sequence = { importanceSampling: 'sequence' } as const;
+    for (const [B, T] of GRID_SHAPES)
+      for (const { options, label } of policyOptionGrid()) checkPolicy({ ...randomPolicyInputs(rng, B, T, options), ...sequence }, `${B}x${T} ${label} sequence`);
+    for (const [B, T] of [[512, 4096], [3, 70000]] as const)
+      for (const aggregation of ['token-mean', 'seq-mean-token-mean'] as const) {
+        const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
+        const perRow = Float32Array.from({ length: B }, (_, b) => x.advantages[b * T]!);
+        const spread = { ...x, ...sequence, advantages: Float32Array.from({ length: B * T }, (_, i) => perRow[Math.floor(i / T)]!) };
+        checkPolicy(spread, `${B}x${T} ${aggregation} sequence`);
+        sameBits(runPolicy(spread, GPU, tensor(perRow, [B], { device: GPU })), runPolicy(spread, GPU), `${B}x${T} ${aggregation} sequence per row`);
       }
   });
 

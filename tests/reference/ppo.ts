@@ -28,6 +28,8 @@ export interface PolicyInputs {
   entropy?: ArrayLike<number>;
   entropyCoef?: number;
   normalizer?: number;
+  /** 'sequence' (GSPO): every token's log-ratio is its row's masked mean of logprobs - oldLogprobs. */
+  importanceSampling?: 'token' | 'sequence';
 }
 
 export interface PolicyResult {
@@ -161,9 +163,24 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
   const clippedLower = new Float64Array(n);
   const approx = new Float64Array(n);
   const kl = new Float64Array(n);
+  // GSPO: the row's mean log-ratio stands for each of its tokens' (verl's
+  // log_prob - log_prob.detach() + mean: its gradient reaches the token's own
+  // log-prob, which for weights equal within a row is the mean's exact gradient).
+  const rowLogRatio = new Float64Array(B);
+  if (x.importanceSampling === 'sequence')
+    for (let b = 0; b < B; b++) {
+      let sum = 0, count = 0;
+      for (let i = b * T; i < (b + 1) * T; i++) {
+        if (!isValid(mask, i)) continue;
+        sum = round(sum + round(x.logprobs[i]! - x.oldLogprobs[i]!));
+        count++;
+      }
+      rowLogRatio[b] = count ? round(sum / count) : 0;
+    }
   for (let i = 0; i < n; i++) {
     const A = x.advantages[i]!;
-    const lr = round(x.logprobs[i]! - x.oldLogprobs[i]!);
+    const tokenLr = round(x.logprobs[i]! - x.oldLogprobs[i]!);
+    const lr = x.importanceSampling === 'sequence' ? rowLogRatio[Math.floor(i / T)]! : tokenLr;
     const lrc = clamp(lr, -LOG_RATIO_BOUND, LOG_RATIO_BOUND);
     const ratio = round(Math.exp(lrc));
     const dRatio = lr >= -LOG_RATIO_BOUND && lr <= LOG_RATIO_BOUND ? ratio : 0;
@@ -186,7 +203,7 @@ export function ppoPolicyLossReference(x: PolicyInputs, round: Round = f64): Pol
     let grad = round(g * dRatio);
     terms[i] = Math.abs(loss);
     dTerms[i] = Math.abs(grad);
-    approx[i] = k3(lrc, round);
+    approx[i] = k3(clamp(tokenLr, -LOG_RATIO_BOUND, LOG_RATIO_BOUND), round);  // per token in either mode
     if (x.refLogprobs) {
       const d = round(x.logprobs[i]! - x.refLogprobs[i]!);
       let k: number;
