@@ -43,6 +43,7 @@ function policyCase(name: string, B: number, T: number, make: (rng: Rng) => Poli
         mask: x.mask && on(x.mask, true), dualClip: x.dualClip, aggregation: x.aggregation,
         refLogprobs: x.refLogprobs && on(x.refLogprobs), klCoef: x.klCoef, klEstimator: x.klEstimator,
         entropy: x.entropy && on(x.entropy), entropyCoef: x.entropyCoef, normalizer: x.normalizer,
+        importanceSampling: x.importanceSampling,
       });
       const ref = ppoPolicyLossReference(x);
       const naive = ppoPolicyLossReference(x, f32);
@@ -66,6 +67,8 @@ export const PPO_CASES: SelftestCase[] = [
     ({ ...randomPolicyInputs(rng, 64, 512, { mask: 'random' }), normalizer: 4 * 64 * 512 })),
   policyCase('B=16 T=3000 seq-mean-token-mean dual k3 H', 16, 3000, (rng) =>
     randomPolicyInputs(rng, 16, 3000, { mask: 'empty rows', aggregation: 'seq-mean-token-mean', dualClip: 3, klEstimator: 'k3', entropyCoef: 0.01 })),
+  policyCase('B=64 T=512 seq-mean-token-mean GSPO (sequence ratio)', 64, 512, (rng) =>
+    ({ ...randomPolicyInputs(rng, 64, 512, { mask: 'random', aggregation: 'seq-mean-token-mean' }), importanceSampling: 'sequence' })),
   {
     op: 'ppoValueLoss',
     name: 'B=64 T=512 clip 0.2 seq-mean-token-sum',
