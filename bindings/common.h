@@ -5,8 +5,10 @@
 #pragma once
 #include <napi.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "../native/core/cpu_stream.h"
@@ -18,12 +20,48 @@ namespace rk::bind {
 
 struct HostLedger;  // bindings/host_memory.cpp
 
+// A read()'s copy of a device buffer, taken in stream order at the call
+// (lib/tensor.ts). Owned here; freed (stream-ordered) when dropped.
+struct Snapshot {
+  std::shared_ptr<cuda::Context> ctx;
+  void* data = nullptr;
+  size_t bytes = 0;
+  int device = 0;
+
+  Snapshot() = default;
+  Snapshot(const Snapshot&) = delete;
+  Snapshot& operator=(const Snapshot&) = delete;
+  Snapshot(Snapshot&& o) noexcept : ctx(std::move(o.ctx)), data(o.data), bytes(o.bytes), device(o.device) { o.data = nullptr; }
+  Snapshot& operator=(Snapshot&& o) noexcept {
+    if (this != &o) {
+      release();
+      ctx = std::move(o.ctx), data = o.data, bytes = o.bytes, device = o.device;
+      o.data = nullptr;
+    }
+    return *this;
+  }
+  ~Snapshot() { release(); }
+  void release() noexcept {
+    if (data && ctx) {
+      try {
+        ctx->free(data, bytes);
+      } catch (...) {
+      }
+    }
+    data = nullptr;
+  }
+};
+
 struct EnvState {
   Napi::FunctionReference kernelError;   // lib/errors.ts KernelError, set by init()
   Napi::FunctionReference deviceBuffer;  // the DeviceBuffer class
   std::shared_ptr<CpuStream> cpu;        // created on first use
   std::vector<std::shared_ptr<cuda::Context>> cuda;  // by ordinal, on first use
   std::shared_ptr<HostLedger> host;      // pooled host blocks held here, on first use
+  // Snapshots by id, from snapshot() until copyToHostManyAsync takes them:
+  // plain numbers in JS, so no object per read waits for the garbage collector.
+  std::unordered_map<uint32_t, Snapshot> snapshots;
+  uint32_t nextSnapshot = 0;
 
   CpuStream& cpuStream();
   std::shared_ptr<CpuStream> cpuStreamShared();

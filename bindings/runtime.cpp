@@ -164,10 +164,10 @@ Napi::Value completed(const Napi::CallbackInfo& cb) {
   return Napi::Number::New(cb.Env(), static_cast<double>(state(cb.Env()).cpuStream().completed()));
 }
 
-// Waits off the JS thread (on libuv's pool); on cuda, first copies device
-// buffers (lib/stream.ts's snapshots, taken in stream order at each read())
-// into host arrays. One worker serves every read and synchronize() that
-// lib/stream.ts batched together, so they hold one pool thread between them.
+// Waits off the JS thread (on libuv's pool); on cuda, first copies snapshots
+// (taken in stream order at each read()) into host arrays and frees them.
+// One worker serves every read and synchronize() that lib/stream.ts batched
+// together, so they hold one pool thread between them.
 class SyncWorker : public Napi::AsyncWorker {
  public:
   SyncWorker(Napi::Env env, int device) : Napi::AsyncWorker(env, "rlhf-kernels:sync"), deferred_(env), device_(device) {
@@ -177,15 +177,14 @@ class SyncWorker : public Napi::AsyncWorker {
     else
       cuda_ = s.cudaShared(device);
   }
-  // Both stay referenced (so alive) until the worker is done.
-  void addCopy(const Napi::Object& srcObject, DeviceBuffer* src, Napi::TypedArray dst) {
+  // The worker owns the snapshot; dst stays referenced (so alive) until it is done.
+  void addCopy(Snapshot&& src, Napi::TypedArray dst) {
     Copy c;
-    c.bytes = dst.ByteLength() < src->bytes() ? dst.ByteLength() : src->bytes();
-    c.src = src->data();
+    c.bytes = dst.ByteLength() < src.bytes ? dst.ByteLength() : src.bytes;
     c.dst = hostData(dst);
-    refs_.push_back(Napi::Persistent(srcObject));
+    c.src = std::move(src);
     refs_.push_back(Napi::Persistent(dst.As<Napi::Object>()));
-    copies_.push_back(c);
+    copies_.push_back(std::move(c));
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -196,7 +195,10 @@ class SyncWorker : public Napi::AsyncWorker {
         cpu_->synchronize();
         failure_ = cpu_->takeFailure();
       } else {
-        for (const Copy& c : copies_) cuda_->copyToHost(c.dst, c.src, c.bytes);
+        for (Copy& c : copies_) {
+          cuda_->copyToHost(c.dst, c.src.data, c.bytes);
+          c.src.release();
+        }
         cuda_->synchronize();
         failure_.slot = cuda_->takeSlot();
       }
@@ -230,7 +232,7 @@ class SyncWorker : public Napi::AsyncWorker {
 
  private:
   struct Copy {
-    const void* src = nullptr;
+    Snapshot src;
     void* dst = nullptr;
     size_t bytes = 0;
   };
@@ -296,40 +298,63 @@ Napi::Value copyToHost(const Napi::CallbackInfo& cb) {
 // through libuv's pool costs about 35); larger ones always go to the pool.
 constexpr size_t kInlineCopyBytes = size_t{1} << 20;
 
-// copyToHostManyAsync(device, srcs: DeviceBuffer[], dsts: TypedArray[]):
-// a promise settled once each src is copied into its dst and the device's
-// stream has drained; rejects with what the queued work found.
+// snapshot(src: DeviceBuffer): an id. A copy of src now, in stream order, so
+// that later ops (in-place ones too) cannot change what a read returns.
+Napi::Value snapshot(const Napi::CallbackInfo& cb) {
+  DeviceBuffer* src = bufferArg(cb, 0, "source");
+  EnvState& s = state(cb.Env());
+  Snapshot snap;
+  snap.ctx = s.cudaShared(src->device());
+  snap.device = src->device();
+  snap.bytes = src->bytes();
+  snap.data = snap.ctx->alloc(snap.bytes);
+  snap.ctx->copyOnDevice(snap.data, src->data(), snap.bytes);
+  const uint32_t id = s.nextSnapshot++;
+  s.snapshots[id] = std::move(snap);
+  return Napi::Number::New(cb.Env(), id);
+}
+
+// copyToHostManyAsync(device, snapshots: number[], dsts: TypedArray[]):
+// takes the snapshots; a promise settled once each is copied into its dst
+// (and freed) and the device's stream has drained; rejects with what the
+// queued work found.
 Napi::Value copyToHostManyAsync(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
+  EnvState& s = state(env);
   const int device = deviceArg(cb, 0);
   if (device < 0) throw Napi::RangeError::New(env, "copyToHostManyAsync: expected a cuda device");
-  if (!cb[1].IsArray() || !cb[2].IsArray()) throw Napi::TypeError::New(env, "copyToHostManyAsync: expected (device, srcs[], dsts[])");
-  Napi::Array srcs = cb[1].As<Napi::Array>(), dsts = cb[2].As<Napi::Array>();
-  if (srcs.Length() != dsts.Length()) throw Napi::RangeError::New(env, "copyToHostManyAsync: srcs and dsts differ in length");
-  auto* w = new SyncWorker(env, device);
+  if (!cb[1].IsArray() || !cb[2].IsArray()) throw Napi::TypeError::New(env, "copyToHostManyAsync: expected (device, snapshots[], dsts[])");
+  Napi::Array ids = cb[1].As<Napi::Array>(), dsts = cb[2].As<Napi::Array>();
+  if (ids.Length() != dsts.Length()) throw Napi::RangeError::New(env, "copyToHostManyAsync: snapshots and dsts differ in length");
+  // Everything is checked before a promise exists: an AsyncWorker's promise
+  // that is never settled keeps its handle (and the promise) alive forever.
+  const uint32_t n = ids.Length();
+  std::vector<uint32_t> keys(n);
+  std::vector<Napi::TypedArray> to(n);
   size_t bytes = 0;
-  try {
-    for (uint32_t i = 0; i < srcs.Length(); ++i) {
-      DeviceBuffer* src = DeviceBuffer::from(env, srcs.Get(i));
-      Napi::Value dst = dsts.Get(i);
-      if (!src || !src->data() || src->device() != device || !dst.IsTypedArray())
-        throw Napi::TypeError::New(env, "copyToHostManyAsync: expected live device buffers of the device and typed arrays");
-      w->addCopy(srcs.Get(i).As<Napi::Object>(), src, dst.As<Napi::TypedArray>());
-      bytes += std::min(src->bytes(), static_cast<size_t>(dst.As<Napi::TypedArray>().ByteLength()));
-    }
-  } catch (...) {
-    delete w;
-    throw;
+  for (uint32_t i = 0; i < n; ++i) {
+    Napi::Value id = ids.Get(i), dst = dsts.Get(i);
+    auto it = id.IsNumber() ? s.snapshots.find(id.As<Napi::Number>().Uint32Value()) : s.snapshots.end();
+    if (it == s.snapshots.end() || it->second.device != device || !dst.IsTypedArray())
+      throw Napi::TypeError::New(env, "copyToHostManyAsync: expected pending snapshots of the device and typed arrays");
+    keys[i] = it->first;
+    to[i] = dst.As<Napi::TypedArray>();
+    bytes += std::min(it->second.bytes, static_cast<size_t>(to[i].ByteLength()));
+  }
+  cuda::Context& ctx = s.cudaContext(device);  // throws for a device that is not here, before any promise
+  std::vector<Snapshot> taken(n);
+  for (uint32_t i = 0; i < n; ++i) {
+    auto it = s.snapshots.find(keys[i]);
+    if (it == s.snapshots.end()) throw Napi::TypeError::New(env, "copyToHostManyAsync: a snapshot listed twice");
+    taken[i] = std::move(it->second);
+    s.snapshots.erase(it);
   }
   if (bytes <= kInlineCopyBytes && settlesSoon(env, device)) {
-    delete w;
     auto deferred = Napi::Promise::Deferred::New(env);
     try {
-      cuda::Context& ctx = state(env).cudaContext(device);
-      for (uint32_t i = 0; i < srcs.Length(); ++i) {
-        DeviceBuffer* src = DeviceBuffer::from(env, srcs.Get(i));
-        Napi::TypedArray dst = dsts.Get(i).As<Napi::TypedArray>();
-        ctx.copyToHost(hostData(dst), src->data(), std::min(src->bytes(), static_cast<size_t>(dst.ByteLength())));
+      for (uint32_t i = 0; i < n; ++i) {
+        ctx.copyToHost(hostData(to[i]), taken[i].data, std::min(taken[i].bytes, static_cast<size_t>(to[i].ByteLength())));
+        taken[i].release();
       }
       synchronizeDevice(env, device);
       deferred.Resolve(env.Undefined());
@@ -340,6 +365,8 @@ Napi::Value copyToHostManyAsync(const Napi::CallbackInfo& cb) {
     }
     return deferred.Promise();
   }
+  auto* w = new SyncWorker(env, device);
+  for (uint32_t i = 0; i < n; ++i) w->addCopy(std::move(taken[i]), to[i]);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -379,6 +406,7 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("completed", Napi::Function::New(env, guarded<completed>, "completed"));
   exports.Set("copyToDevice", Napi::Function::New(env, guarded<copyToDevice>, "copyToDevice"));
   exports.Set("copyToHost", Napi::Function::New(env, guarded<copyToHost>, "copyToHost"));
+  exports.Set("snapshot", Napi::Function::New(env, guarded<snapshot>, "snapshot"));
   exports.Set("copyToHostManyAsync", Napi::Function::New(env, guarded<copyToHostManyAsync>, "copyToHostManyAsync"));
   exports.Set("copyOnDevice", Napi::Function::New(env, guarded<copyOnDevice>, "copyOnDevice"));
   exports.Set("fillDevice", Napi::Function::New(env, guarded<fillDevice>, "fillDevice"));

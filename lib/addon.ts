@@ -80,8 +80,10 @@ export interface Addon {
   completed(): number;
   copyToDevice(dst: DeviceBuffer, src: ArrayBufferView): void;
   copyToHost(src: DeviceBuffer, dst: ArrayBufferView): void;
-  /** Copies each src into its dst once the stream gets there, then drains it (lib/stream.ts waitCuda). */
-  copyToHostManyAsync(device: number, srcs: DeviceBuffer[], dsts: ArrayBufferView[]): Promise<void>;
+  /** A copy of src taken now, in stream order, held natively under the id returned. */
+  snapshot(src: DeviceBuffer): number;
+  /** Copies each snapshot into its dst (and frees it) once the stream gets there, then drains it (lib/stream.ts waitCuda). */
+  copyToHostManyAsync(device: number, snapshots: number[], dsts: ArrayBufferView[]): Promise<void>;
   copyOnDevice(src: DeviceBuffer, dst: DeviceBuffer, bytes?: number): void;
   fillDevice(dst: DeviceBuffer, byte: number): void;
   /** An ArrayBuffer of `bytes` from the host pool (contents undefined), or undefined. */

@@ -11,7 +11,7 @@
  * going per stream: reads and synchronize() calls made meanwhile share it,
  * or the one queued after it, instead of holding the whole pool.
  */
-import { type DeviceBuffer, addon } from './addon.js';
+import { addon } from './addon.js';
 import { KernelError } from './errors.js';
 
 const pending: { ticket: number; arrays: unknown[] }[] = [];
@@ -91,9 +91,9 @@ export function waitCpu(): Promise<void> {
   return wait.promise;
 }
 
-/** A cuda read: a snapshot of the tensor taken in stream order, and where it goes. */
+/** A cuda read: its snapshot (an id from addon().snapshot()), and where it goes. */
 export interface CudaCopy {
-  snapshot: DeviceBuffer;
+  snapshot: number;
   dst: ArrayBufferView;
 }
 
@@ -109,8 +109,9 @@ const cudaBatches = new Map<number, { open?: CudaBatch | undefined; running?: Pr
  * Settles once the cuda work queued so far on `ordinal` has run and `copy`
  * (if any) is in its dst. Calls made before the batch's native wait begins
  * join it: the reads of one `Promise.all` share one wait, so one pool
- * thread; a batch begins when the one before it has settled. The snapshots
- * are freed (in stream order) when it settles. A failure the stream found
+ * thread; a batch begins when the one before it has settled. The native
+ * side frees the snapshots (in stream order) as it copies them, or if the
+ * call fails. A failure the stream found
  * goes to every member of the batch that found it.
  */
 export function waitCuda(ordinal: number, copy?: CudaCopy): Promise<void> {
@@ -131,7 +132,6 @@ export function waitCuda(ordinal: number, copy?: CudaCopy): Promise<void> {
     try {
       await addon().copyToHostManyAsync(ordinal, batch.copies.map((c) => c.snapshot), batch.copies.map((c) => c.dst));
     } finally {
-      for (const c of batch.copies) c.snapshot.free();
       if (state.running === batch.promise) state.running = undefined;
     }
   })();

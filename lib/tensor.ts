@@ -167,6 +167,14 @@ export class Tensor<D extends DType = DType> {
   /** toArray() or read() handed the storage out: views of it may live anywhere. */
   #exposed = false;
 
+  /**
+   * `x instanceof Tensor` narrows to Tensor<DType> (TypeScript would give
+   * Tensor<any>, and so an untyped toArray()); the test itself is the usual one.
+   */
+  static [Symbol.hasInstance](value: unknown): value is Tensor {
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   /** @internal Use tensor() or an op to make tensors. */
   constructor(shape: readonly number[], dtype: D, device: Device, host: HostArray | null, buffer: DeviceBuffer | null) {
     if (!Array.isArray(shape) || (host === null) === (buffer === null))
@@ -279,15 +287,8 @@ export class Tensor<D extends DType = DType> {
     }
     // A snapshot now, in stream order: ops queued after this call (in place
     // ones too) cannot change what is read. waitCuda copies it out.
-    const bytes = this.size * DTYPE_BYTES[this.dtype];
-    const snapshot = new native.DeviceBuffer((src as DeviceBuffer).device, bytes);
-    try {
-      native.copyOnDevice(src as DeviceBuffer, snapshot, bytes);
-    } catch (e) {
-      snapshot.free();
-      throw e;
-    }
-    const out = hostArray(this.dtype, this.size);
+    const out = hostArray(this.dtype, this.size);  // first: a failed allocation leaves no snapshot behind
+    const snapshot = native.snapshot(src as DeviceBuffer);
     await waitCuda((src as DeviceBuffer).device, { snapshot, dst: out });
     return out as HostArrayOf<D>;
   }

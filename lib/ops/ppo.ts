@@ -112,8 +112,8 @@ const IMPORTANCE_SAMPLING: readonly ImportanceSampling[] = ['token', 'sequence']
  * `G` and `K`: Tensor when entropy and refLogprobs were given (gradEntropy
  * and kl are then there), undefined when not, either when not known.
  */
-export interface PpoPolicyLossResult<G extends Float32Tensor | undefined = Float32Tensor | undefined,
-  K extends Float32Tensor | undefined = Float32Tensor | undefined> {
+export interface PpoPolicyLossResult<G extends Tensor | undefined = Float32Tensor | undefined,
+  K extends Tensor | undefined = Float32Tensor | undefined> {
   /** 0-d: the aggregated loss. */
   loss: Float32Tensor;
   /** [B, T]: d loss / d logprobs (0 where masked); chains into tokenLogProbsBackward. */

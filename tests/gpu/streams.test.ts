@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { type DeviceBuffer, addon } from '../../lib/addon.js';
+import { addon } from '../../lib/addon.js';
 import { info, memory, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
 import { skip } from './common.js';
@@ -24,7 +24,7 @@ async function watchBatches(body: () => Promise<void>, holdMs = 0): Promise<{ si
   const original = native.copyToHostManyAsync;
   const sizes: number[] = [];
   let running = 0, mostAtOnce = 0;
-  native.copyToHostManyAsync = (device: number, srcs: DeviceBuffer[], dsts: ArrayBufferView[]) => {
+  native.copyToHostManyAsync = (device: number, srcs: number[], dsts: ArrayBufferView[]) => {
     sizes.push(srcs.length);
     mostAtOnce = Math.max(mostAtOnce, ++running);
     const held = original.call(native, device, srcs, dsts).then(
@@ -111,6 +111,19 @@ describe('cuda waits', { skip }, () => {
     const grad = await after;
     assert.notDeepEqual(grad, x);
     assert.ok(grad.every((g) => Math.abs(g) <= 1), 'the gradient of a log-prob: p - onehot, within [-1, 1]');
+  });
+
+  it('hold nothing per read: a tight loop of small reads (never a macrotask, so no finalizer runs) keeps its memory', async () => {
+    const t = tensor([1, 2, 3], undefined, { device: GPU });
+    const spin = async (n: number) => {
+      for (let i = 0; i < n; i++) await t.read();
+    };
+    await spin(20_000); // the heap's young generation at its working size
+    const before = process.memoryUsage().rss;
+    await spin(150_000);
+    const grown = process.memoryUsage().rss - before;
+    // A JS object per read's snapshot, or a promise never settled, grows it by tens of MB here.
+    assert.ok(grown < 12e6, `rss grew ${(grown / 1e6).toFixed(1)} MB over 150k reads`);
   });
 
   it('give a failure found on the device to the waits pending then, and not to later ones', async () => {

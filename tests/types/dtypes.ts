@@ -4,7 +4,7 @@
  * tensor's dtype, and op results are float32 tensors. Nothing here runs.
  */
 import {
-  type DType, type Float32Tensor, type HostArray, type Tensor, dpoLoss, gae, ppoPolicyLoss, tensor, tokenLogProbs,
+  type DType, type Float32Tensor, type HostArray, type PpoPolicyLossResult, Tensor, dpoLoss, gae, ppoPolicyLoss, tensor, tokenLogProbs,
   tokenLogProbsBackward,
 } from '../../lib/index.js';
 
@@ -58,4 +58,11 @@ export function dtypeTypes(dtype: DType): void {
   expectType<typeof grad, Tensor<'bfloat16'>>(true);
   const untyped: Tensor = grad;
   void untyped;
+
+  // instanceof narrows to Tensor<DType>: toArray() stays typed (not any).
+  const maybe: unknown = f32;
+  if (maybe instanceof Tensor) expectType<ReturnType<typeof maybe.toArray>, HostArray>(true);
+  // The result types take plain Tensors as their parameters too.
+  const anyTensors: PpoPolicyLossResult<Tensor, Tensor> | undefined = undefined;
+  void anyTensors;
 }
