@@ -7,12 +7,20 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { addon } from '../../lib/addon.js';
 import { info, memory, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
 import { skip } from './common.js';
 
 const GPU = 'cuda:0';
+
+/** A full garbage collection (node --test runs without --expose-gc). */
+const collect: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
 
 /**
  * Records the native batches (their sizes) and the most running at once,
@@ -120,12 +128,22 @@ describe('cuda waits', { skip }, () => {
     const spin = async (n: number) => {
       for (let i = 0; i < n; i++) await t.read();
     };
-    await spin(20_000); // the heap's young generation at its working size
-    const before = process.memoryUsage().rss;
+    // After a full collection: the JS heap's live bytes, and the memory outside the JS heap.
+    const measure = () => {
+      collect();
+      const m = process.memoryUsage();
+      return { heap: m.heapUsed, native: m.rss - m.heapTotal };
+    };
+    await spin(60_000); // malloc arenas and the heap at their working sizes
+    const before = measure();
     await spin(150_000);
-    const grown = process.memoryUsage().rss - before;
-    // A JS object per read's snapshot, or a promise never settled, grows it by tens of MB here.
-    assert.ok(grown < 12e6, `rss grew ${(grown / 1e6).toFixed(1)} MB over 150k reads`);
+    const after = measure();
+    // A promise never settled keeps ~50 bytes a read on the heap (+7 MB here); a JS
+    // object per read's snapshot ~1 KB a read outside it until its finalizer runs
+    // (+150 MB). Between runs without either: within 1 MB and 8 MB.
+    const heap = after.heap - before.heap, native = after.native - before.native;
+    assert.ok(heap < 3e6, `heap grew ${(heap / 1e6).toFixed(1)} MB over 150k reads`);
+    assert.ok(native < 32e6, `memory outside the heap grew ${(native / 1e6).toFixed(1)} MB over 150k reads`);
   });
 
   it('give a failure found on the device to the waits pending then, and not to later ones', async () => {
