@@ -26,16 +26,15 @@ struct Snapshot {
   std::shared_ptr<cuda::Context> ctx;
   void* data = nullptr;
   size_t bytes = 0;
-  int device = 0;
 
   Snapshot() = default;
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
-  Snapshot(Snapshot&& o) noexcept : ctx(std::move(o.ctx)), data(o.data), bytes(o.bytes), device(o.device) { o.data = nullptr; }
+  Snapshot(Snapshot&& o) noexcept : ctx(std::move(o.ctx)), data(o.data), bytes(o.bytes) { o.data = nullptr; }
   Snapshot& operator=(Snapshot&& o) noexcept {
     if (this != &o) {
       release();
-      ctx = std::move(o.ctx), data = o.data, bytes = o.bytes, device = o.device;
+      ctx = std::move(o.ctx), data = o.data, bytes = o.bytes;
       o.data = nullptr;
     }
     return *this;

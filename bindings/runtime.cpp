@@ -164,6 +164,19 @@ Napi::Value completed(const Napi::CallbackInfo& cb) {
   return Napi::Number::New(cb.Env(), static_cast<double>(state(cb.Env()).cpuStream().completed()));
 }
 
+// One snapshot into host memory: the snapshot owned, the bytes to copy.
+struct HostCopy {
+  Snapshot src;
+  void* dst = nullptr;
+  size_t bytes = 0;
+
+  // Blocks until copied, then frees the snapshot (stream-ordered).
+  void run(cuda::Context& ctx) {
+    ctx.copyToHost(dst, src.data, bytes);
+    src.release();
+  }
+};
+
 // Waits off the JS thread (on libuv's pool); on cuda, first copies snapshots
 // (taken in stream order at each read()) into host arrays and frees them.
 // One worker serves every read and synchronize() that lib/stream.ts batched
@@ -177,14 +190,10 @@ class SyncWorker : public Napi::AsyncWorker {
     else
       cuda_ = s.cudaShared(device);
   }
-  // The worker owns the snapshot; dst stays referenced (so alive) until it is done.
-  void addCopy(Snapshot&& src, Napi::TypedArray dst) {
-    Copy c;
-    c.bytes = dst.ByteLength() < src.bytes ? dst.ByteLength() : src.bytes;
-    c.dst = hostData(dst);
-    c.src = std::move(src);
-    refs_.push_back(Napi::Persistent(dst.As<Napi::Object>()));
-    copies_.push_back(std::move(c));
+  // The worker owns the copies; their host arrays stay referenced (so alive) until it is done.
+  void addCopies(std::vector<HostCopy>&& copies, const std::vector<Napi::TypedArray>& dsts) {
+    copies_ = std::move(copies);
+    for (const Napi::TypedArray& dst : dsts) refs_.push_back(Napi::Persistent(dst.As<Napi::Object>()));
   }
   Napi::Promise promise() { return deferred_.Promise(); }
 
@@ -195,10 +204,7 @@ class SyncWorker : public Napi::AsyncWorker {
         cpu_->synchronize();
         failure_ = cpu_->takeFailure();
       } else {
-        for (Copy& c : copies_) {
-          cuda_->copyToHost(c.dst, c.src.data, c.bytes);
-          c.src.release();
-        }
+        for (HostCopy& c : copies_) c.run(*cuda_);
         cuda_->synchronize();
         failure_.slot = cuda_->takeSlot();
       }
@@ -231,16 +237,11 @@ class SyncWorker : public Napi::AsyncWorker {
   }
 
  private:
-  struct Copy {
-    Snapshot src;
-    void* dst = nullptr;
-    size_t bytes = 0;
-  };
   Napi::Promise::Deferred deferred_;
   int device_;
   std::shared_ptr<CpuStream> cpu_;
   std::shared_ptr<cuda::Context> cuda_;
-  std::vector<Copy> copies_;
+  std::vector<HostCopy> copies_;
   std::vector<Napi::ObjectReference> refs_;
   StreamFailure failure_;
 };
@@ -305,7 +306,6 @@ Napi::Value snapshot(const Napi::CallbackInfo& cb) {
   EnvState& s = state(cb.Env());
   Snapshot snap;
   snap.ctx = s.cudaShared(src->device());
-  snap.device = src->device();
   snap.bytes = src->bytes();
   snap.data = snap.ctx->alloc(snap.bytes);
   snap.ctx->copyOnDevice(snap.data, src->data(), snap.bytes);
@@ -328,34 +328,28 @@ Napi::Value copyToHostManyAsync(const Napi::CallbackInfo& cb) {
   if (ids.Length() != dsts.Length()) throw Napi::RangeError::New(env, "copyToHostManyAsync: snapshots and dsts differ in length");
   // Everything is checked before a promise exists: an AsyncWorker's promise
   // that is never settled keeps its handle (and the promise) alive forever.
+  // A snapshot leaves the table as it is checked: on a throw, `copies` frees it.
   const uint32_t n = ids.Length();
-  std::vector<uint32_t> keys(n);
+  std::vector<HostCopy> copies(n);
   std::vector<Napi::TypedArray> to(n);
   size_t bytes = 0;
   for (uint32_t i = 0; i < n; ++i) {
     Napi::Value id = ids.Get(i), dst = dsts.Get(i);
     auto it = id.IsNumber() ? s.snapshots.find(id.As<Napi::Number>().Uint32Value()) : s.snapshots.end();
-    if (it == s.snapshots.end() || it->second.device != device || !dst.IsTypedArray())
-      throw Napi::TypeError::New(env, "copyToHostManyAsync: expected pending snapshots of the device and typed arrays");
-    keys[i] = it->first;
+    if (it == s.snapshots.end() || it->second.ctx->ordinal() != device || !dst.IsTypedArray())
+      throw Napi::TypeError::New(env, "copyToHostManyAsync: expected pending snapshots of the device (each once) and typed arrays");
     to[i] = dst.As<Napi::TypedArray>();
-    bytes += std::min(it->second.bytes, static_cast<size_t>(to[i].ByteLength()));
+    copies[i].bytes = std::min(it->second.bytes, static_cast<size_t>(to[i].ByteLength()));
+    copies[i].dst = hostData(to[i]);
+    copies[i].src = std::move(it->second);
+    s.snapshots.erase(it);
+    bytes += copies[i].bytes;
   }
   cuda::Context& ctx = s.cudaContext(device);  // throws for a device that is not here, before any promise
-  std::vector<Snapshot> taken(n);
-  for (uint32_t i = 0; i < n; ++i) {
-    auto it = s.snapshots.find(keys[i]);
-    if (it == s.snapshots.end()) throw Napi::TypeError::New(env, "copyToHostManyAsync: a snapshot listed twice");
-    taken[i] = std::move(it->second);
-    s.snapshots.erase(it);
-  }
   if (bytes <= kInlineCopyBytes && settlesSoon(env, device)) {
     auto deferred = Napi::Promise::Deferred::New(env);
     try {
-      for (uint32_t i = 0; i < n; ++i) {
-        ctx.copyToHost(hostData(to[i]), taken[i].data, std::min(taken[i].bytes, static_cast<size_t>(to[i].ByteLength())));
-        taken[i].release();
-      }
+      for (HostCopy& c : copies) c.run(ctx);
       synchronizeDevice(env, device);
       deferred.Resolve(env.Undefined());
     } catch (const Napi::Error& e) {
@@ -366,7 +360,7 @@ Napi::Value copyToHostManyAsync(const Napi::CallbackInfo& cb) {
     return deferred.Promise();
   }
   auto* w = new SyncWorker(env, device);
-  for (uint32_t i = 0; i < n; ++i) w->addCopy(std::move(taken[i]), to[i]);
+  w->addCopies(std::move(copies), to);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;

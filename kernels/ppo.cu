@@ -274,8 +274,11 @@ struct PolicyOp {
 
   __device__ Inputs load(int64_t i, const Layout& l, const Tile& tile) const {
     // Per-row inputs (GRPO's advantages, GSPO's log-ratio): the token's row, a
-    // 32-bit division in a tile of whole rows.
-    const int64_t row = l.packed ? tile.row + static_cast<int>(i - tile.begin) / static_cast<int>(l.steps) : tile.row;
+    // 32-bit division in a tile of whole rows, done only when one is read.
+    const bool perRow = p.advantagePerRow || p.sequenceRatio;
+    const int64_t row = !perRow    ? 0
+                        : l.packed ? tile.row + static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)
+                                   : tile.row;
     return Inputs{__ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + (p.advantagePerRow ? row : i)),
                   Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f,
                   p.sequenceRatio ? __ldcg(p.sequenceLogRatio + row) : 0.0f,  // written by the launch before

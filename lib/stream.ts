@@ -111,13 +111,12 @@ const cudaBatches = new Map<number, { open?: CudaBatch | undefined; running?: Pr
  * join it: the reads of one `Promise.all` share one wait, so one pool
  * thread; a batch begins when the one before it has settled. The native
  * side frees the snapshots (in stream order) as it copies them, or if the
- * call fails. A failure the stream found
- * goes to every member of the batch that found it.
+ * call fails. A failure the stream found goes to every member of the batch
+ * that found it.
  */
 export function waitCuda(ordinal: number, copy?: CudaCopy): Promise<void> {
-  let device = cudaBatches.get(ordinal);
-  if (!device) cudaBatches.set(ordinal, (device = {}));
-  const state = device;
+  const state = cudaBatches.get(ordinal) ?? {};
+  cudaBatches.set(ordinal, state);
   if (state.open) {
     if (copy) state.open.copies.push(copy);
     return state.open.promise;
