@@ -151,10 +151,13 @@ class OpArgs {
   [[noreturn]] void refuse(const std::string& what);
   // Where the kernel reports bad input values (cpu stream or device slot).
   ErrorSlot* errorSlot();
+  // errorSlot() was asked for: run() arms the device slot once the launch is queued.
+  bool reports() const { return reports_; }
   cuda::Context& cuda();
 
  private:
   Napi::Object args_;
+  bool reports_ = false;
   [[noreturn]] void fail(const std::string& what);
 };
 

@@ -107,6 +107,7 @@ bool OpArgs::flag(const char* name) {
 cuda::Context& OpArgs::cuda() { return state(env).cudaContext(device); }
 
 ErrorSlot* OpArgs::errorSlot() {
+  reports_ = true;
   return device < 0 ? state(env).cpuStream().errorSlot() : cuda().slot();
 }
 
@@ -120,6 +121,7 @@ ErrorSlot* OpArgs::errorSlot() {
     }                                                                           \
     cuda::Context& ctx = args.cuda();                                           \
     ctx.check(cudaops::name(params, ctx.launch()), #name);                      \
+    if (args.reports()) ctx.armSlot();                                          \
     return 0;                                                                   \
   }
 #include "../native/ops.def"

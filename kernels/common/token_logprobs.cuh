@@ -215,16 +215,18 @@ RK_HD float gradTarget(const GradRow& r, float x, float t, float p) {
 
 RK_HD bool targetInVocab(int32_t y, int64_t vocab) { return y >= 0 && static_cast<int64_t>(y) < vocab; }
 
-// First report wins: compare-and-swap on code, then the details (read only
-// after the stream is synchronized, when every writer is done).
+// First report wins: a compare-and-swap claims the slot, the details follow,
+// then the code. On CUDA the take reads the slot in stream order, once the
+// kernel is done; on cpu it may read it while later ops run
+// (CpuStream::takeFailure), so the code is stored last, with release.
 RK_HD void reportBadTarget(ErrorSlot* slot, int32_t op, int64_t row, int32_t target, int64_t vocab) {
   if (!slot) return;
 #if defined(__CUDA_ARCH__)
-  bool first = atomicCAS(&slot->code, static_cast<int32_t>(kSlotClear), static_cast<int32_t>(kSlotBadTarget)) ==
+  bool first = atomicCAS(&slot->code, static_cast<int32_t>(kSlotClear), static_cast<int32_t>(kSlotClaimed)) ==
                static_cast<int32_t>(kSlotClear);
 #else
   int32_t expected = kSlotClear;
-  bool first = __atomic_compare_exchange_n(&slot->code, &expected, static_cast<int32_t>(kSlotBadTarget), false,
+  bool first = __atomic_compare_exchange_n(&slot->code, &expected, static_cast<int32_t>(kSlotClaimed), false,
                                            __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 #endif
   if (!first) return;
@@ -232,6 +234,11 @@ RK_HD void reportBadTarget(ErrorSlot* slot, int32_t op, int64_t row, int32_t tar
   slot->index = row;
   slot->value = target;
   slot->bound = vocab;
+#if defined(__CUDA_ARCH__)
+  slot->code = kSlotBadTarget;
+#else
+  __atomic_store_n(&slot->code, static_cast<int32_t>(kSlotBadTarget), __ATOMIC_RELEASE);
+#endif
 }
 
 }  // namespace rk::tlp

@@ -1,5 +1,7 @@
 #include "cpu_stream.h"
 
+#include <thread>
+
 #include "spin.h"
 
 namespace rk {
@@ -94,11 +96,18 @@ StreamFailure CpuStream::takeFailure() {
   std::lock_guard<std::mutex> lock(mutex_);
   StreamFailure out = std::move(failure_);
   failure_ = {};
-  // Kernels write the slot with a compare-and-swap from worker threads; by
-  // now (after synchronize) every writer is done.
-  if (slot_.code != kSlotClear) {
-    out.slot = slot_;
-    slot_ = {};
+  // Ops queued after this wait's synchronize may be running and reporting
+  // (tlp::reportBadTarget): a report is read once its writer stored the code
+  // (a few stores after claiming it), and cleared with release, so that the
+  // next claim comes after this read.
+  int32_t code = __atomic_load_n(&slot_.code, __ATOMIC_ACQUIRE);
+  while (code == kSlotClaimed) {
+    std::this_thread::yield();
+    code = __atomic_load_n(&slot_.code, __ATOMIC_ACQUIRE);
+  }
+  if (code != kSlotClear) {
+    out.slot = ErrorSlot{code, slot_.op, slot_.index, slot_.value, slot_.bound};
+    __atomic_store_n(&slot_.code, static_cast<int32_t>(kSlotClear), __ATOMIC_RELEASE);
   }
   return out;
 }

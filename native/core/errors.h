@@ -42,6 +42,7 @@ class KernelFailure : public std::runtime_error {
 
 // What a kernel can report about its inputs while running.
 enum SlotCode : int32_t {
+  kSlotClaimed = -1,  // a writer is filling in the details (then it stores the code)
   kSlotClear = 0,
   kSlotBadTarget = 1,  // index = row, value = target id, bound = V
 };

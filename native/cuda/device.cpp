@@ -131,14 +131,17 @@ struct Context::Impl {
   int ordinal = 0;
   int multiprocessors = 0;
   cudaStream_t stream = nullptr;
-  ErrorSlot* deviceSlot = nullptr;
+  ErrorSlot* deviceSlot = nullptr;  // [2]: the slot kernels report into, then the last take's copy
   ErrorSlot* hostSlot = nullptr;  // pinned
   unsigned* blockCounter = nullptr;      // CudaLaunch::blockCounter, then
   unsigned long long* gridTally = nullptr;  // CudaLaunch::gridTally, 8 bytes on: one allocation
   void* scratch = nullptr;
   size_t scratchBytes = 0;
   std::atomic<uint64_t> inUse{0};
-  std::atomic<bool> slotArmed{false};  // an op since the last read may have reported
+  // Set after queueing an op that may report (armSlot), cleared by the take
+  // that will read what it reported: a take that sees it queues its copy
+  // after that op's kernel.
+  std::atomic<bool> slotArmed{false};
   std::mutex slotMutex;
 };
 
@@ -193,14 +196,14 @@ std::shared_ptr<Context> Context::create(int ordinal) {
     uint64_t keep = UINT64_MAX;
     cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
   }
-  checkCall(cudaMalloc(&impl->deviceSlot, sizeof(ErrorSlot)), ordinal, "cudaMalloc(error slot)");
+  checkCall(cudaMalloc(&impl->deviceSlot, 2 * sizeof(ErrorSlot)), ordinal, "cudaMalloc(error slot)");
   checkCall(cudaMallocHost(&impl->hostSlot, sizeof(ErrorSlot)), ordinal,
             "cudaMallocHost(error slot)");
   void* counters = nullptr;
   checkCall(cudaMalloc(&counters, 2 * sizeof(unsigned long long)), ordinal, "cudaMalloc(block counters)");
   impl->blockCounter = static_cast<unsigned*>(counters);
   impl->gridTally = static_cast<unsigned long long*>(counters) + 1;
-  checkCall(cudaMemsetAsync(impl->deviceSlot, 0, sizeof(ErrorSlot), impl->stream), ordinal,
+  checkCall(cudaMemsetAsync(impl->deviceSlot, 0, 2 * sizeof(ErrorSlot), impl->stream), ordinal,
             "cudaMemset(error slot)");
   checkCall(cudaMemsetAsync(counters, 0, 2 * sizeof(unsigned long long), impl->stream), ordinal,
             "cudaMemset(block counters)");
@@ -288,21 +291,21 @@ ErrorSlot Context::takeSlot() {
   // Reading the slot costs a round trip: skip it when no op could have written it.
   if (!impl_->slotArmed.exchange(false)) return ErrorSlot{};
   setDevice(impl_->ordinal);
-  checkCall(cudaMemcpyAsync(impl_->hostSlot, impl_->deviceSlot, sizeof(ErrorSlot),
-                            cudaMemcpyDeviceToHost, impl_->stream),
+  ErrorSlot* taken = impl_->deviceSlot + 1;
+  checkCall(static_cast<cudaError_t>(cudaops::takeErrorSlot(impl_->deviceSlot, taken, impl_->stream)),
+            impl_->ordinal, "taking the error slot");
+  checkCall(cudaMemcpyAsync(impl_->hostSlot, taken, sizeof(ErrorSlot), cudaMemcpyDeviceToHost, impl_->stream),
             impl_->ordinal, "reading the error slot");
   checkCall(cudaStreamSynchronize(impl_->stream), impl_->ordinal, "reading the error slot");
-  ErrorSlot out = *impl_->hostSlot;
-  if (out.code != kSlotClear)
-    checkCall(cudaMemsetAsync(impl_->deviceSlot, 0, sizeof(ErrorSlot), impl_->stream),
-              impl_->ordinal, "clearing the error slot");
-  return out;
+  return *impl_->hostSlot;
 }
 
-ErrorSlot* Context::slot() {
-  impl_->slotArmed = true;
-  return impl_->deviceSlot;
-}
+ErrorSlot* Context::slot() { return impl_->deviceSlot; }
+
+// Only once the kernel is queued: armed earlier (as the address was handed
+// out), a take on another thread could clear the flag and read the slot
+// before the kernel reported, and the report would wait for another op.
+void Context::armSlot() { impl_->slotArmed = true; }
 
 CudaLaunch Context::launch() {
   setDevice(impl_->ordinal);

@@ -57,9 +57,12 @@ class Context {
   // Polls the stream for at most the spin budget (core/spin.h); true when
   // its work is done (or failed: synchronize says how) by then.
   bool settleSoon();
-  // After synchronize: the kernels' report about their inputs (code 0: none).
+  // The kernels' report about their inputs (code 0: none), taken off the
+  // device: each report reaches exactly one take. Blocks until the stream
+  // has run everything queued before it (a wait calls it after synchronize).
   ErrorSlot takeSlot();
   ErrorSlot* slot();                      // device address for Params::error
+  void armSlot();                         // after queueing a kernel that may report: the next take reads the slot
   CudaLaunch launch();
   // Throws KernelFailure(Cuda) naming `op` when a launch returned an error.
   void check(int cudaError, const char* op);
@@ -82,4 +85,6 @@ namespace rk::cudaops {
 #include "../ops.def"
 #undef RK_OP
 int probeKernelImage(int ordinal);
+// Queues the move of `slot`'s report into `taken`, leaving `slot` clear.
+int takeErrorSlot(ErrorSlot* slot, ErrorSlot* taken, void* stream);
 }  // namespace rk::cudaops

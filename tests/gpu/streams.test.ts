@@ -154,4 +154,36 @@ describe('cuda waits', { skip }, () => {
     await synchronize(GPU);
     assert.ok((await out.lse.read()).every(Number.isFinite));
   });
+
+  it('report a failure exactly once when a wait in flight takes the slot while a later op is being queued', async () => {
+    // A read over 1 MiB waits on the pool; the op is queued while that wait
+    // runs (after a random delay), so the wait's take of the error slot lands
+    // before, during or after the op's launch. The report must reach the read
+    // or the synchronize() after it, never both, never neither. (The slot was
+    // once armed as the op took its address: a take in between read it clear,
+    // disarmed it, and the report waited for another op: lost in about 1 run
+    // in 4 here on the emulator.)
+    const V = 64;
+    const big = tensor(new Float32Array(400_000).fill(1), undefined, { device: GPU });
+    const logits = tensor(new Float32Array(4 * V).fill(0.5), [4, V], { device: GPU });
+    const bad = tensor([0, V + 7, 1, 2], undefined, { dtype: 'int32', device: GPU });
+    await synchronize(GPU);
+    const rng = new Rng();
+    const failed = (p: Promise<unknown>) => p.then(() => false, (e: Error) => {
+      assert.match(e.message, new RegExp(`targets at row 1 is ${V + 7}`));
+      return true;
+    });
+    for (let run = 0; run < 200; run++) {
+      const read = failed(big.read());
+      await new Promise((done) => setImmediate(done));  // the native wait has begun
+      const until = performance.now() + rng.uniform() * 0.3;
+      while (performance.now() < until);
+      const out = tokenLogProbs(logits, bad);
+      const reports = Number(await read) + Number(await failed(synchronize(GPU)));
+      assert.equal(reports, 1, `run ${run}: the report reached ${reports} waits`);
+      out.logprobs.dispose();
+      out.lse.dispose();
+    }
+    await synchronize(GPU);
+  });
 });
