@@ -77,6 +77,13 @@ function userShell(): void {
 }
 
 function install(): void {
+  // The install is offline, so the dependencies' registry documents must be
+  // in npm's cache: `npm ci` keeps only the tarballs and the abbreviated
+  // documents, and npm asks for the full one of a dependency named by range.
+  for (const [name, range] of Object.entries(pkg.dependencies ?? {})) {
+    const r = run('npm', ['cache', 'add', `${name}@${range}`], { cwd: tmp.path, env: userEnv });
+    if (r.status !== 0) console.warn(`npm cache add ${name}@${range} failed (the offline install may too):\n${r.stderr}`);
+  }
   project = join(tmp.path, 'project');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
