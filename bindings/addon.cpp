@@ -97,6 +97,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   registerHostMemory(env, exports);
   registerPreference(env, exports);
   registerCalibration(env, exports);
+  registerTensor(env, exports);
   registerAdvantages(env, exports);
   registerPpo(env, exports);
   registerTokenLogProbs(env, exports);

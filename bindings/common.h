@@ -175,5 +175,6 @@ void registerCalibration(Napi::Env env, Napi::Object exports);
 void registerAdvantages(Napi::Env env, Napi::Object exports);
 void registerPpo(Napi::Env env, Napi::Object exports);
 void registerTokenLogProbs(Napi::Env env, Napi::Object exports);
+void registerTensor(Napi::Env env, Napi::Object exports);
 
 }  // namespace rk::bind

@@ -7,7 +7,7 @@ export {
   type DType, type HostArray, type HostArrayOf, type HostArrays, toBFloat16, fromBFloat16, toFloat16, fromFloat16,
 } from './dtype.js';
 export { type Device, defaultDevice, setDefaultDevice } from './device.js';
-export { type Float32Tensor, Tensor, tensor, type TensorOptions, type TypedArray } from './tensor.js';
+export { type Float32Tensor, Tensor, concat, tensor, type TensorOptions, type TypedArray } from './tensor.js';
 export {
   info, memory, synchronize, synchronizeSync, setNumThreads, type Info, type MemoryUse, type Backend,
 } from './runtime.js';

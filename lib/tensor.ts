@@ -6,7 +6,7 @@
  * its memory: a small one JS allocates, a large one comes from the addon's
  * host pool and goes back to it only once no view can reach it (see "host
  * storage" below); cuda tensors own a DeviceBuffer from the device's
- * stream-ordered pool. Ops return tensors at once and fill them in
+ * stream-ordered pool (shared with the views reshape() makes). Ops return tensors at once and fill them in
  * stream order; `read()` waits without blocking the event loop, `toArray()`
  * and `item()` block.
  */
@@ -19,7 +19,7 @@ import {
   float16Value, hostArray, hostView, isNumberArray,
 } from './dtype.js';
 import { KernelError, article, describe, expectKeys } from './errors.js';
-import { releaseAll, waitCpu, waitCuda } from './stream.js';
+import { releaseAll, runOp, waitCpu, waitCuda } from './stream.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
 
@@ -58,6 +58,13 @@ let poolMinBytes: number | undefined;
 
 /** Pooled storage no Tensor owns yet: the first one constructed with it does. */
 const unclaimed = new WeakSet<HostArray>();
+
+/**
+ * Device storage that reshape() shared: how many more tensors hold it. A
+ * shared buffer goes back to the pool at the last holder's dispose() (or
+ * when the garbage collector has dropped them all).
+ */
+const sharers = new WeakMap<DeviceBuffer, number>();
 
 /** @internal Uninitialised host storage of `size` elements (zeros when JS-allocated). */
 export function allocHost(dtype: DType, size: number): HostArray {
@@ -304,15 +311,59 @@ export class Tensor<D extends DType = DType> {
   }
 
   /**
+   * The same elements in another shape, sharing this tensor's storage (no
+   * copy): a write to one (an in-place backward) shows in the other. One
+   * dimension may be -1: what the element count leaves for it. The storage
+   * goes back when every tensor sharing it is disposed or collected.
+   */
+  reshape(shape: readonly number[]): Tensor<D> {
+    const where = 'Tensor.reshape';
+    const storage = this._storage(where);
+    const dims = inferShape(where, shape, this.size);
+    if (this._host) {
+      this.#exposed = true;  // never back to the pool at dispose(): the other holder may still use it
+      return new Tensor(dims, this.dtype, this.device, this._host, null);
+    }
+    const buffer = storage as DeviceBuffer;
+    sharers.set(buffer, (sharers.get(buffer) ?? 0) + 1);
+    return new Tensor(dims, this.dtype, this.device, null, buffer);
+  }
+
+  /**
+   * Rows [start, end) of the first dimension as a new tensor on the same
+   * device: a copy, like TypedArray.prototype.slice, queued in stream order
+   * (it sees what ops queued before it write, and later ones cannot change
+   * it). Negative indices count from the end; both are clamped to
+   * [0, shape[0]]; end defaults to shape[0].
+   */
+  slice(start = 0, end?: number): Tensor<D> {
+    const where = 'Tensor.slice';
+    this._storage(where);
+    if (this.shape.length === 0) throw new RangeError(`${where}: expected a tensor with at least one dimension, got shape []`);
+    const rows = this.shape[0]!;
+    const lo = rowIndex(where, 'start', start, rows);
+    const hi = Math.max(lo, end === undefined ? rows : rowIndex(where, 'end', end, rows));
+    const rowBytes = (this.size / Math.max(rows, 1)) * DTYPE_BYTES[this.dtype];
+    const out = Tensor.empty([hi - lo, ...this.shape.slice(1)], this.dtype, this.device);
+    copyBytes(this, lo * rowBytes, out, 0, (hi - lo) * rowBytes);
+    return out;
+  }
+
+  /**
    * Gives the memory back (device memory to the pool, in stream order).
    * Idempotent. On cpu, views from toArray() or read() stay valid: their
-   * memory goes back when the garbage collector has dropped them.
+   * memory goes back when the garbage collector has dropped them. Storage
+   * shared by reshape() goes back at its last holder's dispose().
    */
   dispose(): void {
     if (this._host && this.#pooled && !this.#exposed) freeHost(this._host);
     this._host = null;
-    this._buffer?.free();
+    const buffer = this._buffer;
     this._buffer = null;
+    if (!buffer) return;
+    const others = sharers.get(buffer) ?? 0;
+    if (others > 0) sharers.set(buffer, others - 1);
+    else buffer.free();
   }
 
   /** dispose() at the end of a `using` block (the declarations pull in TypeScript's esnext.disposable lib). */
@@ -417,6 +468,70 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   addon().copyToDevice(out._buffer!, host);
   if (unclaimed.delete(host)) freeHost(host); // a converted staging copy, seen by nothing else
   return out;
+}
+
+/**
+ * Joins tensors along the first dimension into a new one (a copy, queued in
+ * stream order). They must share dtype, device and every other dimension.
+ */
+export function concat<D extends DType>(tensors: readonly Tensor<D>[]): Tensor<D> {
+  const where = 'concat';
+  if (!Array.isArray(tensors as unknown)) throw new TypeError(`${where}: tensors expected an array of tensors, got ${describe(tensors)}`);
+  if (tensors.length === 0) throw new RangeError(`${where}: tensors expected at least one tensor, got []`);
+  tensors.forEach((t, i) => {
+    if (!(t instanceof Tensor)) throw new TypeError(`${where}: tensors[${i}] expected a Tensor, got ${describe(t)}`);
+    t._storage(`${where}: tensors[${i}]`);
+  });
+  const first = tensors[0]!;
+  if (first.shape.length === 0) throw new RangeError(`${where}: tensors[0] expected at least one dimension, got shape []`);
+  const inner = first.shape.slice(1);
+  let rows = 0;
+  tensors.forEach((t, i) => {
+    if (t.dtype !== first.dtype) throw new TypeError(`${where}: tensors[${i}] expected dtype ${first.dtype} like tensors[0], got ${t.dtype}`);
+    if (t.device !== first.device) throw new RangeError(`${where}: tensors[${i}] expected to be on ${first.device} like tensors[0], got ${t.device}`);
+    if (t.shape.length !== first.shape.length || t.shape.some((d, k) => k > 0 && d !== first.shape[k]))
+      throw new RangeError(`${where}: tensors[${i}] expected shape [*, ${inner.join(', ')}] like tensors[0], got ${formatShape(t.shape)}`);
+    rows += t.shape[0]!;
+  });
+  const out = Tensor.empty([rows, ...inner], first.dtype, first.device);
+  let offset = 0;
+  for (const t of tensors) {
+    const bytes = t.size * DTYPE_BYTES[t.dtype];
+    copyBytes(t, 0, out, offset, bytes);
+    offset += bytes;
+  }
+  return out;
+}
+
+/** Queues the copy of `bytes` bytes between two tensors of one device (the tensor family's copyRegion op). */
+function copyBytes(src: Tensor, srcOffset: number, dst: Tensor, dstOffset: number, bytes: number): void {
+  if (bytes === 0) return;
+  runOp('copyRegion', src.ordinal, { src: src._storage(), srcOffset, dst: dst._storage(), dstOffset, bytes });
+}
+
+/** A row index of slice(): an integer, negative from the end, clamped to [0, rows]. */
+function rowIndex(where: string, name: string, value: unknown, rows: number): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value))
+    throw new TypeError(`${where}: ${name} expected an integer, got ${describe(value)}`);
+  return Math.min(rows, Math.max(0, value < 0 ? rows + value : value));
+}
+
+/** reshape()'s shape: non-negative integers, one -1 at most (inferred), holding `size` elements. */
+function inferShape(where: string, shape: unknown, size: number): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`${where}: shape expected an array of integers, got ${describe(shape)}`);
+  const free = shape.indexOf(-1);
+  if (free >= 0 && shape.indexOf(-1, free + 1) >= 0)
+    throw new RangeError(`${where}: shape expected at most one -1, got [${shape.join(', ')}]`);
+  const known = checkShape(where, shape.map((d: unknown) => (d === -1 ? 1 : d)));
+  const rest = shapeSize(known);
+  if (free >= 0) {
+    if (rest === 0 || size % rest !== 0)
+      throw new RangeError(`${where}: shape [${shape.join(', ')}] cannot hold the tensor's ${size} elements`);
+    known[free] = size / rest;
+  }
+  if (shapeSize(known) !== size)
+    throw new RangeError(`${where}: shape ${formatShape(known)} holds ${shapeSize(known)} elements, the tensor has ${size}`);
+  return known;
 }
 
 function copyHost(dtype: DType, data: HostArray): HostArray {

@@ -134,4 +134,11 @@ for (const [B, T] of [[1, 1], [6, 0], [0, 5], [7, 33], [70, 2000]]) {
 // ---------------------------------------------------------------- calibration
 for (const n of [1, 100000]) check(`readBandwidth [${n}]`, () => readBandwidth(f32([n])));
 
+// ------------------------------------------------------------------- tensor
+for (const [B, T] of [[1, 1], [7, 33], [70, 2000]]) {
+  const x = f32([B, T]);
+  check(`slice [${B}, ${T}]`, () => x.slice(B > 1 ? 1 : 0));
+  check(`concat [${B}, ${T}] x3`, () => rk.concat([x, x.slice(0, 1), x]));
+}
+
 console.log(JSON.stringify({ isa: rk.info().cpu.isa, checked, poisoned }));

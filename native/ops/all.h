@@ -4,6 +4,7 @@
 #include "calibration.h"
 #include "ppo.h"
 #include "preference.h"
+#include "tensor.h"
 #include "token_logprobs.h"
 
 namespace rk {
