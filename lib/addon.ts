@@ -93,6 +93,8 @@ export interface Addon {
   hostPool(): HostPoolStats;
   /** Releases the pool's idle blocks to the OS. */
   hostPoolTrim(): void;
+  /** Each row's nonzero bytes: data is [rows, rowLength]. */
+  maskRowCounts(data: Uint8Array, rows: number, rowLength: number): Int32Array;
   [op: string]: unknown;
 }
 

@@ -173,6 +173,13 @@ export class Tensor<D extends DType = DType> {
   readonly #pooled: boolean = false;
   /** toArray() or read() handed the storage out: views of it may live anywhere. */
   #exposed = false;
+  /**
+   * @internal A cuda uint8 tensor's nonzero count per row of its last
+   * dimension, taken from the host data it was made from (no op writes a
+   * uint8 tensor, so it stays true): the PPO losses use it as their
+   * normalizer and skip the kernel's own count of the mask (lib/ops/ppo.ts).
+   */
+  _rowCounts: Int32Array | undefined;
 
   /**
    * `x instanceof Tensor` narrows to Tensor<DType> (TypeScript would give
@@ -247,12 +254,14 @@ export class Tensor<D extends DType = DType> {
       native.synchronize(-1);
       releaseAll();
       native.copyToDevice(out._buffer!, this._host);
+      out._rowCounts = rowCountsOf(this._host, this.shape);
     } else if ((src as DeviceBuffer).device === out._buffer!.device) {
       native.copyOnDevice(src as DeviceBuffer, out._buffer!, this.size * DTYPE_BYTES[this.dtype]);
     } else {
       const staged = this.toArray();
       native.copyToDevice(out._buffer!, staged);
     }
+    out._rowCounts ??= this._rowCounts;
     return out;
   }
 
@@ -326,7 +335,9 @@ export class Tensor<D extends DType = DType> {
     }
     const buffer = storage as DeviceBuffer;
     sharers.set(buffer, (sharers.get(buffer) ?? 0) + 1);
-    return new Tensor(dims, this.dtype, this.device, null, buffer);
+    const view = new Tensor(dims, this.dtype, this.device, null, buffer);
+    if (dims.length > 0 && dims.at(-1) === this.shape.at(-1)) view._rowCounts = this._rowCounts;  // the same rows
+    return view;
   }
 
   /**
@@ -346,6 +357,10 @@ export class Tensor<D extends DType = DType> {
     const rowBytes = (this.size / Math.max(rows, 1)) * DTYPE_BYTES[this.dtype];
     const out = Tensor.empty([hi - lo, ...this.shape.slice(1)], this.dtype, this.device);
     copyBytes(this, lo * rowBytes, out, 0, (hi - lo) * rowBytes);
+    if (this._rowCounts && this.shape.length > 1) {
+      const per = this._rowCounts.length / Math.max(rows, 1);  // rows of the last dimension per first-dimension index
+      out._rowCounts = this._rowCounts.slice(lo * per, hi * per);
+    }
     return out;
   }
 
@@ -466,6 +481,7 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   if (device === 'cpu') return new Tensor(dims, dtype, 'cpu', host, null);
   const out = Tensor.empty(dims, dtype, device);
   addon().copyToDevice(out._buffer!, host);
+  out._rowCounts = rowCountsOf(host, dims);
   if (unclaimed.delete(host)) freeHost(host); // a converted staging copy, seen by nothing else
   return out;
 }
@@ -500,7 +516,21 @@ export function concat<D extends DType>(tensors: readonly Tensor<D>[]): Tensor<D
     copyBytes(t, 0, out, offset, bytes);
     offset += bytes;
   }
+  if (inner.length > 0 && tensors.every((t) => t._rowCounts)) {
+    out._rowCounts = new Int32Array(tensors.reduce((n, t) => n + t._rowCounts!.length, 0));
+    let at = 0;
+    for (const t of tensors) out._rowCounts.set(t._rowCounts!, (at += t._rowCounts!.length) - t._rowCounts!.length);
+  }
   return out;
+}
+
+/** A uint8 tensor's nonzero count per row of its last dimension (see Tensor._rowCounts); undefined for other dtypes. */
+function rowCountsOf(host: HostArray, shape: readonly number[]): Int32Array | undefined {
+  const native = addon();
+  // (A binary older than this file has no count: the GPU scripts time such base builds with this JS.)
+  if (!(host instanceof Uint8Array) || typeof native.maskRowCounts !== 'function') return undefined;
+  const rowLength = shape.at(-1) ?? 1;
+  return native.maskRowCounts(host, shape.slice(0, -1).reduce((n, d) => n * d, 1), rowLength);
 }
 
 /** Queues the copy of `bytes` bytes between two tensors of one device (the tensor family's copyRegion op). */

@@ -4,6 +4,7 @@
  * the same on cuda.
  */
 import { describe, expect, it } from 'vitest';
+import { addon } from '../lib/addon.js';
 import { KernelError, type Tensor, concat, gae, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../lib/index.js';
 import { Rng } from './helpers/random.js';
 
@@ -155,5 +156,20 @@ describe('concat', () => {
     const gone = tensor([1, 2, 3], [1, 3]);
     gone.dispose();
     expect(() => concat([a, gone])).toThrow(KernelError);
+  });
+});
+
+describe('maskRowCounts (what a uint8 tensor going to a GPU counts)', () => {
+  it('counts each row\'s nonzero bytes, any nonzero value, odd lengths included', () => {
+    for (const [rows, len] of [[1, 1], [3, 31], [2, 33], [5, 1025], [4, 0], [0, 7]] as const) {
+      const data = Uint8Array.from({ length: rows * len }, () => (rng.uniform() < 0.4 ? 0 : rng.int(1, 256)));
+      const expected = Array.from({ length: rows }, (_, r) => data.subarray(r * len, (r + 1) * len).filter((v) => v !== 0).length);
+      expect(Array.from(addon().maskRowCounts(data, rows, len)), `${rows}x${len}`).toEqual(expected);
+    }
+  });
+
+  it('refuses a shape that is not the array\'s', () => {
+    expect(() => addon().maskRowCounts(new Uint8Array(6), 4, 2)).toThrow(RangeError);
+    expect(() => addon().maskRowCounts(new Int32Array(6) as never, 3, 2)).toThrow(TypeError);
   });
 });

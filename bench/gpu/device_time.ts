@@ -69,6 +69,11 @@ function cases(): Case[] {
   const ref = lazy(() => cuda(floats(n, -3, 0, 4), [B, T]));
   const ent = lazy(() => cuda(floats(n, 0, 2, 5), [B, T]));
   const mask = lazy(() => cuda(Uint8Array.from(floats(n, 0, 1, 6), (v) => (v < 0.9 ? 1 : 0)), [B, T]));
+  const bareMask = lazy(() => {
+    const t = cuda(Uint8Array.from(floats(n, 0, 1, 6), (v) => (v < 0.9 ? 1 : 0)), [B, T]);
+    t._rowCounts = undefined;  // (builds before the upload counted masks: the field is ignored)
+    return t;
+  });
   const values = lazy(() => cuda(floats(n, -1, 1, 7), [B, T]));
   const P = 16384;
   const c = lazy(() => cuda(floats(P, -3, 3, 8), [P])), r = lazy(() => cuda(floats(P, -3, 3, 9), [P]));
@@ -88,6 +93,8 @@ function cases(): Case[] {
     { name: `tokenLogProbs N=${N} V=${V} bf16`, needs: [logits, targets], run: () => tokenLogProbs(logits(), targets()) },
     { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, needs: [logits, targets, fwd, gLp], run: () => tokenLogProbsBackward(logits(), targets(), { lse: fwd().lse, gradLogprobs: gLp() }) },
     { name: `ppoPolicyLoss B=${B} T=${T} mask`, needs: [lp, old, adv, mask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask() }) },
+    // The mask without the count its upload took: the kernel counts it (phase 1 and a grid barrier).
+    { name: `ppoPolicyLoss B=${B} T=${T} mask device-counted`, needs: [lp, old, adv, bareMask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: bareMask() }) },
     // A given normalizer (a global batch's token count): no count phase, no grid barrier.
     { name: `ppoPolicyLoss B=${B} T=${T} mask normalizer`, needs: [lp, old, adv, mask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask(), normalizer: 4 * n }) },
     // GRPO: one advantage per row ([B]), 4 bytes a token less to read.

@@ -73,7 +73,9 @@ export interface PpoPolicyLossOptions {
    * micro-batches' losses are summed. The statistics stay this batch's
    * token means. Default: this batch's count. (On cuda a given normalizer
    * also spares the kernel its count of the mask and its grid barrier,
-   * unless seq-mean-token-mean needs the counts of rows over 1024 tokens.)
+   * unless seq-mean-token-mean needs the counts of rows over 1024 tokens;
+   * so does a mask made on the host, by tensor() or to(), whose count its
+   * upload took.)
    */
   normalizer?: number;
   /** float32 [B, T] log-probs of the reference policy: adds the KL term and the `kl` statistic. */
@@ -178,6 +180,21 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
   return t;
 }
 
+/**
+ * On cuda, the normalizer a mask's upload counted (Tensor._rowCounts), when
+ * none is given: the kernel then skips its own count of the mask and the
+ * grid barrier after it. The same number the kernel would count (exact
+ * integers), so the same bits. 0 when unknown, or when the count is 0 (the
+ * kernel's own path handles an empty batch).
+ */
+function countedNormalizer(mask: Tensor | undefined, aggregation: Aggregation, device: string): number {
+  const counts = device === 'cpu' ? undefined : mask?._rowCounts;
+  if (!counts) return 0;
+  let n = 0;
+  for (const c of counts) n += aggregation === 'token-mean' ? c : c > 0 ? 1 : 0;
+  return aggregation === 'seq-mean-token-sum-norm' ? 0 : n;
+}
+
 /** ppoPolicyLoss (below) with `entropy` and `refLogprobs` given: `gradEntropy` and `kl` are Tensors. */
 export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
   opts: PpoPolicyLossOptions & { entropy: Tensor; refLogprobs: Tensor }): PpoPolicyLossResult<Float32Tensor, Float32Tensor>;
@@ -241,7 +258,7 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
   const clipHigh = expectNumber(op, 'clipHigh', o.clipHigh, clipLow, { min: 0 });
   const dualClip = o.dualClip === undefined ? 0 : expectNumber(op, 'dualClip', o.dualClip, 0, { above: 1 });
   const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
-  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 });  // 0: this batch's
+  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 }) || countedNormalizer(mask, aggregation, device);
   const klCoef = expectNumber(op, 'klCoef', o.klCoef, 0, { min: 0 });
   const klEstimator = expectChoice(op, 'klEstimator', o.klEstimator, KL_ESTIMATORS, 'k3');
   const entropyCoef = expectNumber(op, 'entropyCoef', o.entropyCoef, 0);
@@ -304,7 +321,7 @@ export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor,
   const device = sameDevice(op, { values, oldValues, returns, mask });
   const clip = o.clip === undefined ? -1 : expectNumber(op, 'clip', o.clip, 0, { min: 0 });
   const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
-  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 });  // 0: this batch's
+  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 }) || countedNormalizer(mask, aggregation, device);
 
   return OpScope.run((scope) => {
     const out: PpoValueLossResult = {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addon } from '../../lib/addon.js';
-import { type Device, Tensor, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, tensor } from '../../lib/index.js';
+import { type Device, Tensor, concat, pairwiseLoss, ppoPolicyLoss, ppoValueLoss, tensor } from '../../lib/index.js';
 import { runOp } from '../../lib/stream.js';
 import { Rng } from '../helpers/random.js';
 import { EPS, derivedTolerance, errorStats, f32, maxAbs } from '../helpers/tolerance.js';
@@ -33,10 +33,21 @@ function on(data: ArrayLike<number>, x: { B: number; T: number }, device: Device
   return tensor(mask ? Uint8Array.from(data) : Float32Array.from(data), [x.B, x.T], { device });
 }
 
+/**
+ * x's mask on `device`. `counted` false: without the row counts its upload
+ * took (Tensor._rowCounts), so that the kernel counts the mask itself.
+ */
+function maskOn(x: { B: number; T: number; mask?: ArrayLike<number> }, device: Device, counted = true): Tensor | undefined {
+  if (!x.mask) return undefined;
+  const t = on(x.mask, x, device, true);
+  if (!counted) t._rowCounts = undefined;
+  return t;
+}
+
 /** `advantages`: in place of x's (e.g. one per row, [B]). */
-function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor): Outputs {
+function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor, counted = true): Outputs {
   const r = ppoPolicyLoss(on(x.logprobs, x, device), on(x.oldLogprobs, x, device), advantages ?? on(x.advantages, x, device), {
-    mask: x.mask && on(x.mask, x, device, true), clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip,
+    mask: maskOn(x, device, counted), clipLow: x.clipLow, clipHigh: x.clipHigh, dualClip: x.dualClip,
     aggregation: x.aggregation, refLogprobs: x.refLogprobs && on(x.refLogprobs, x, device), klCoef: x.klCoef,
     klEstimator: x.klEstimator, entropy: x.entropy && on(x.entropy, x, device), entropyCoef: x.entropyCoef,
     normalizer: x.normalizer, importanceSampling: x.importanceSampling,
@@ -50,9 +61,9 @@ function runPolicy(x: PolicyInputs, device: Device, advantages?: Tensor): Output
   return out;
 }
 
-function runValue(x: ValueInputs, device: Device) {
+function runValue(x: ValueInputs, device: Device, counted = true) {
   const r = ppoValueLoss(on(x.values, x, device), on(x.oldValues, x, device), on(x.returns, x, device), {
-    mask: x.mask && on(x.mask, x, device, true), clip: x.clip, aggregation: x.aggregation, normalizer: x.normalizer,
+    mask: maskOn(x, device, counted), clip: x.clip, aggregation: x.aggregation, normalizer: x.normalizer,
   });
   return { loss: r.loss.item(), clipFraction: r.clipFraction.item(), gradValues: r.gradValues.toArray() };
 }
@@ -240,6 +251,60 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
       const ref = ppoPolicyLossReference({ ...x, klCoef: 0.1, entropyCoef: 0.01, ...(normalizer ? { normalizer } : {}) });
       assert.ok(Math.abs(out.loss![0]! - ref.loss) <= 1e-4 * Math.max(1, ref.lossMagnitude), `normalizer ${normalizer}: loss ${out.loss![0]} vs ${ref.loss}`);
     }
+  });
+
+  it('takes the count of a mask uploaded from the host as its normalizer: the same bits as counting on the device', () => {
+    // Every option and mask pattern (empty rows, all empty: no count then) on
+    // packed tiles, one row per tile and row segments; the value loss too.
+    const native = addon();
+    const original = native.ppoPolicyLoss as (a: Record<string, unknown>) => number;
+    const normalizers: number[] = [];
+    native.ppoPolicyLoss = (a: Record<string, unknown>) => (normalizers.push(a.normalizer as number), original(a));
+    try {
+      for (const [B, T] of GRID_SHAPES)
+        for (const { options, label } of policyOptionGrid()) {
+          const x = randomPolicyInputs(rng, B, T, options);
+          normalizers.length = 0;
+          sameBits(runPolicy(x, GPU), runPolicy(x, GPU, undefined, false), `${B}x${T} ${label}`);
+          const m = Array.from(x.mask ?? []);
+          const valid = m.filter((v) => v !== 0).length;
+          const nonEmpty = Array.from({ length: B }, (_, b) => m.slice(b * T, (b + 1) * T).some((v) => v !== 0)).filter(Boolean).length;
+          const aggregation = x.aggregation ?? 'token-mean';
+          const expected = aggregation === 'seq-mean-token-sum-norm' ? 0 : aggregation === 'token-mean' ? valid : nonEmpty;
+          assert.deepEqual(normalizers, [expected, 0], `${B}x${T} ${label}: the normalizer passed, counted then not`);
+        }
+    } finally {
+      native.ppoPolicyLoss = original;
+    }
+    for (const [B, T] of [...GRID_SHAPES, [512, 4096]] as const)
+      for (const aggregation of AGGREGATIONS)
+        for (const mask of B * T > 1e5 ? (['random'] as const) : MASKS) {
+          const x = randomValueInputs(rng, B, T, { mask, aggregation, clip: 0.2 });
+          const [a, b] = [runValue(x, GPU), runValue(x, GPU, false)];
+          assert.ok(Object.is(a.loss, b.loss) && Object.is(a.clipFraction, b.clipFraction), `${B}x${T} ${aggregation} ${mask} value statistics`);
+          assert.ok(Buffer.from(a.gradValues.buffer).equals(Buffer.from(b.gradValues.buffer)), `${B}x${T} ${aggregation} ${mask} gradValues`);
+        }
+  });
+
+  it('keeps a mask\'s row counts through to(), reshape, slice and concat; drops them where the rows change', () => {
+    const B = 6, T = 5;
+    const bytes = Uint8Array.from({ length: B * T }, (_, i) => (i % 7 === 0 || i >= 20 ? 0 : 1 + (i % 3)));
+    const counts = Array.from({ length: B }, (_, b) => bytes.slice(b * T, (b + 1) * T).filter((m) => m !== 0).length);
+    const m = tensor(bytes, [B, T], { device: GPU });
+    assert.deepEqual(Array.from(m._rowCounts!), counts);
+    assert.deepEqual(Array.from(tensor(bytes, [B, T]).to(GPU)._rowCounts!), counts, 'cpu to cuda');
+    assert.deepEqual(Array.from(m.to(GPU)._rowCounts!), counts, 'cuda to cuda');
+    assert.deepEqual(Array.from(m.slice(1, 4)._rowCounts!), counts.slice(1, 4));
+    assert.deepEqual(Array.from(concat([m.slice(4), m.slice(0, 2)])._rowCounts!), [...counts.slice(4), ...counts.slice(0, 2)]);
+    assert.deepEqual(Array.from(m.reshape([2, 3, T])._rowCounts!), counts);
+    assert.equal(m.reshape([T, B])._rowCounts, undefined, 'other rows');
+    assert.equal(m.reshape([-1])._rowCounts, undefined);
+    assert.equal(concat([m, m.reshape([B, T])])._rowCounts?.length, 2 * B);
+    const bare = m.to(GPU);
+    bare._rowCounts = undefined;
+    assert.equal(concat([m, bare])._rowCounts, undefined, 'one part uncounted');
+    assert.equal(tensor(new Float32Array(4), [2, 2], { device: GPU })._rowCounts, undefined, 'float32');
+    assert.equal(tensor(bytes, [B, T])._rowCounts, undefined, 'cpu: the caller may change its array');
   });
 
   it('gives zeros without a valid token, ignores NaN in masked tokens, clamps extreme log-ratios', () => {
