@@ -52,10 +52,26 @@ Napi::Error kernelError(Napi::Env env, ErrorCode code, const std::string& messag
 
 Napi::Error failureError(Napi::Env env, const StreamFailure& f) {
   if (f.slot.code == kSlotBadTarget) {
-    std::string msg = std::string(opName(f.slot.op)) + ": targets at row " +
-                      std::to_string(f.slot.index) + " is " + std::to_string(f.slot.value) +
-                      ", expected a token id in [0, " + std::to_string(f.slot.bound) +
-                      ") or ignoreIndex";
+    // As the cpu check at the call words it (lib/ops/token_logprobs.ts):
+    // the row as an index into the targets' shape.
+    const TargetsShape& t = f.slot.targets;
+    std::string at;
+    if (t.rank < 0) {
+      at = " at row " + std::to_string(f.slot.index);
+    } else {
+      std::vector<int64_t> index(static_cast<size_t>(t.rank));
+      for (int64_t k = t.rank - 1, rest = f.slot.index; k >= 0; --k) {
+        const int64_t d = t.dims[k] > 0 ? t.dims[k] : 1;
+        index[static_cast<size_t>(k)] = rest % d;
+        rest /= d;
+      }
+      at = "[";
+      for (size_t k = 0; k < index.size(); ++k) at += (k ? ", " : "") + std::to_string(index[k]);
+      at += "]";
+    }
+    std::string msg = std::string(opName(f.slot.op)) + ": targets" + at + " is " + std::to_string(f.slot.value) +
+                      ", expected a token id in [0, " + std::to_string(f.slot.bound) + ") or ignoreIndex (" +
+                      std::to_string(t.ignoreIndex) + ")";
     Napi::Error e = Napi::RangeError::New(env, msg);
     return e;
   }

@@ -141,6 +141,8 @@ class OpArgs {
   double number(const char* name);
   int64_t integer(const char* name);
   bool flag(const char* name);
+  // An array of integers >= 0 (a shape); `absent` when the field is missing.
+  std::vector<int64_t> dims(const char* name, const std::vector<int64_t>& absent);
   // Checked scalars: a RangeError naming the op and the field otherwise.
   int64_t count(const char* name, int64_t min = 0);  // an integer >= min
   float finite(const char* name);                    // a finite float32

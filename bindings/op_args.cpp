@@ -99,6 +99,22 @@ void OpArgs::refuse(const std::string& what) {
   throw Napi::RangeError::New(env, std::string(opName(static_cast<int32_t>(op))) + ": " + what);
 }
 
+std::vector<int64_t> OpArgs::dims(const char* name, const std::vector<int64_t>& absent) {
+  Napi::Value v = args_.Get(name);
+  if (v.IsUndefined()) return absent;
+  if (!v.IsArray()) fail(std::string("'") + name + "' must be an array of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  std::vector<int64_t> out;
+  for (uint32_t k = 0; k < a.Length(); ++k) {
+    Napi::Value d = a.Get(k);
+    const double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
+    if (!(x >= 0 && x <= 9007199254740991.0 && x == static_cast<double>(static_cast<int64_t>(x))))
+      fail(std::string("'") + name + "' must hold integers >= 0");
+    out.push_back(static_cast<int64_t>(x));
+  }
+  return out;
+}
+
 bool OpArgs::flag(const char* name) {
   Napi::Value v = args_.Get(name);
   return v.IsBoolean() && v.As<Napi::Boolean>().Value();
@@ -120,8 +136,10 @@ ErrorSlot* OpArgs::errorSlot() {
       return stream.enqueue([fn, params] { fn(params); });                      \
     }                                                                           \
     cuda::Context& ctx = args.cuda();                                           \
-    ctx.check(cudaops::name(params, ctx.launch()), #name);                      \
+    const int launched = cudaops::name(params, ctx.launch());                   \
+    /* even if a later launch of the op failed: an earlier one may report */    \
     if (args.reports()) ctx.armSlot();                                          \
+    ctx.check(launched, #name);                                                 \
     return 0;                                                                   \
   }
 #include "../native/ops.def"

@@ -49,6 +49,25 @@ int32_t ignoreIndexOf(OpArgs& args, const char* op) {
   return static_cast<int32_t>(v);
 }
 
+// The targets' shape for a bad-target report's message: `leading`, the
+// logits' leading dimensions (their product is the row count; [rows] when
+// not given).
+TargetsShape targetsShapeOf(OpArgs& args, int64_t rows, int32_t ignoreIndex) {
+  TargetsShape t{};
+  t.ignoreIndex = ignoreIndex;
+  const std::vector<int64_t> dims = args.dims("leading", {rows});
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  if (n != rows) args.refuse("'leading' holds " + std::to_string(n) + " rows, expected " + std::to_string(rows));
+  if (dims.size() > TargetsShape::kMaxRank) {
+    t.rank = -1;
+    return t;
+  }
+  t.rank = static_cast<int32_t>(dims.size());
+  for (size_t k = 0; k < dims.size(); ++k) t.dims[k] = dims[k];
+  return t;
+}
+
 Napi::Value tokenLogProbs(const Napi::CallbackInfo& info) {
   const char* op = "tokenLogProbs";
   OpArgs args(info, OpId::tokenLogProbs);
@@ -67,6 +86,7 @@ Napi::Value tokenLogProbs(const Napi::CallbackInfo& info) {
   // A bad target: lib/ops/token_logprobs.ts refuses it at the call on cpu;
   // the kernels report one (the error slot) and never read past the row.
   p.error = args.errorSlot();
+  p.targetsShape = targetsShapeOf(args, p.rows, p.ignoreIndex);
   return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
 }
 
@@ -92,6 +112,7 @@ Napi::Value tokenLogProbsBackward(const Napi::CallbackInfo& info) {
   // A bad target: lib/ops/token_logprobs.ts refuses it at the call on cpu;
   // the kernels report one (the error slot) and never read past the row.
   p.error = args.errorSlot();
+  p.targetsShape = targetsShapeOf(args, p.rows, p.ignoreIndex);
   return Napi::Number::New(info.Env(), static_cast<double>(run(args, p)));
 }
 

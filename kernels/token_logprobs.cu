@@ -181,7 +181,7 @@ __global__ void lseFold(ForwardArgs<E> a, TokenLogProbsParams p) {
     if (!ignored && valid) tTarget = tlp::targetExponent(E::value(a.logits[row * a.vocab + y]), a.c, acc);
     tlp::RowResult r = tlp::lseFinish(acc, tTarget, ignored);
     if (!ignored && !valid) {
-      tlp::reportBadTarget(p.error, opId, row, y, a.vocab);
+      tlp::reportBadTarget(p.error, opId, row, y, a.vocab, p.targetsShape);
       r.logprob = NAN;
     }
     p.logprobs[row] = r.logprob;
@@ -213,7 +213,7 @@ __global__ void __launch_bounds__(kBlock, kMinBlocks) gradChunks(TokenLogProbsBa
       // A bad target: NaN, reported. Ignored rows and rows of only -inf
       // logits (every p is 0): gradient 0.
       if (bad && threadIdx.x == 0)
-        tlp::reportBadTarget(p.error, static_cast<int32_t>(OpId::tokenLogProbsBackward), row, y, vocab);
+        tlp::reportBadTarget(p.error, static_cast<int32_t>(OpId::tokenLogProbsBackward), row, y, vocab, p.targetsShape);
       const uint4 fill = splatSlot<E>(E::bits(bad ? NAN : 0.0f));
 #pragma unroll
       for (int s = 0; s < kSlots<E>; ++s) {

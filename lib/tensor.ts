@@ -6,7 +6,8 @@
  * its memory: a small one JS allocates, a large one comes from the addon's
  * host pool and goes back to it only once no view can reach it (see "host
  * storage" below); cuda tensors own a DeviceBuffer from the device's
- * stream-ordered pool (shared with the views reshape() makes). Ops return tensors at once and fill them in
+ * stream-ordered pool (shared with the views reshape() makes, and freed
+ * when the last of them is disposed or collected). Ops return tensors at once and fill them in
  * stream order; `read()` waits without blocking the event loop, `toArray()`
  * and `item()` block.
  */
@@ -47,10 +48,10 @@ export type Float32Tensor = Tensor<'float32'>;
 // (bindings/host_memory.cpp). A block goes back to the pool only when no JS
 // view can reach it any more: when the garbage collector has dropped the
 // buffer (its finalizer), or at dispose() of the tensor that owns it if that
-// storage never left this file (no toArray() or read() handed it out; the
-// keep-alive list of lib/stream.ts holds views, but the block goes back in cpu stream order
-// after the work that uses it). dispose() detaches the buffer first, so any
-// view left reads as empty. Reused blocks hold old data: every op writes
+// storage never left this file (no toArray(), read() or reshape() handed it
+// out; the keep-alive list of lib/stream.ts holds views, but the block goes
+// back in cpu stream order after the work that uses it). dispose() detaches
+// the buffer first, so any view left reads as empty. Reused blocks hold old data: every op writes
 // every element of its outputs (tests/host_pool.test.ts poisons them).
 
 /** Storage below this many bytes is JS-allocated; Infinity when the pool is off. */
@@ -60,11 +61,30 @@ let poolMinBytes: number | undefined;
 const unclaimed = new WeakSet<HostArray>();
 
 /**
- * Device storage that reshape() shared: how many more tensors hold it. A
- * shared buffer goes back to the pool at the last holder's dispose() (or
- * when the garbage collector has dropped them all).
+ * Device storage that reshape() shared: how many tensors hold it still
+ * (neither disposed nor collected). It goes back to the pool when none
+ * does: at the last holder's dispose(), or when the garbage collector has
+ * dropped the last of them (`collected`; device memory is invisible to V8,
+ * so a view dropped without dispose() must not pin it until the others go).
  */
-const sharers = new WeakMap<DeviceBuffer, number>();
+const holders = new WeakMap<DeviceBuffer, number>();
+const collected = new FinalizationRegistry<DeviceBuffer>((buffer) => release(buffer));
+
+function release(buffer: DeviceBuffer): void {
+  const left = holders.get(buffer)! - 1;
+  if (left > 0) {
+    holders.set(buffer, left);
+  } else {
+    holders.delete(buffer);
+    buffer.free();
+  }
+}
+
+/** `tensor` holds the shared `buffer` until its dispose() or collection. */
+function hold(tensor: Tensor, buffer: DeviceBuffer): void {
+  holders.set(buffer, (holders.get(buffer) ?? 0) + 1);
+  collected.register(tensor, buffer, tensor);
+}
 
 /** @internal Uninitialised host storage of `size` elements (zeros when JS-allocated). */
 export function allocHost(dtype: DType, size: number): HostArray {
@@ -334,9 +354,10 @@ export class Tensor<D extends DType = DType> {
       return new Tensor(dims, this.dtype, this.device, this._host, null);
     }
     const buffer = storage as DeviceBuffer;
-    sharers.set(buffer, (sharers.get(buffer) ?? 0) + 1);
+    if (!holders.has(buffer)) hold(this, buffer);
     const view = new Tensor(dims, this.dtype, this.device, null, buffer);
-    if (dims.length > 0 && dims.at(-1) === this.shape.at(-1)) view._rowCounts = this._rowCounts;  // the same rows
+    hold(view, buffer);
+    if (dims.length > 0 && this._rowCounts?.length === shapeSize(dims.slice(0, -1))) view._rowCounts = this._rowCounts;  // the same rows
     return view;
   }
 
@@ -376,9 +397,9 @@ export class Tensor<D extends DType = DType> {
     const buffer = this._buffer;
     this._buffer = null;
     if (!buffer) return;
-    const others = sharers.get(buffer) ?? 0;
-    if (others > 0) sharers.set(buffer, others - 1);
-    else buffer.free();
+    if (!holders.has(buffer)) return buffer.free();
+    collected.unregister(this);
+    release(buffer);
   }
 
   /** dispose() at the end of a `using` block (the declarations pull in TypeScript's esnext.disposable lib). */
@@ -530,6 +551,7 @@ function rowCountsOf(host: HostArray, shape: readonly number[]): Int32Array | un
   // (A binary older than this file has no count: the GPU scripts time such base builds with this JS.)
   if (!(host instanceof Uint8Array) || typeof native.maskRowCounts !== 'function') return undefined;
   const rowLength = shape.at(-1) ?? 1;
+  if (rowLength > 0x7fffffff) return undefined;  // no PPO row is that long, and an int32 count could not hold it
   return native.maskRowCounts(host, shape.slice(0, -1).reduce((n, d) => n * d, 1), rowLength);
 }
 

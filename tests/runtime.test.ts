@@ -99,7 +99,7 @@ describe('synchronize and threads', () => {
     const out = tokenLogProbs(tensor(new Float32Array(4 * V), [4, V]), targets);
     ids[1] = V + 7; // before the kernel runs: the busy op is ahead of it
     const shared = [synchronize('cpu'), out.logprobs.read()];
-    for (const p of shared) await expect(p).rejects.toThrow(`tokenLogProbs: targets at row 1 is ${V + 7}`);
+    for (const p of shared) await expect(p).rejects.toThrow(`tokenLogProbs: targets[1] is ${V + 7}, expected a token id in [0, ${V}) or ignoreIndex (-100)`);
     await expect(synchronize('cpu')).resolves.toBeUndefined();
     await expect(out.lse.read()).resolves.toBeInstanceOf(Float32Array);
   });

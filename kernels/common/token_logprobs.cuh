@@ -219,7 +219,8 @@ RK_HD bool targetInVocab(int32_t y, int64_t vocab) { return y >= 0 && static_cas
 // then the code. On CUDA the take reads the slot in stream order, once the
 // kernel is done; on cpu it may read it while later ops run
 // (CpuStream::takeFailure), so the code is stored last, with release.
-RK_HD void reportBadTarget(ErrorSlot* slot, int32_t op, int64_t row, int32_t target, int64_t vocab) {
+RK_HD void reportBadTarget(ErrorSlot* slot, int32_t op, int64_t row, int32_t target, int64_t vocab,
+                           const TargetsShape& shape) {
   if (!slot) return;
 #if defined(__CUDA_ARCH__)
   bool first = atomicCAS(&slot->code, static_cast<int32_t>(kSlotClear), static_cast<int32_t>(kSlotClaimed)) ==
@@ -234,6 +235,7 @@ RK_HD void reportBadTarget(ErrorSlot* slot, int32_t op, int64_t row, int32_t tar
   slot->index = row;
   slot->value = target;
   slot->bound = vocab;
+  slot->targets = shape;
 #if defined(__CUDA_ARCH__)
   slot->code = kSlotBadTarget;
 #else

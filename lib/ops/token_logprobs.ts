@@ -111,8 +111,8 @@ function rowTensor(scope: OpScope, op: string, name: string, value: unknown, dty
 
 /**
  * On cpu, a target outside [0, V) that is not ignoreIndex is a RangeError
- * now, naming its position (on cuda the kernel reports its flat row at the
- * next synchronizing call).
+ * now, naming its position (on cuda the kernel reports it, in the same
+ * words, at the next synchronizing call).
  */
 function checkTargets(op: string, logits: Tensor, targets: Tensor, vocab: number, ignoreIndex: number, leading: readonly number[]): void {
   if (targets.device !== 'cpu' || logits.device !== 'cpu') return;  // on different devices: sameDevice's error
@@ -191,6 +191,7 @@ export function tokenLogProbs<E extends boolean = false>(logits: Tensor, targets
       lse: lse._storage(),
       entropy: entropy?._storage(),
       rows: c.rows,
+      leading: c.leading,
       vocab: c.vocab,
       dtype: DTYPE_CODE[c.logits.dtype],
       invTemperature: c.invTemperature,
@@ -255,6 +256,7 @@ export function tokenLogProbsBackward<D extends DType>(
       gradEntropy: gradEntropy?._storage(`${op}: grads.gradEntropy`),
       gradLogits: out._storage(),
       rows: c.rows,
+      leading: c.leading,
       vocab: c.vocab,
       dtype: DTYPE_CODE[c.logits.dtype],
       invTemperature: c.invTemperature,

@@ -106,7 +106,8 @@ StreamFailure CpuStream::takeFailure() {
     code = __atomic_load_n(&slot_.code, __ATOMIC_ACQUIRE);
   }
   if (code != kSlotClear) {
-    out.slot = ErrorSlot{code, slot_.op, slot_.index, slot_.value, slot_.bound};
+    out.slot = slot_;
+    out.slot.code = code;
     __atomic_store_n(&slot_.code, static_cast<int32_t>(kSlotClear), __ATOMIC_RELEASE);
   }
   return out;

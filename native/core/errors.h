@@ -47,13 +47,24 @@ enum SlotCode : int32_t {
   kSlotBadTarget = 1,  // index = row, value = target id, bound = V
 };
 
-// Plain struct, written by CPU threads and CUDA threads alike (32 bytes).
+// What a bad-target report needs for its message beside the row: the
+// targets' shape (the logits' leading dimensions), so that it names
+// targets[b, t] as the call-time check on cpu does, and the ignoreIndex.
+struct TargetsShape {
+  static constexpr int kMaxRank = 4;
+  int32_t rank;         // -1 with more than kMaxRank dimensions: the flat row is named
+  int32_t ignoreIndex;
+  int64_t dims[kMaxRank];
+};
+
+// Plain struct, written by CPU threads and CUDA threads alike (72 bytes).
 struct ErrorSlot {
   int32_t code;  // SlotCode; 0 while nothing was reported
   int32_t op;    // OpId of the reporting op
   int64_t index; // row / element the report is about
   int64_t value; // the offending value
   int64_t bound; // the bound it broke
+  TargetsShape targets;
 };
 
 }  // namespace rk

@@ -183,7 +183,7 @@ void forward(const TokenLogProbsParams& p) {
     if (!ignored && valid) tTarget = tlp::targetExponent(simd::toFloat(tag, logits[row * V + y]), c, acc);
     tlp::RowResult r = tlp::lseFinish(acc, tTarget, ignored);
     if (!ignored && !valid) {
-      tlp::reportBadTarget(p.error, opId, row, y, V);
+      tlp::reportBadTarget(p.error, opId, row, y, V, p.targetsShape);
       r.logprob = NAN;
     }
     p.logprobs[row] = r.logprob;
@@ -232,7 +232,7 @@ void gradChunk(const TokenLogProbsBackwardParams& p, int64_t row, int64_t lo, in
   const bool ignored = y == p.ignoreIndex, valid = tlp::targetInVocab(y, V);
   const float lse = p.lse[row];
   if (!ignored && !valid) {
-    tlp::reportBadTarget(p.error, static_cast<int32_t>(OpId::tokenLogProbsBackward), row, y, V);
+    tlp::reportBadTarget(p.error, static_cast<int32_t>(OpId::tokenLogProbsBackward), row, y, V, p.targetsShape);
     std::fill(g, g + n, simd::fromFloat(tag, NAN));
     return;
   }

@@ -290,13 +290,18 @@ ErrorSlot Context::takeSlot() {
   std::lock_guard<std::mutex> lock(impl_->slotMutex);
   // Reading the slot costs a round trip: skip it when no op could have written it.
   if (!impl_->slotArmed.exchange(false)) return ErrorSlot{};
-  setDevice(impl_->ordinal);
-  ErrorSlot* taken = impl_->deviceSlot + 1;
-  checkCall(static_cast<cudaError_t>(cudaops::takeErrorSlot(impl_->deviceSlot, taken, impl_->stream)),
-            impl_->ordinal, "taking the error slot");
-  checkCall(cudaMemcpyAsync(impl_->hostSlot, taken, sizeof(ErrorSlot), cudaMemcpyDeviceToHost, impl_->stream),
-            impl_->ordinal, "reading the error slot");
-  checkCall(cudaStreamSynchronize(impl_->stream), impl_->ordinal, "reading the error slot");
+  try {
+    setDevice(impl_->ordinal);
+    ErrorSlot* taken = impl_->deviceSlot + 1;
+    checkCall(static_cast<cudaError_t>(cudaops::takeErrorSlot(impl_->deviceSlot, taken, impl_->stream)),
+              impl_->ordinal, "taking the error slot");
+    checkCall(cudaMemcpyAsync(impl_->hostSlot, taken, sizeof(ErrorSlot), cudaMemcpyDeviceToHost, impl_->stream),
+              impl_->ordinal, "reading the error slot");
+    checkCall(cudaStreamSynchronize(impl_->stream), impl_->ordinal, "reading the error slot");
+  } catch (...) {
+    impl_->slotArmed = true;  // what the slot may hold is still there for the next take
+    throw;
+  }
   return *impl_->hostSlot;
 }
 

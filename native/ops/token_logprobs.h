@@ -21,6 +21,7 @@ struct TokenLogProbsParams {
   float invTemperature;    // 1 / T, finite and > 0
   int32_t ignoreIndex;     // rows with this target are ignored (may lie in [0, vocab))
   ErrorSlot* error;        // where a target outside [0, vocab) is reported
+  TargetsShape targetsShape;  // for that report's message
 };
 
 struct TokenLogProbsBackwardParams {
@@ -38,6 +39,7 @@ struct TokenLogProbsBackwardParams {
   float invTemperature;
   int32_t ignoreIndex;
   ErrorSlot* error;
+  TargetsShape targetsShape;
 };
 
 }  // namespace rk

@@ -276,6 +276,18 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
     } finally {
       native.ppoPolicyLoss = original;
     }
+    const originalValue = native.ppoValueLoss as (a: Record<string, unknown>) => number;
+    native.ppoValueLoss = (a: Record<string, unknown>) => (normalizers.push(a.normalizer as number), originalValue(a));
+    try {
+      const x = randomValueInputs(rng, 4, 33, { mask: 'empty rows', aggregation: 'seq-mean-token-sum' });
+      normalizers.length = 0;
+      runValue(x, GPU);
+      runValue(x, GPU, false);
+      const nonEmpty = Array.from({ length: 4 }, (_, b) => Array.from(x.mask!).slice(b * 33, (b + 1) * 33).some((v) => v !== 0)).filter(Boolean).length;
+      assert.deepEqual(normalizers, [nonEmpty, 0], 'ppoValueLoss: the normalizer passed, counted then not');
+    } finally {
+      native.ppoValueLoss = originalValue;
+    }
     for (const [B, T] of [...GRID_SHAPES, [512, 4096]] as const)
       for (const aggregation of AGGREGATIONS)
         for (const mask of B * T > 1e5 ? (['random'] as const) : MASKS) {

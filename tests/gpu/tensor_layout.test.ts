@@ -5,6 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { concat, gae, memory, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
 import { skip } from './common.js';
@@ -77,6 +79,33 @@ describe('tensor layout on cuda', { skip }, () => {
     nested.dispose();  // idempotent: not a second release
     await synchronize(GPU);
     assert.equal(gpuInUse(), base);
+  });
+
+  it('frees shared device memory at the last holder\'s dispose() or collection, views dropped without dispose() included', async () => {
+    const collect = (() => {
+      setFlagsFromString('--expose-gc');
+      return runInNewContext('gc') as () => void;
+    })();
+    const settle = async () => {
+      collect();
+      await new Promise((done) => setTimeout(done, 5));  // finalizers run as a task after the collection
+      await synchronize(GPU);
+    };
+    await settle();  // what earlier tests left to the collector goes first
+    const base = gpuInUse();
+    // A view dropped and collected: the base's dispose() then frees at once (no collection needed).
+    const t = tensor(rng.normals(1 << 16), [256, 256], { device: GPU });
+    (() => void t.reshape([-1]))();
+    await settle();
+    assert.ok(gpuInUse() > base, 'the base still holds it');
+    t.dispose();
+    await synchronize(GPU);
+    assert.equal(gpuInUse(), base, 'freed at the base\'s dispose()');
+    // Base and view both dropped: freed by the collector.
+    (() => void tensor(rng.normals(1 << 16), [256, 256], { device: GPU }).reshape([-1]))();
+    assert.ok(gpuInUse() > base);
+    for (let k = 0; k < 20 && gpuInUse() > base; k++) await settle();
+    assert.equal(gpuInUse(), base, 'both collected');
   });
 
   it('concat refuses tensors on different devices', () => {

@@ -205,12 +205,49 @@ describe('tokenLogProbs on cuda', { skip }, () => {
       const out = tokenLogProbs(logits, tensor(y, [4], { device: 'cuda' }));
       await assert.rejects(synchronize('cuda'), (e: Error) => {
         assert.ok(e instanceof RangeError);
-        assert.equal(e.message, 'tokenLogProbs: targets at row 2 is 1000, expected a token id in [0, 1000) or ignoreIndex');
+        assert.equal(e.message, 'tokenLogProbs: targets[2] is 1000, expected a token id in [0, 1000) or ignoreIndex (-100)');
         return true;
       });
       assert.ok(Number.isNaN(host(out.logprobs)[2]));
       assert.ok(Number.isFinite(host(out.logprobs)[1]));
       await synchronize('cuda'); // the report was consumed
+    }
+  });
+
+  it('words a bad target as the cpu check does: its index into the targets\' shape, the ignoreIndex', async () => {
+    const V = 11;
+    const cpuMessage = (run: () => unknown): string => {
+      try {
+        run();
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('the cpu call did not refuse the target');
+    };
+    for (const leading of [[], [5], [2, 3], [2, 1, 3, 2], [1, 2, 1, 1, 3]]) {
+      const rows = leading.reduce((n, d) => n * d, 1);
+      const at = rows - 2 >= 0 ? rows - 2 : 0;
+      const y = Int32Array.from({ length: rows }, (_, i) => (i === at ? V + 3 : i % V));
+      const logits = new Float32Array(rows * V).map((_, i) => Math.cos(i));
+      for (const backward of [false, true]) {
+        const call = (device: 'cpu' | 'cuda') => {
+          const x = tensor(logits, [...leading, V], { device });
+          const t = tensor(y, leading, { device });
+          if (!backward) return tokenLogProbs(x, t, { ignoreIndex: -7 });
+          const good = tensor(new Int32Array(rows), leading, { device });
+          const { lse } = tokenLogProbs(x, good, { ignoreIndex: -7 });
+          return tokenLogProbsBackward(x, t, { lse, gradLogprobs: tensor(new Float32Array(rows).fill(1), leading, { device }) }, { ignoreIndex: -7 });
+        };
+        const expected = cpuMessage(() => call('cpu'));
+        call('cuda');
+        await assert.rejects(synchronize('cuda'), (e: Error) => {
+          assert.ok(e instanceof RangeError);
+          // Past 4 leading dimensions the device names the flat row.
+          const words = leading.length > 4 ? expected.replace(/targets\[[^\]]*\]/, `targets at row ${at}`) : expected;
+          assert.equal(e.message, words, `leading [${leading.join(', ')}]${backward ? ' backward' : ''}`);
+          return true;
+        });
+      }
     }
   });
 
