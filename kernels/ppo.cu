@@ -372,6 +372,11 @@ int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& lau
   Scratch s{reinterpret_cast<int32_t*>(base + tiles * sizeof(Partial)),
             reinterpret_cast<int32_t*>(base + tiles * (sizeof(Partial) + sizeof(int32_t))),
             reinterpret_cast<Partial*>(base), launch.blockCounter, launch.gridTally};
+  if (RK_PPO_PLAIN_GRID && !l.counts) {
+    const unsigned plain = static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(1, l.tiles), INT32_MAX));
+    ppoKernel<Op><<<plain, kThreads, smem, static_cast<cudaStream_t>(launch.stream)>>>(op, layoutArg, s);
+    return cudaGetLastError();
+  }
   Op opArg = op;
   void* args[] = {&opArg, &layoutArg, &s};
   return cudaLaunchCooperativeKernel(reinterpret_cast<const void*>(ppoKernel<Op>), dim3(grid), dim3(kThreads), args,

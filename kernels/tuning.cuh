@@ -70,6 +70,14 @@
 #ifndef RK_PPO_TALLY
 #define RK_PPO_TALLY 0
 #endif
+// 1: a launch that needs no grid barrier (a normalizer given or counted at
+// the mask's upload, or no mask) is an ordinary one with a block per tile,
+// not a cooperative one capped at the co-resident blocks that loop over the
+// tiles: blocks start as others finish. Tiles and their order are the
+// same, so the bits are.
+#ifndef RK_PPO_PLAIN_GRID
+#define RK_PPO_PLAIN_GRID 0
+#endif
 
 // Preference loss (kernels/preference.cu): threads per block and pairs per
 // thread.
