@@ -540,7 +540,10 @@ export function concat<D extends DType>(tensors: readonly Tensor<D>[]): Tensor<D
   if (inner.length > 0 && tensors.every((t) => t._rowCounts)) {
     out._rowCounts = new Int32Array(tensors.reduce((n, t) => n + t._rowCounts!.length, 0));
     let at = 0;
-    for (const t of tensors) out._rowCounts.set(t._rowCounts!, (at += t._rowCounts!.length) - t._rowCounts!.length);
+    for (const t of tensors) {
+      out._rowCounts.set(t._rowCounts!, at);
+      at += t._rowCounts!.length;
+    }
   }
   return out;
 }
@@ -558,7 +561,12 @@ function rowCountsOf(host: HostArray, shape: readonly number[]): Int32Array | un
 /** Queues the copy of `bytes` bytes between two tensors of one device (the tensor family's copyRegion op). */
 function copyBytes(src: Tensor, srcOffset: number, dst: Tensor, dstOffset: number, bytes: number): void {
   if (bytes === 0) return;
-  runOp('copyRegion', src.ordinal, { src: src._storage(), srcOffset, dst: dst._storage(), dstOffset, bytes });
+  try {
+    runOp('copyRegion', src.ordinal, { src: src._storage(), srcOffset, dst: dst._storage(), dstOffset, bytes });
+  } catch (e) {
+    dst.dispose();  // the new tensor being filled: nobody else holds it yet
+    throw e;
+  }
 }
 
 /** A row index of slice(): an integer, negative from the end, clamped to [0, rows]. */
