@@ -57,10 +57,14 @@ double OpArgs::number(const char* name) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
+// An integer a JS number holds exactly (|d| <= 2^53 - 1).
+static bool safeInteger(double d) {
+  return d >= -9007199254740991.0 && d <= 9007199254740991.0 && d == static_cast<double>(static_cast<int64_t>(d));
+}
+
 int64_t OpArgs::integer(const char* name) {
   double d = number(name);
-  if (!(d >= -9007199254740991.0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d)))
-    fail(std::string("'") + name + "' must be an integer");
+  if (!safeInteger(d)) fail(std::string("'") + name + "' must be an integer");
   return static_cast<int64_t>(d);
 }
 
@@ -108,7 +112,7 @@ std::vector<int64_t> OpArgs::dims(const char* name, const std::vector<int64_t>& 
   for (uint32_t k = 0; k < a.Length(); ++k) {
     Napi::Value d = a.Get(k);
     const double x = d.IsNumber() ? d.As<Napi::Number>().DoubleValue() : -1;
-    if (!(x >= 0 && x <= 9007199254740991.0 && x == static_cast<double>(static_cast<int64_t>(x))))
+    if (!(x >= 0 && safeInteger(x)))
       fail(std::string("'") + name + "' must hold integers >= 0");
     out.push_back(static_cast<int64_t>(x));
   }

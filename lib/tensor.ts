@@ -7,9 +7,9 @@
  * host pool and goes back to it only once no view can reach it (see "host
  * storage" below); cuda tensors own a DeviceBuffer from the device's
  * stream-ordered pool (shared with the views reshape() makes, and freed
- * when the last of them is disposed or collected). Ops return tensors at once and fill them in
- * stream order; `read()` waits without blocking the event loop, `toArray()`
- * and `item()` block.
+ * when the last of them is disposed or collected). Ops return tensors at
+ * once and fill them in stream order; `read()` waits without blocking the
+ * event loop, `toArray()` and `item()` block.
  */
 import { inspect } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
@@ -51,8 +51,9 @@ export type Float32Tensor = Tensor<'float32'>;
 // storage never left this file (no toArray(), read() or reshape() handed it
 // out; the keep-alive list of lib/stream.ts holds views, but the block goes
 // back in cpu stream order after the work that uses it). dispose() detaches
-// the buffer first, so any view left reads as empty. Reused blocks hold old data: every op writes
-// every element of its outputs (tests/host_pool.test.ts poisons them).
+// the buffer first, so any view left reads as empty. Reused blocks hold old
+// data: every op writes every element of its outputs (tests/host_pool.test.ts
+// poisons them).
 
 /** Storage below this many bytes is JS-allocated; Infinity when the pool is off. */
 let poolMinBytes: number | undefined;
@@ -555,7 +556,7 @@ function rowCountsOf(host: HostArray, shape: readonly number[]): Int32Array | un
   if (!(host instanceof Uint8Array) || typeof native.maskRowCounts !== 'function') return undefined;
   const rowLength = shape.at(-1) ?? 1;
   if (rowLength > 0x7fffffff) return undefined;  // no PPO row is that long, and an int32 count could not hold it
-  return native.maskRowCounts(host, shape.slice(0, -1).reduce((n, d) => n * d, 1), rowLength);
+  return native.maskRowCounts(host, shapeSize(shape.slice(0, -1)), rowLength);
 }
 
 /** Queues the copy of `bytes` bytes between two tensors of one device (the tensor family's copyRegion op). */

@@ -189,10 +189,10 @@ function optionalTensor(op: string, name: string, value: unknown, dtype: 'float3
  */
 function countedNormalizer(mask: Tensor | undefined, aggregation: Aggregation, device: string): number {
   const counts = device === 'cpu' ? undefined : mask?._rowCounts;
-  if (!counts) return 0;
+  if (!counts || aggregation === 'seq-mean-token-sum-norm') return 0;  // (that one divides by B T: no count)
   let n = 0;
-  for (const c of counts) n += aggregation === 'token-mean' ? c : c > 0 ? 1 : 0;
-  return aggregation === 'seq-mean-token-sum-norm' ? 0 : n;
+  for (const c of counts) n += aggregation === 'token-mean' ? c : c > 0 ? 1 : 0;  // sum(M), or B'
+  return n;
 }
 
 /** ppoPolicyLoss (below) with `entropy` and `refLogprobs` given: `gradEntropy` and `kl` are Tensors. */

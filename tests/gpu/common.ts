@@ -1,4 +1,6 @@
 /** Shared by the GPU suites (node:test; run with `node --test dist/tests/gpu/`). */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { info } from '../../lib/index.js';
 // One base seed per test file, as vitest's setup does: replay a failure with RK_SEED=<seed>.
 import '../helpers/setup.js';
@@ -14,3 +16,9 @@ export const skip: false | string = (() => {
 })();
 
 export { maxAbs } from '../helpers/tolerance.js';
+
+/** A full garbage collection (node --test runs without --expose-gc). */
+export const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();

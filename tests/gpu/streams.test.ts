@@ -7,20 +7,13 @@
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { addon } from '../../lib/addon.js';
 import { info, memory, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
-import { skip } from './common.js';
+import { collectGarbage, skip } from './common.js';
 
 const GPU = 'cuda:0';
 
-/** A full garbage collection (node --test runs without --expose-gc). */
-const collect: () => void = (() => {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-})();
 
 /**
  * Records the native batches (their sizes) and the most running at once,
@@ -128,7 +121,7 @@ describe('cuda waits', { skip }, () => {
     };
     // After a full collection: the JS heap's live bytes, and the device memory in use.
     const measure = () => {
-      collect();
+      collectGarbage();
       return { heap: process.memoryUsage().heapUsed, device: gpuInUse() };
     };
     await spin(60_000); // the heap at its working size

@@ -5,11 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { concat, gae, memory, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../../lib/index.js';
 import { Rng } from '../helpers/random.js';
-import { skip } from './common.js';
+import { collectGarbage, skip } from './common.js';
 
 const GPU = 'cuda:0';
 const rng = new Rng();
@@ -82,12 +80,8 @@ describe('tensor layout on cuda', { skip }, () => {
   });
 
   it('frees shared device memory at the last holder\'s dispose() or collection, views dropped without dispose() included', async () => {
-    const collect = (() => {
-      setFlagsFromString('--expose-gc');
-      return runInNewContext('gc') as () => void;
-    })();
     const settle = async () => {
-      collect();
+      collectGarbage();
       await new Promise((done) => setTimeout(done, 5));  // finalizers run as a task after the collection
       await synchronize(GPU);
     };
