@@ -72,7 +72,10 @@ Napi::Error failureError(Napi::Env env, const StreamFailure& f) {
     std::string msg = std::string(opName(f.slot.op)) + ": targets" + at + " is " + std::to_string(f.slot.value) +
                       ", expected a token id in [0, " + std::to_string(f.slot.bound) + ") or ignoreIndex (" +
                       std::to_string(t.ignoreIndex) + ")";
+    // A RangeError that lib/errors.ts's KernelError also claims (instanceof),
+    // by this code: an input error that the stream, not the call, found.
     Napi::Error e = Napi::RangeError::New(env, msg);
+    e.Set("code", Napi::String::New(env, "EBADINPUT"));
     return e;
   }
   if (f.slot.code != kSlotClear)

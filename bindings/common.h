@@ -72,7 +72,8 @@ struct EnvState {
 EnvState& state(Napi::Env env);
 
 Napi::Error kernelError(Napi::Env env, ErrorCode code, const std::string& message);
-// The JS error for what a synchronize found: RangeError for a kernel's report
+// The JS error for what a synchronize found: a RangeError with code EBADINPUT
+// (also instanceof KernelError, lib/errors.ts) for a kernel's report
 // about its inputs, KernelError for a failed stream.
 Napi::Error failureError(Napi::Env env, const StreamFailure& failure);
 // Waits for every op queued on `device` (-1 = cpu) and throws what they found.

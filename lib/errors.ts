@@ -2,9 +2,15 @@
  * Errors thrown by rlhf-kernels.
  *
  * - `TypeError`: an argument of the wrong type or dtype.
- * - `RangeError`: a wrong shape, or a value or option out of range (also a
- *   target id outside the vocabulary, found while running on cuda).
+ * - `RangeError`: a wrong shape, or a value or option out of range.
  * - {@link KernelError}: the backend failed; `code` says how.
+ *
+ * A bad input value that only a running kernel can see (a target id outside
+ * the vocabulary on cuda, checked on the device) is both: a `RangeError`
+ * with `code` 'EBADINPUT' that is also `instanceof KernelError`, raised at
+ * the next read or synchronize of its device. (DESIGN.md names it a
+ * RangeError where it describes the op and a KernelError where it describes
+ * the stream; a catch written for either sees it.)
  *
  * Every message starts with the op or function name, names the argument,
  * what was expected and what came.
@@ -17,15 +23,25 @@ export type KernelErrorCode =
   | 'ECUDA' // a CUDA runtime call or kernel failed
   | 'EDISPOSED' // a tensor was used after dispose()
   | 'ELOAD' // the native addon could not be loaded
+  | 'EBADINPUT' // a running kernel found a bad input value; the error is a RangeError too
   | 'EINTERNAL'; // a bug in rlhf-kernels: please report it
 
-/** A backend failure: no device, out of memory, a driver error. */
+/**
+ * A backend failure: no device, out of memory, a driver error. Also matches
+ * (`instanceof`) the RangeError a running kernel raises for a bad input
+ * value, whose `code` is 'EBADINPUT'.
+ */
 export class KernelError extends Error {
   readonly code: KernelErrorCode;
   constructor(message: string, code: KernelErrorCode) {
     super(message);
     this.name = 'KernelError';
     this.code = code;
+  }
+
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return this === KernelError && value instanceof RangeError && (value as { code?: unknown }).code === 'EBADINPUT';
   }
 }
 
@@ -35,12 +51,12 @@ export function expectKeys(where: string, what: string, value: object, known: re
     if (!known.includes(key)) throw new RangeError(`${where}: ${what} expected keys among ${known.join(', ')}, got ${describe(key)}`);
 }
 
-/** Formats a value for an error message: short, and says its kind. */
 /** "a" or "an" before `word` (an int32, a uint8, an Int32Array, a Uint8Array). */
 export function article(word: string): string {
   return /^[aeio]/i.test(word) ? 'an' : 'a';
 }
 
+/** Formats a value for an error message: short, and says its kind. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (value === undefined) return 'undefined';

@@ -89,6 +89,18 @@ describe('synchronize and threads', () => {
     expect(info().cpu.threads).toBe(n);
   });
 
+  it('KernelError claims only its own instances and the RangeErrors a running kernel raised (code EBADINPUT)', () => {
+    const found = Object.assign(new RangeError('x'), { code: 'EBADINPUT' });
+    expect(found).toBeInstanceOf(KernelError);
+    expect(new KernelError('x', 'EOOM')).toBeInstanceOf(KernelError);
+    for (const other of [new RangeError('x'), Object.assign(new TypeError('x'), { code: 'EBADINPUT' }),
+      Object.assign(new RangeError('x'), { code: 'EOOM' }), new Error('x'), { code: 'EBADINPUT' }, null, 'EBADINPUT'])
+      expect(other instanceof KernelError).toBe(false);
+    class Sub extends KernelError {}
+    expect(found instanceof Sub).toBe(false);
+    expect(new Sub('x', 'ECUDA')).toBeInstanceOf(KernelError);
+  });
+
   it('reports a failure of queued work to the waits pending then, and not to later ones', async () => {
     const V = 32000, N = 2048;
     const busy = tensor(new Float32Array(N * V), [N, V]);
@@ -99,7 +111,15 @@ describe('synchronize and threads', () => {
     const out = tokenLogProbs(tensor(new Float32Array(4 * V), [4, V]), targets);
     ids[1] = V + 7; // before the kernel runs: the busy op is ahead of it
     const shared = [synchronize('cpu'), out.logprobs.read()];
-    for (const p of shared) await expect(p).rejects.toThrow(`tokenLogProbs: targets[1] is ${V + 7}, expected a token id in [0, ${V}) or ignoreIndex (-100)`);
+    for (const p of shared) {
+      const e = await p.then(() => undefined, (err: unknown) => err);
+      expect((e as Error).message).toBe(`tokenLogProbs: targets[1] is ${V + 7}, expected a token id in [0, ${V}) or ignoreIndex (-100)`);
+      // Found while running: a RangeError (the op's contract) that is also a
+      // KernelError (the stream's), code EBADINPUT.
+      expect(e).toBeInstanceOf(RangeError);
+      expect(e).toBeInstanceOf(KernelError);
+      expect((e as KernelError).code).toBe('EBADINPUT');
+    }
     await expect(synchronize('cpu')).resolves.toBeUndefined();
     await expect(out.lse.read()).resolves.toBeInstanceOf(Float32Array);
   });

@@ -153,7 +153,8 @@ function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknow
  *
  * Rows whose target is `ignoreIndex` give logprob 0 and entropy 0 (lse is
  * still their log-sum-exp). A target outside [0, V) raises a RangeError
- * naming the row (at once on cpu, at the next synchronize on cuda).
+ * naming the row (at once on cpu; on cuda at the next synchronize, with code
+ * 'EBADINPUT', and then also `instanceof KernelError`).
  *
  * Edge values: `-inf` logits are a masked vocabulary (p = 0, no entropy
  * contribution); a target at a `-inf` logit gives logprob -inf. A row of only

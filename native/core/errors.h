@@ -12,7 +12,8 @@
 
 namespace rk {
 
-// Codes seen by JS as KernelError.code.
+// Codes seen by JS as KernelError.code. (A kernel's report of a bad input,
+// an ErrorSlot, becomes a RangeError with code "EBADINPUT": bindings/addon.cpp.)
 enum class ErrorCode : int32_t {
   NoDevice,   // ENODEVICE: cuda asked for where it is unavailable
   OutOfMemory,  // EOOM

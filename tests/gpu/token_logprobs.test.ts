@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
-  type Tensor, fromBFloat16, fromFloat16, synchronize, tensor, toBFloat16, toFloat16, tokenLogProbs,
+  KernelError, type Tensor, fromBFloat16, fromFloat16, synchronize, tensor, toBFloat16, toFloat16, tokenLogProbs,
   tokenLogProbsBackward,
 } from '../../lib/index.js';
 import { WIDE_OFFSETS, wideLogits, wideScale } from '../helpers/extremes.js';
@@ -192,7 +192,7 @@ describe('tokenLogProbs on cuda', { skip }, () => {
     }
   });
 
-  it('reports a bad target at the next synchronize, as a RangeError naming the row', async () => {
+  it('reports a bad target at the next synchronize, as a RangeError naming the row that is a KernelError too', async () => {
     const V = 1000;
     const y = new Int32Array([3, 5, 1000, 7]);
     const logits = tensor(new Float32Array(4 * V).map((_, i) => Math.sin(i)), [4, V], { device: 'cuda' });
@@ -205,6 +205,8 @@ describe('tokenLogProbs on cuda', { skip }, () => {
       const out = tokenLogProbs(logits, tensor(y, [4], { device: 'cuda' }));
       await assert.rejects(synchronize('cuda'), (e: Error) => {
         assert.ok(e instanceof RangeError);
+        assert.ok(e instanceof KernelError); // DESIGN's execution model: found while running
+        assert.equal((e as KernelError).code, 'EBADINPUT');
         assert.equal(e.message, 'tokenLogProbs: targets[2] is 1000, expected a token id in [0, 1000) or ignoreIndex (-100)');
         return true;
       });
