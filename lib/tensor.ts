@@ -30,7 +30,11 @@ export interface TensorOptions {
   device?: Device;
   /**
    * false: use `data` itself as the storage of a cpu tensor (no copy). Its
-   * ArrayBuffer is then marked untransferable (see Tensor.toArray).
+   * ArrayBuffer is then marked untransferable (see Tensor.toArray). It must
+   * be a fixed-length, unshared ArrayBuffer (resizable and shared ones are a
+   * TypeError), left as it is until the work that reads it is done; a
+   * WebAssembly.Memory that grows detaches its buffer, and the tensor's
+   * next use is then a KernelError EDISPOSED.
    */
   copy?: boolean;
 }
@@ -170,7 +174,7 @@ function checkShape(where: string, shape: unknown): number[] {
   return [...shape];
 }
 
-function formatShape(shape: readonly number[]): string {
+function formatShape(shape: readonly (number | string)[]): string {
   return `[${shape.join(', ')}]`;
 }
 
@@ -251,12 +255,16 @@ export class Tensor<D extends DType = DType> {
   _storage(what = 'tensor'): HostArray | DeviceBuffer {
     const s = this._host ?? this._buffer;
     if (!s) throw new KernelError(`${what}: the tensor ${this} was disposed`, 'EDISPOSED');
+    // copy: false storage is the caller's: a WebAssembly.Memory's buffer is
+    // detached when the memory grows (a resizable one is refused at tensor()).
+    if (this._host && this._host.length !== this.size)
+      throw new KernelError(`${what}: the tensor ${this} lost its copy: false data (its buffer was detached)`, 'EDISPOSED');
     return s;
   }
 
   /** A copy on `device` (also when it is this tensor's device). */
   to(device: Device): Tensor<D> {
-    const target = parseDevice(device, 'Tensor.to');
+    const target = parseDevice(device, 'Tensor.to: device');
     const src = this._storage('Tensor.to');
     const native = addon();
     if (target === 'cpu') {
@@ -489,6 +497,9 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   const shared = !Array.isArray(data) && !(data.buffer instanceof ArrayBuffer);
   if (opts.copy === false && shared)
     throw new TypeError(`${where}: copy: false needs data over an ArrayBuffer, got ${describe(data)} over a SharedArrayBuffer`);
+  // Storage that could shrink under queued work (which reads it on other threads) is refused.
+  if (opts.copy === false && !Array.isArray(data) && (data.buffer as ArrayBuffer & { resizable?: boolean }).resizable)
+    throw new TypeError(`${where}: copy: false needs data over a fixed-length ArrayBuffer, got ${describe(data)} over a resizable one`);
   // A copy to the device reads the caller's array directly (from an
   // ArrayBuffer): it is staged before copyToDevice returns, so no host copy
   // is needed first. Used as storage (copy: false), the caller's buffer is
@@ -516,10 +527,11 @@ export function concat<D extends DType>(tensors: readonly Tensor<D>[]): Tensor<D
   const where = 'concat';
   if (!Array.isArray(tensors as unknown)) throw new TypeError(`${where}: tensors expected an array of tensors, got ${describe(tensors)}`);
   if (tensors.length === 0) throw new RangeError(`${where}: tensors expected at least one tensor, got []`);
-  tensors.forEach((t, i) => {
+  for (let i = 0; i < tensors.length; i++) {  // not forEach: it skips holes
+    const t: unknown = tensors[i];
     if (!(t instanceof Tensor)) throw new TypeError(`${where}: tensors[${i}] expected a Tensor, got ${describe(t)}`);
     t._storage(`${where}: tensors[${i}]`);
-  });
+  }
   const first = tensors[0]!;
   if (first.shape.length === 0) throw new RangeError(`${where}: tensors[0] expected at least one dimension, got shape []`);
   const inner = first.shape.slice(1);
@@ -528,7 +540,7 @@ export function concat<D extends DType>(tensors: readonly Tensor<D>[]): Tensor<D
     if (t.dtype !== first.dtype) throw new TypeError(`${where}: tensors[${i}] expected dtype ${first.dtype} like tensors[0], got ${t.dtype}`);
     if (t.device !== first.device) throw new RangeError(`${where}: tensors[${i}] expected to be on ${first.device} like tensors[0], got ${t.device}`);
     if (t.shape.length !== first.shape.length || t.shape.some((d, k) => k > 0 && d !== first.shape[k]))
-      throw new RangeError(`${where}: tensors[${i}] expected shape [*, ${inner.join(', ')}] like tensors[0], got ${formatShape(t.shape)}`);
+      throw new RangeError(`${where}: tensors[${i}] expected shape ${formatShape(['*', ...inner])} like tensors[0], got ${formatShape(t.shape)}`);
     rows += t.shape[0]!;
   });
   const out = Tensor.empty([rows, ...inner], first.dtype, first.device);
@@ -555,7 +567,9 @@ function rowCountsOf(host: HostArray, shape: readonly number[]): Int32Array | un
   // (A binary older than this file has no count: the GPU scripts time such base builds with this JS.)
   if (!(host instanceof Uint8Array) || typeof native.maskRowCounts !== 'function') return undefined;
   const rowLength = shape.at(-1) ?? 1;
-  if (rowLength > 0x7fffffff) return undefined;  // no PPO row is that long, and an int32 count could not hold it
+  // No PPO row is longer, and an int32 count could not hold it; rows of
+  // length 0 (any number of them, and no data) count nothing worth keeping.
+  if (rowLength > 0x7fffffff || rowLength === 0) return undefined;
   return native.maskRowCounts(host, shapeSize(shape.slice(0, -1)), rowLength);
 }
 
@@ -572,8 +586,8 @@ function copyBytes(src: Tensor, srcOffset: number, dst: Tensor, dstOffset: numbe
 
 /** A row index of slice(): an integer, negative from the end, clamped to [0, rows]. */
 function rowIndex(where: string, name: string, value: unknown, rows: number): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value))
-    throw new TypeError(`${where}: ${name} expected an integer, got ${describe(value)}`);
+  if (typeof value !== 'number') throw new TypeError(`${where}: ${name} expected an integer, got ${describe(value)}`);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`${where}: ${name} expected an integer, got ${describe(value)}`);
   return Math.min(rows, Math.max(0, value < 0 ? rows + value : value));
 }
 
@@ -583,7 +597,15 @@ function inferShape(where: string, shape: unknown, size: number): number[] {
   const free = shape.indexOf(-1);
   if (free >= 0 && shape.indexOf(-1, free + 1) >= 0)
     throw new RangeError(`${where}: shape expected at most one -1, got [${shape.join(', ')}]`);
-  const known = checkShape(where, shape.map((d: unknown) => (d === -1 ? 1 : d)));
+  const given = `[${shape.map((d: unknown) => (typeof d === 'number' ? String(d) : describe(d))).join(', ')}]`;
+  let known: number[];
+  try {
+    known = checkShape(where, shape.map((d: unknown) => (d === -1 ? 1 : d)));
+  } catch (e) {
+    if (free < 0 || !(e instanceof Error)) throw e;
+    // The same complaint about the shape the caller wrote, not the one with -1 replaced.
+    throw new (e.constructor as ErrorConstructor)(`${where}: shape expected non-negative integers and at most one -1, got ${given}`);
+  }
   const rest = shapeSize(known);
   if (free >= 0) {
     if (rest === 0 || size % rest !== 0)

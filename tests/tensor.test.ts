@@ -44,7 +44,13 @@ describe('tensor()', () => {
     expect(() => tensor([1], undefined, { dtype: 'float64' as never })).toThrow(TypeError);
     expect(() => tensor([1], undefined, { device: 'gpu' as never })).toThrow(RangeError);
     expect(() => tensor([1], undefined, { device: 3 as never })).toThrow(TypeError);
+    expect(() => tensor([1]).to(5 as never)).toThrow(/^Tensor\.to: device: expected 'cpu'/);
     expect(() => tensor([1, 2], undefined, { copy: false })).toThrow(/copy: false needs/);
+    // Storage that could shrink under queued work is refused
+    const resizable = new (ArrayBuffer as unknown as new (n: number, o: object) => ArrayBuffer)(16, { maxByteLength: 64 });
+    expect(() => tensor(new Float32Array(resizable, 0, 4), [4], { copy: false })).toThrow(
+      new TypeError('tensor: copy: false needs data over a fixed-length ArrayBuffer, got a Float32Array of length 4 over a resizable one'));
+    expect(tensor(new Float32Array(resizable, 0, 4), [4]).size).toBe(4);  // a copy is fine
   });
 
   it('reads a one-element tensor with item()', () => {
@@ -57,6 +63,17 @@ describe('tensor()', () => {
     const Ctor = Tensor as unknown as new (...args: unknown[]) => unknown;
     expect(() => new Ctor()).toThrow(new TypeError('new Tensor(): not public; make tensors with tensor(data, shape, opts) or an op'));
     expect(() => new Ctor([2], 'float32', 'cpu', null, null)).toThrow(TypeError);
+  });
+
+  it('refuses copy: false data whose buffer was detached (a WebAssembly memory grown) as EDISPOSED', () => {
+    const memoryPages = new WebAssembly.Memory({ initial: 1, maximum: 4 });
+    const t = tensor(new Float32Array(memoryPages.buffer, 0, 4).fill(2), [4], { copy: false });
+    expect(Array.from(t.toArray())).toEqual([2, 2, 2, 2]);
+    memoryPages.grow(1);
+    for (const use of [() => t.toArray(), () => t.to('cpu'), () => t.reshape([2, 2]), () => t.slice(0)]) {
+      expect(use).toThrow(KernelError);
+      expect(use).toThrow(/lost its copy: false data \(its buffer was detached\)/);
+    }
   });
 
   it('copies to the same device with to()', () => {

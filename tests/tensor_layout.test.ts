@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { addon } from '../lib/addon.js';
-import { KernelError, type Tensor, concat, gae, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../lib/index.js';
+import { KernelError, type Tensor, concat, gae, memory, synchronize, tensor, tokenLogProbs, tokenLogProbsBackward } from '../lib/index.js';
 import { Rng } from './helpers/random.js';
 
 const rng = new Rng();
@@ -63,6 +63,10 @@ describe('Tensor.reshape', () => {
     expect(() => t.reshape([0, -1])).toThrow(RangeError);
     expect(() => t.reshape([2.5, 2])).toThrow(RangeError);
     expect(() => t.reshape([-2, -6])).toThrow(RangeError);
+    // The shape as written, not with its -1 replaced
+    expect(() => t.reshape([-1, -2])).toThrow(new RangeError('Tensor.reshape: shape expected non-negative integers and at most one -1, got [-1, -2]'));
+    expect(() => t.reshape([-1, 2.5])).toThrow(/got \[-1, 2\.5\]$/);
+    expect(() => t.reshape([-1, '2'] as never)).toThrow(new TypeError('Tensor.reshape: shape expected non-negative integers and at most one -1, got [-1, "2"]'));
     expect(() => t.reshape('12' as never)).toThrow(TypeError);
     t.dispose();
     expect(() => t.reshape([12])).toThrow(KernelError);
@@ -109,8 +113,9 @@ describe('Tensor.slice', () => {
 
   it('rejects bad indices and 0-d tensors', () => {
     const t = tensor(new Float32Array(6), [3, 2]);
-    expect(() => t.slice(1.5)).toThrow(new TypeError('Tensor.slice: start expected an integer, got 1.5'));
-    expect(() => t.slice(0, NaN)).toThrow(new TypeError('Tensor.slice: end expected an integer, got NaN'));
+    expect(() => t.slice(1.5)).toThrow(new RangeError('Tensor.slice: start expected an integer, got 1.5'));
+    expect(() => t.slice(0, NaN)).toThrow(new RangeError('Tensor.slice: end expected an integer, got NaN'));
+    expect(() => t.slice(Infinity)).toThrow(RangeError);
     expect(() => t.slice('1' as never)).toThrow(TypeError);
     expect(() => tensor([5], []).slice(0)).toThrow(new RangeError('Tensor.slice: expected a tensor with at least one dimension, got shape []'));
     t.dispose();
@@ -153,6 +158,13 @@ describe('concat', () => {
     expect(() => concat([a, tensor(new Int32Array(3), [1, 3]) as never])).toThrow(
       new TypeError('concat: tensors[1] expected dtype float32 like tensors[0], got int32'));
     expect(() => concat([tensor([1], [])])).toThrow(RangeError);
+    expect(() => concat([tensor([1, 2]), tensor([3], [])])).toThrow(
+      new RangeError('concat: tensors[1] expected shape [*] like tensors[0], got []'));
+    // Holes are named, and refused before the output exists
+    const before = memory().host;
+    expect(() => concat([a, , a] as never)).toThrow(new TypeError('concat: tensors[1] expected a Tensor, got undefined'));
+    expect(() => concat([, a] as never)).toThrow(new TypeError('concat: tensors[0] expected a Tensor, got undefined'));
+    expect(memory().host).toBe(before);
     const gone = tensor([1, 2, 3], [1, 3]);
     gone.dispose();
     expect(() => concat([a, gone])).toThrow(KernelError);
@@ -168,8 +180,9 @@ describe('maskRowCounts (what a uint8 tensor going to a GPU counts)', () => {
     }
   });
 
-  it('refuses a shape that is not the array\'s', () => {
+  it('refuses a shape that is not the array\'s, and more rows than an Int32Array holds', () => {
     expect(() => addon().maskRowCounts(new Uint8Array(6), 4, 2)).toThrow(RangeError);
+    expect(() => addon().maskRowCounts(new Uint8Array(0), 2 ** 40, 0)).toThrow(RangeError);
     expect(() => addon().maskRowCounts(new Int32Array(6) as never, 3, 2)).toThrow(TypeError);
   });
 });
