@@ -137,7 +137,14 @@ ErrorSlot* OpArgs::errorSlot() {
       auto fn = cpu::ops().name;                                                \
       CpuStream& stream = state(args.env).cpuStream();                          \
       stream.throttle();                                                        \
-      return stream.enqueue([fn, params] { fn(params); });                      \
+      return stream.enqueue([fn, params] {                                      \
+        try {                                                                   \
+          fn(params);                                                           \
+        } catch (const std::bad_alloc&) {                                       \
+          throw KernelFailure(ErrorCode::OutOfMemory,                           \
+                              #name ": out of host memory for its working space"); \
+        }                                                                       \
+      });                                                                       \
     }                                                                           \
     cuda::Context& ctx = args.cuda();                                           \
     const int launched = cudaops::name(params, ctx.launch());                   \

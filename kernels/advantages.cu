@@ -302,23 +302,11 @@ __global__ void __launch_bounds__(kStatThreads)
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
-__global__ void __launch_bounds__(kApplyThreads)
-    whitenApplyKernel(WhitenParams p, const Moments* partials, int parts, bool vec) {
-  __shared__ Moments tree[kApplyThreads];
-  __shared__ WhitenAffine affine;
-  Moments m{0, 0, 0};
-  for (int i = threadIdx.x; i < parts; i += kApplyThreads) m = mergeMoments(m, partials[i]);
-  tree[threadIdx.x] = m;
-  __syncthreads();
-  for (int stride = kApplyThreads / 2; stride > 0; stride /= 2) {
-    if (threadIdx.x < stride) tree[threadIdx.x] = mergeMoments(tree[threadIdx.x], tree[threadIdx.x + stride]);
-    __syncthreads();
-  }
-  if (threadIdx.x == 0) affine = whitenAffine(tree[0], p.eps, p.shiftMean);
-  __syncthreads();
-  const WhitenAffine a = affine;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * kApplyThreads;
-  const int64_t first = static_cast<int64_t>(blockIdx.x) * kApplyThreads + threadIdx.x;
+// Writes out[first + k * stride] for the grid's threads: kWide picks the
+// double path (common/advantages.cuh), once per call, not per element.
+template <bool kWide>
+__device__ __forceinline__ void whitenApply(const WhitenParams& p, const WhitenAffine& a, bool vec, int64_t first, int64_t stride) {
+  const auto value = [&](float x, bool valid) { return kWide ? whitenWide(x, valid, a) : whitenNarrow(x, valid, a); };
   if (vec) {
     // Four elements per thread and quad: 16-byte loads and stores, a 4-byte
     // mask word; kApplyBatch quads loaded before any is stored (a load after
@@ -338,15 +326,37 @@ __global__ void __launch_bounds__(kApplyThreads)
         const int64_t q = q0 + j * stride;
         if (q < quads)
           reinterpret_cast<float4*>(p.out)[q] =
-              make_float4(whitenValue(x[j].x, mk[j] & 0xffu, a), whitenValue(x[j].y, (mk[j] >> 8) & 0xffu, a),
-                          whitenValue(x[j].z, (mk[j] >> 16) & 0xffu, a), whitenValue(x[j].w, mk[j] >> 24, a));
+              make_float4(value(x[j].x, mk[j] & 0xffu), value(x[j].y, (mk[j] >> 8) & 0xffu),
+                          value(x[j].z, (mk[j] >> 16) & 0xffu), value(x[j].w, mk[j] >> 24));
       }
     }
-    for (int64_t i = p.count / 4 * 4 + first; i < p.count; i += stride)
-      p.out[i] = whitenValue(p.x[i], !p.mask || p.mask[i], a);
+    for (int64_t i = p.count / 4 * 4 + first; i < p.count; i += stride) p.out[i] = value(p.x[i], !p.mask || p.mask[i]);
     return;
   }
-  for (int64_t i = first; i < p.count; i += stride) p.out[i] = whitenValue(p.x[i], !p.mask || p.mask[i], a);
+  for (int64_t i = first; i < p.count; i += stride) p.out[i] = value(p.x[i], !p.mask || p.mask[i]);
+}
+
+__global__ void __launch_bounds__(kApplyThreads)
+    whitenApplyKernel(WhitenParams p, const Moments* partials, int parts, bool vec) {
+  __shared__ Moments tree[kApplyThreads];
+  __shared__ WhitenAffine affine;
+  Moments m{0, 0, 0};
+  for (int i = threadIdx.x; i < parts; i += kApplyThreads) m = mergeMoments(m, partials[i]);
+  tree[threadIdx.x] = m;
+  __syncthreads();
+  for (int stride = kApplyThreads / 2; stride > 0; stride /= 2) {
+    if (threadIdx.x < stride) tree[threadIdx.x] = mergeMoments(tree[threadIdx.x], tree[threadIdx.x + stride]);
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) affine = whitenAffine(tree[0], p.eps, p.shiftMean);
+  __syncthreads();
+  const WhitenAffine a = affine;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * kApplyThreads;
+  const int64_t first = static_cast<int64_t>(blockIdx.x) * kApplyThreads + threadIdx.x;
+  if (a.wide)
+    whitenApply<true>(p, a, vec, first, stride);
+  else
+    whitenApply<false>(p, a, vec, first, stride);
 }
 
 // --------------------------------------------------------- group advantages

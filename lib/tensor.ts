@@ -262,6 +262,18 @@ export class Tensor<D extends DType = DType> {
     return s;
   }
 
+  /**
+   * @internal Whether this tensor's storage and `other`'s share a byte (a
+   * reshape view, or cpu copy: false data over one buffer). A cuda tensor
+   * shares device memory only with its views, which hold the same buffer.
+   */
+  _overlaps(other: Tensor): boolean {
+    if (this._buffer || other._buffer) return this._buffer !== null && this._buffer === other._buffer;
+    const a = this._host, b = other._host;
+    if (!a || !b || a.buffer !== b.buffer || a.byteLength === 0 || b.byteLength === 0) return false;
+    return a.byteOffset < b.byteOffset + b.byteLength && b.byteOffset < a.byteOffset + a.byteLength;
+  }
+
   /** A copy on `device` (also when it is this tensor's device). */
   to(device: Device): Tensor<D> {
     const target = parseDevice(device, 'Tensor.to: device');

@@ -5,7 +5,10 @@
 import type { Device } from './device.js';
 import { type DType, DTYPES, isNumberArray } from './dtype.js';
 import { article, describe, expectKeys } from './errors.js';
-import { Tensor, tensor } from './tensor.js';
+import { Tensor, type TypedArray, tensor } from './tensor.js';
+
+/** A 1-D float32 input: a Tensor, or host data copied to the op's device. */
+export type VectorInput = Tensor | TypedArray | number[];
 
 function shapeText(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
@@ -74,7 +77,8 @@ export class OpScope {
       if (t.shape.length !== 1) throw new RangeError(`${op}: ${name} expected a 1-D tensor, got shape ${shapeText(t.shape)}`);
       return t;
     }
-    if (!isNumberArray(value))
+    // (A Uint16Array holds half-precision bits, which tensor() takes with their dtype only.)
+    if (!isNumberArray(value) || value instanceof Uint16Array)
       throw new TypeError(`${op}: ${name} expected ${article(dtype)} ${dtype} Tensor or a typed array, got ${describe(value)}`);
     const length = (value as ArrayLike<number>).length;
     if (shape && length !== shape.reduce((n, d) => n * d, 1))
@@ -165,6 +169,19 @@ export function expectNumber(op: string, name: string, value: unknown, fallback:
       throw new RangeError(`${op}: ${name} expected ${ruleText(rule)} as a float32, got ${describe(value)} (${describe(f)} as a float32)`);
   }
   return value;
+}
+
+/**
+ * expectNumber for a number the kernels divide by (they take its float32
+ * inverse): that inverse must be a finite, non-zero float32 too, or exact
+ * zeros would come back as 0 * inf = NaN. `fallback` is returned unchecked.
+ */
+export function expectInvertible(op: string, name: string, value: unknown, fallback: number, rule: NumberRule = {}): number {
+  const x = expectNumber(op, name, value, fallback, rule);
+  const inverse = Math.fround(1 / x);
+  if (value !== undefined && (!Number.isFinite(inverse) || inverse === 0))
+    throw new RangeError(`${op}: ${name} expected a number whose inverse is a finite, non-zero float32, got ${describe(x)}`);
+  return x;
 }
 
 /** A required number. */

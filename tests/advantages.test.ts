@@ -341,6 +341,30 @@ describe.each(DEVICES)('whiten on %s', (device) => {
     }
   });
 
+  it('stays exact with data spread to float32\'s limit, where x - mean overflows float32 and 1 / std is subnormal', () => {
+    // [3e38, -3e38, 3e38]: mean 1e38, deviations 2e38 and -4e38 (past
+    // float32's 3.4e38), std 3.46e38 (1 / std subnormal).
+    const small = whiten(tensor([3e38, -3e38, 3e38], undefined, { device })).toArray();
+    expectClose(small, whitenReference(Float32Array.from([3e38, -3e38, 3e38])), whitenReference([3, -3, 3], {}, f32), 'three');
+    const n = 5000;
+    const y = rng.normals(n, 1, 0.3);
+    y[7] = -Math.max(...y.map(Math.abs));  // the farthest from the mean, below it
+    const scale = 3.3e38 / Math.max(...y.map(Math.abs));
+    const x = Float32Array.from(y, (v) => v * scale);
+    const mask = rng.mask(n, 0.8);
+    mask[7] = 1;
+    const run = (shiftMean: boolean) =>
+      whiten(tensor(x, undefined, { device }), { mask: tensor(mask, undefined, { device }), shiftMean }).toArray();
+    const z = run(true);
+    expect(z.every(Number.isFinite)).toBe(true);
+    expectClose(z, whitenReference(x, { mask }), whitenReference(y, { mask }, f32), 'spread to the limit');
+    // With the mean added back the values are those of x: a few ulps of them.
+    const ref = whitenReference(x, { mask, shiftMean: false });
+    const e = errorStats(run(false), ref);
+    expect(e.mismatchedNonFinite).toBe(0);
+    expect(e.maxAbs, `worst at ${e.worst}`).toBeLessThanOrEqual(4 * EPS.float32 * maxAbs(ref));
+  });
+
   it('keeps the noise on a large offset: the mean is applied as hi + lo', () => {
     // 1e5 + noise of 0.05: the float mean is off by up to ulp(1e5) / 2 =
     // 0.004, 8% of the spread. With hi + lo, z is off by a few ulps of |z|.

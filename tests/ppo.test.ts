@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Aggregation, info, ppoPolicyLoss, setNumThreads, tensor } from '../lib/index.js';
+import { type Aggregation, type Tensor, info, ppoPolicyLoss, setNumThreads, tensor } from '../lib/index.js';
 import { DEVICES } from './helpers/devices.js';
 import { partial } from './helpers/finite_diff.js';
 import { Rng } from './helpers/random.js';
@@ -122,6 +122,12 @@ describe.each(DEVICES)('ppoPolicyLoss on %s', (device) => {
   });
 
   it('gives a loss, gradients and statistics of 0 without a valid token', () => {
+    // 2^40 rows of no step: nothing is allocated per row (it once asked for 8 TB)
+    const none = (): Tensor => tensor(new Float32Array(0), [2 ** 40, 0], { device });
+    for (const aggregation of AGGREGATIONS) {
+      const out = ppoPolicyLoss(none(), none(), none(), { mask: tensor(new Uint8Array(0), [2 ** 40, 0], { device }), aggregation });
+      expect([out.loss.item(), out.clipFraction.item()]).toEqual([0, 0]);
+    }
     for (const [B, T] of [[4, 9], [0, 5], [5, 0]] as const) {
       const x = randomPolicyInputs(rng, B, T, { mask: 'all empty', klEstimator: 'k3', entropyCoef: 0.1 });
       const out = runPolicy(x, device);
@@ -285,6 +291,21 @@ describe('ppoPolicyLoss with one advantage per row ([B], GRPO\'s)', () => {
         const spread = { ...x, advantages: Float32Array.from({ length: B * T }, (_, i) => perRow[Math.floor(i / T)]!) };
         checkPolicy(spread, device, `${B}x${T} ${aggregation} per row`, tensor(perRow, [B], { device }));
       }
+  });
+
+  it.each(DEVICES)('takes them as host data too (a Float32Array or number[]), with the same bits (%s)', (device) => {
+    const rng = new Rng();
+    const B = 6, T = 33;
+    const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation: 'seq-mean-token-mean' });
+    const perRow = rng.normals(B);
+    const on = (a: Float32Array | Uint8Array, shape: number[]) => tensor(a, shape, { device });
+    const run = (advantages: Parameters<typeof ppoPolicyLoss>[2]) => {
+      const out = ppoPolicyLoss(on(x.logprobs, [B, T]), on(x.oldLogprobs, [B, T]), advantages, { mask: on(x.mask!, [B, T]) });
+      return [out.loss.item(), ...out.gradLogprobs.toArray()];
+    };
+    const expected = run(tensor(perRow, [B], { device }));
+    expect(run(perRow)).toEqual(expected);
+    expect(run(Array.from(perRow))).toEqual(expected);
   });
 
   // Each ISA in a child process: rows that start anywhere in a vector.

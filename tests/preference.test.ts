@@ -407,6 +407,10 @@ describe('pairwiseLoss and dpoLoss reject bad input', () => {
       [() => pairwiseLoss(c, r, { normalizer: 0 }), RangeError, 'pairwiseLoss: normalizer expected a finite number > 0, got 0'],
       [() => dpoLoss(c, r, c, r, { normalizer: Infinity }), RangeError, 'dpoLoss: normalizer expected a finite number > 0, got Infinity'],
       [() => dpoLoss(c, r, c, r, { normalizer: '3' as never }), TypeError, 'dpoLoss: normalizer expected a finite number > 0, got "3"'],
+      // Its float32 inverse would be inf: exact zeros would come back as 0 * inf = NaN
+      [() => pairwiseLoss(c, r, { normalizer: 1e-39 }), RangeError,
+        'pairwiseLoss: normalizer expected a number whose inverse is a finite, non-zero float32, got 1e-39'],
+      [() => pairwiseLoss(new Uint16Array(3) as never, r), TypeError, 'pairwiseLoss: chosen expected a float32 Tensor or a typed array, got a Uint16Array of length 3'],
       [() => pairwiseLoss(tensor(new Int32Array([1, 2, 3])), r), TypeError, 'pairwiseLoss: chosen expected dtype float32, got int32'],
       [() => pairwiseLoss(tensor(c, [3, 1]), r), RangeError, 'pairwiseLoss: chosen expected a 1-D tensor, got shape [3, 1]'],
       [() => pairwiseLoss('abc' as never, r), TypeError, 'pairwiseLoss: chosen expected a float32 Tensor or a typed array, got "abc"'],

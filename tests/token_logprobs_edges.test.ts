@@ -238,6 +238,8 @@ describe('bad inputs', () => {
     ['no gradient', bwd({ lse }), TypeError, 'tokenLogProbsBackward: grads expected gradLogprobs or gradEntropy (or both), got neither'],
     ['gradEntropy alone', bwd({ lse, gradEntropy: lse }), TypeError, 'tokenLogProbsBackward: grads.entropy expected a float32 Tensor (the forward\'s entropy, needed with gradEntropy), got undefined'],
     ['gradLogprobs dtype', bwd({ lse, gradLogprobs: targets }), TypeError, 'tokenLogProbsBackward: grads.gradLogprobs expected dtype float32, got int32'],
+    ['backward temperature of a wrong type, with the forward\'s lse', bwd({ lse, gradLogprobs: lse }, { temperature: '1' }), TypeError, 'tokenLogProbsBackward: temperature expected a finite number > 0, got "1"'],
+    ['backward ignoreIndex of a wrong type, with the forward\'s lse', bwd({ lse, gradLogprobs: lse }, { ignoreIndex: null }), TypeError, 'tokenLogProbsBackward: ignoreIndex expected an integer >= -2147483648 <= 2147483647, got null'],
     ['inPlace not boolean', bwd({ lse, gradLogprobs: lse }, { inPlace: 'yes' }), TypeError, 'tokenLogProbsBackward: inPlace expected a boolean, got "yes"'],
     ['backward bad target', bwd({ lse, gradLogprobs: lse }, {}, tensor(new Int32Array([0, 1, 9, 3, 0, 0]), [2, 3])), RangeError, 'tokenLogProbsBackward: targets[0, 2] is 9, expected a token id in [0, 4) or ignoreIndex (-100)'],
   ];
@@ -253,6 +255,28 @@ describe('bad inputs', () => {
       expect((thrown as Error).message).toBe(message);
     });
   }
+
+  it('refuses, in place, an input that shares the logits\' memory (it would be read after its rows were overwritten)', () => {
+    const N = 3, V = 4;
+    const data = new Float32Array(N * V + 8).map((_, i) => Math.sin(i));
+    const L = tensor(data.subarray(0, N * V), [N, V], { copy: false });
+    const { lse } = tokenLogProbs(L, [0, 1, 2]);
+    const within = tensor(data.subarray(V, V + N), [N], { copy: false });      // rows 1 and 2 of the logits
+    const message = (name: string) =>
+      new RangeError(`tokenLogProbsBackward: ${name} expected memory apart from logits (inPlace overwrites them), got a tensor sharing it`);
+    expect(() => tokenLogProbsBackward(L, [0, 1, 2], { lse, gradLogprobs: within }, { inPlace: true })).toThrow(message('grads.gradLogprobs'));
+    // int32 ids over the last logit (ids 0, 1, 2: the logit's bits become those of 0)
+    const ids = new Int32Array(data.buffer, 4 * (N * V - 1), N);
+    ids.set([0, 1, 2]);
+    expect(() => tokenLogProbsBackward(L, tensor(ids, [N], { copy: false }), { lse, gradLogprobs: tensor([1, 1, 1]) }, { inPlace: true }))
+      .toThrow(message('targets'));
+    // Out of place, sharing is harmless: the same numbers as from a copy
+    const shared = tokenLogProbsBackward(L, [0, 1, 2], { lse, gradLogprobs: within }).toArray();
+    expect(Array.from(shared)).toEqual(Array.from(tokenLogProbsBackward(L, [0, 1, 2], { lse, gradLogprobs: tensor(within.toArray()) }).toArray()));
+    // Memory next to the logits, in the same buffer, is apart
+    const after = tensor(data.subarray(N * V, N * V + N), [N], { copy: false });
+    expect(() => tokenLogProbsBackward(L, [0, 1, 2], { lse, gradLogprobs: after }, { inPlace: true })).not.toThrow();
+  });
 
   it('accepts a target equal to a custom ignoreIndex, and a number[] of targets for 1-D rows', () => {
     const two = tensor(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);

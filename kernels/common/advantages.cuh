@@ -129,10 +129,19 @@ RK_HD Moments mergeMoments(Moments a, Moments b) {
 // mean is kept as hi + lo: x - hi is exact for x near the mean (Sterbenz),
 // so data on a large offset (1e7 + noise) whiten without losing the noise to
 // the rounding of the mean.
+// Data spread near float's limit (sum of squared deviations m2 past 1e75)
+// take the wide path, in double: there a deviation x - mean can overflow
+// float (every squared deviation is at most m2, so below it none can), and
+// scale = 1 / std would be subnormal (std > 8.5e37), losing bits. A choice
+// per call, from the moments: the float path stays branch-free.
+constexpr double kWhitenWideM2 = 1e75;
+
 struct WhitenAffine {
   float mean, meanLo;
   float scale;  // 1 / sqrt(var + eps)
   float shift;  // 0, or the mean when shiftMean is false
+  bool wide;    // m2 > kWhitenWideM2: the double fields below are used
+  double meanWide, scaleWide, shiftWide;
 };
 
 // Unbiased variance; with fewer than two valid elements it is taken as 0, so
@@ -140,14 +149,22 @@ struct WhitenAffine {
 // an empty mask gives all zeros.
 RK_HD WhitenAffine whitenAffine(Moments m, float eps, bool shiftMean) {
   const double var = m.count > 1 ? m.m2 / (m.count - 1) : 0.0;
+  const double scale = 1.0 / sqrt(var + static_cast<double>(eps));
   const float mean = static_cast<float>(m.mean);
-  return WhitenAffine{mean, static_cast<float>(m.mean - static_cast<double>(mean)),
-                      static_cast<float>(1.0 / sqrt(var + static_cast<double>(eps))), shiftMean ? 0.0f : mean};
+  return WhitenAffine{mean,  static_cast<float>(m.mean - static_cast<double>(mean)),
+                      static_cast<float>(scale), shiftMean ? 0.0f : mean,
+                      m.m2 > kWhitenWideM2, m.mean, scale, shiftMean ? 0.0 : m.mean};
 }
 
-RK_HD float whitenValue(float x, bool valid, WhitenAffine a) {
-  const float z = ((x - a.mean) - a.meanLo) * a.scale + a.shift;  // computed unconditionally: the select vectorizes
+// The float path (a.wide false): computed unconditionally, so the select vectorizes.
+RK_HD float whitenNarrow(float x, bool valid, const WhitenAffine& a) {
+  const float z = ((x - a.mean) - a.meanLo) * a.scale + a.shift;
   return valid ? z : 0.0f;
+}
+
+RK_HD float whitenWide(float x, bool valid, const WhitenAffine& a) {
+  const double z = (static_cast<double>(x) - a.meanWide) * a.scaleWide + a.shiftWide;
+  return valid ? static_cast<float>(z) : 0.0f;
 }
 
 // ---------------------------------------------------------- group advantages

@@ -11,7 +11,8 @@ import { ordinalOf } from '../device.js';
 import { runOp } from '../stream.js';
 import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
-  OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
+  OpScope, type VectorInput, expectChoice, expectInvertible, expectNumber, expectOptions, expectRank, expectShape, expectTensor,
+  sameDevice,
 } from '../validate.js';
 
 /**
@@ -196,13 +197,13 @@ function countedNormalizer(mask: Tensor | undefined, aggregation: Aggregation, d
 }
 
 /** ppoPolicyLoss (below) with `entropy` and `refLogprobs` given: `gradEntropy` and `kl` are Tensors. */
-export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: VectorInput,
   opts: PpoPolicyLossOptions & { entropy: Tensor; refLogprobs: Tensor }): PpoPolicyLossResult<Float32Tensor, Float32Tensor>;
 /** ppoPolicyLoss (below) with `entropy` given: `gradEntropy` is a Tensor. */
-export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: VectorInput,
   opts: PpoPolicyLossOptions & { entropy: Tensor }): PpoPolicyLossResult<Float32Tensor, undefined>;
 /** ppoPolicyLoss (below) with `refLogprobs` given: `kl` is a Tensor. */
-export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor,
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: VectorInput,
   opts: PpoPolicyLossOptions & { refLogprobs: Tensor }): PpoPolicyLossResult<undefined, Float32Tensor>;
 /**
  * The PPO clipped policy loss over [B, T] tokens, its gradient wrt
@@ -210,6 +211,8 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
  * `advantages` is [B, T], or [B]: one per row, the same for each of its
  * tokens (GRPO's, from groupAdvantages), read without being spread out in
  * memory; the results are the same bits as with it written out [B, T].
+ * [B] may also be host data (a typed array or number[]), copied to the
+ * log-probs' device for the call.
  *
  * Per valid token, with r = exp(clamp(logprobs - oldLogprobs, -20, 20))
  * (with importanceSampling 'sequence', the row's mean log-ratio in place of
@@ -237,38 +240,41 @@ export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages:
  *   range (negative clips, dualClip ≤ 1, normalizer ≤ 0 or not finite,
  *   unknown aggregation or estimator).
  */
-export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult;
-export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: Tensor, opts?: PpoPolicyLossOptions): PpoPolicyLossResult {
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantages: VectorInput, opts?: PpoPolicyLossOptions): PpoPolicyLossResult;
+export function ppoPolicyLoss(logprobs: Tensor, oldLogprobs: Tensor, advantagesIn: VectorInput, opts?: PpoPolicyLossOptions): PpoPolicyLossResult {
   const op = 'ppoPolicyLoss';
-  const o = expectOptions<PpoPolicyLossOptions>(op, opts, POLICY_OPTIONS);
-  const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs'], [logprobs, oldLogprobs]);
-  const shape = [rows, steps];
-  // [B, T], or [B]: one per row (GRPO's group advantages), spread over its tokens.
-  expectTensor(op, 'advantages', advantages, ['float32']);
-  const advantagePerRow = advantages.shape.length === 1;
-  if (!advantagePerRow) expectShape(op, 'advantages', advantages, shape);
-  else if (advantages.shape[0] !== rows)
-    throw new RangeError(`${op}: advantages expected shape [${rows}, ${steps}] or [${rows}] (one per row), got [${advantages.shape[0]}]`);
-  const mask = optionalTensor(op, 'mask', o.mask, 'uint8', shape);
-  const refLogprobs = optionalTensor(op, 'refLogprobs', o.refLogprobs, 'float32', shape);
-  const entropy = optionalTensor(op, 'entropy', o.entropy, 'float32', shape);
-  const device = sameDevice(op, { logprobs, oldLogprobs, advantages, mask, refLogprobs, entropy });
-
-  const clipLow = expectNumber(op, 'clipLow', o.clipLow, 0.2, { min: 0, max: 1 });
-  const clipHigh = expectNumber(op, 'clipHigh', o.clipHigh, clipLow, { min: 0 });
-  const dualClip = o.dualClip === undefined ? 0 : expectNumber(op, 'dualClip', o.dualClip, 0, { above: 1 });
-  const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
-  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 }) || countedNormalizer(mask, aggregation, device);
-  const klCoef = expectNumber(op, 'klCoef', o.klCoef, 0, { min: 0 });
-  const klEstimator = expectChoice(op, 'klEstimator', o.klEstimator, KL_ESTIMATORS, 'k3');
-  const entropyCoef = expectNumber(op, 'entropyCoef', o.entropyCoef, 0);
-  const sequenceRatio = expectChoice(op, 'importanceSampling', o.importanceSampling, IMPORTANCE_SAMPLING, 'token') === 'sequence';
-  if (klCoef !== 0 && !refLogprobs)
-    throw new TypeError(`${op}: refLogprobs expected a float32 Tensor [${rows}, ${steps}] when klCoef is ${klCoef}, got undefined`);
-  if (entropyCoef !== 0 && !entropy)
-    throw new TypeError(`${op}: entropy expected a float32 Tensor [${rows}, ${steps}] when entropyCoef is ${entropyCoef}, got undefined`);
-
   return OpScope.run((scope) => {
+    const o = expectOptions<PpoPolicyLossOptions>(op, opts, POLICY_OPTIONS);
+    const [rows, steps] = expectInputs(op, ['logprobs', 'oldLogprobs'], [logprobs, oldLogprobs]);
+    const shape = [rows, steps];
+    // [B, T], or [B]: one per row (GRPO's group advantages), spread over its
+    // tokens; a host array is [B], copied to the log-probs' device.
+    const advantages = advantagesIn instanceof Tensor
+      ? expectTensor(op, 'advantages', advantagesIn, ['float32'])
+      : scope.vector(op, 'advantages', advantagesIn, 'float32', logprobs.device, [rows]);
+    const advantagePerRow = advantages.shape.length === 1;
+    if (!advantagePerRow) expectShape(op, 'advantages', advantages, shape);
+    else if (advantages.shape[0] !== rows)
+      throw new RangeError(`${op}: advantages expected shape [${rows}, ${steps}] or [${rows}] (one per row), got [${advantages.shape[0]}]`);
+    const mask = optionalTensor(op, 'mask', o.mask, 'uint8', shape);
+    const refLogprobs = optionalTensor(op, 'refLogprobs', o.refLogprobs, 'float32', shape);
+    const entropy = optionalTensor(op, 'entropy', o.entropy, 'float32', shape);
+    const device = sameDevice(op, { logprobs, oldLogprobs, advantages, mask, refLogprobs, entropy });
+
+    const clipLow = expectNumber(op, 'clipLow', o.clipLow, 0.2, { min: 0, max: 1 });
+    const clipHigh = expectNumber(op, 'clipHigh', o.clipHigh, clipLow, { min: 0 });
+    const dualClip = o.dualClip === undefined ? 0 : expectNumber(op, 'dualClip', o.dualClip, 0, { above: 1 });
+    const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
+    const normalizer = expectInvertible(op, 'normalizer', o.normalizer, 0, { above: 0 }) || countedNormalizer(mask, aggregation, device);
+    const klCoef = expectNumber(op, 'klCoef', o.klCoef, 0, { min: 0 });
+    const klEstimator = expectChoice(op, 'klEstimator', o.klEstimator, KL_ESTIMATORS, 'k3');
+    const entropyCoef = expectNumber(op, 'entropyCoef', o.entropyCoef, 0);
+    const sequenceRatio = expectChoice(op, 'importanceSampling', o.importanceSampling, IMPORTANCE_SAMPLING, 'token') === 'sequence';
+    if (klCoef !== 0 && !refLogprobs)
+      throw new TypeError(`${op}: refLogprobs expected a float32 Tensor [${rows}, ${steps}] when klCoef is ${klCoef}, got undefined`);
+    if (entropyCoef !== 0 && !entropy)
+      throw new TypeError(`${op}: entropy expected a float32 Tensor [${rows}, ${steps}] when entropyCoef is ${entropyCoef}, got undefined`);
+
     const scalar = (): Float32Tensor => scope.output([], 'float32', device);
     const gradEntropy = entropy ? scope.output(shape, 'float32', device) : undefined;
     const kl = refLogprobs ? scalar() : undefined;
@@ -321,7 +327,7 @@ export function ppoValueLoss(values: Tensor, oldValues: Tensor, returns: Tensor,
   const device = sameDevice(op, { values, oldValues, returns, mask });
   const clip = o.clip === undefined ? -1 : expectNumber(op, 'clip', o.clip, 0, { min: 0 });
   const aggregation = expectChoice(op, 'aggregation', o.aggregation, AGGREGATIONS, 'token-mean');
-  const normalizer = expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 }) || countedNormalizer(mask, aggregation, device);
+  const normalizer = expectInvertible(op, 'normalizer', o.normalizer, 0, { above: 0 }) || countedNormalizer(mask, aggregation, device);
 
   return OpScope.run((scope) => {
     const out: PpoValueLossResult = {

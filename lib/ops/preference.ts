@@ -8,17 +8,16 @@
  */
 import { type Device, defaultDevice } from '../device.js';
 import { runOp } from '../stream.js';
-import { type Float32Tensor, Tensor, type TypedArray } from '../tensor.js';
+import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
-  OpScope, expectChoice, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
+  OpScope, type VectorInput, expectChoice, expectInvertible, expectNumber, expectOptions, expectRank, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
 
 /** The per-pair loss: Bradley–Terry log-sigmoid, SLiC hinge, or IPO squared gap. */
 export type PreferenceKind = 'sigmoid' | 'hinge' | 'ipo';
 export type SequenceReduce = 'sum' | 'mean';
 
-/** A 1-D float32 input: a Tensor, or host data copied to the op's device. */
-export type VectorInput = Tensor | TypedArray | number[];
+export type { VectorInput };
 
 export interface PairwiseLossOptions {
   /** float32 [B], subtracted from beta * d (for 'ipo': from d). Default none (0). */
@@ -107,7 +106,7 @@ function lossScalars(op: string, o: Partial<PairwiseLossOptions>, defaultBeta: n
     labelSmoothing,
     kind,
     centerCoef: expectNumber(op, 'centerCoef', o.centerCoef, 0, { min: 0 }),
-    normalizer: expectNumber(op, 'normalizer', o.normalizer, 0, { above: 0 }),
+    normalizer: expectInvertible(op, 'normalizer', o.normalizer, 0, { above: 0 }),
   };
 }
 

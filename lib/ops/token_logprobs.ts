@@ -9,7 +9,7 @@ import { describe } from '../errors.js';
 import { runOp } from '../stream.js';
 import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
-  OpScope, expectBoolean, expectNumber, expectOptions, expectShape, expectTensor, sameDevice,
+  OpScope, expectBoolean, expectInvertible, expectNumber, expectOptions, expectShape, expectTensor, sameDevice,
 } from '../validate.js';
 
 const LOGIT_DTYPES = ['float32', 'bfloat16', 'float16'] as const;
@@ -69,6 +69,8 @@ const LSE_ORIGIN = new WeakMap<Tensor, { temperature: number; ignoreIndex: numbe
 function forwardOptions(op: string, o: Partial<TokenLogProbsBackwardOptions>, lse: unknown): { temperature?: unknown; ignoreIndex?: unknown } {
   const origin = lse instanceof Tensor ? LSE_ORIGIN.get(lse) : undefined;
   if (!origin) return o;
+  if (o.temperature !== undefined) temperatureOf(op, o.temperature);  // a wrong type is a TypeError before any comparison
+  if (o.ignoreIndex !== undefined) ignoreIndexOf(op, o.ignoreIndex);
   for (const key of ['temperature', 'ignoreIndex'] as const)
     if (o[key] !== undefined && o[key] !== origin[key])
       throw new RangeError(`${op}: ${key} expected the forward's ${origin[key]} (grads.lse came from it), got ${describe(o[key])}`);
@@ -90,10 +92,11 @@ function shapeText(shape: readonly number[]): string {
 }
 
 function temperatureOf(op: string, value: unknown): number {
-  const t = expectNumber(op, 'temperature', value, 1, { above: 0 });
-  if (!Number.isFinite(Math.fround(1 / t)) || Math.fround(1 / t) === 0)
-    throw new RangeError(`${op}: temperature expected a number whose inverse is a finite, non-zero float32, got ${describe(t)}`);
-  return t;
+  return expectInvertible(op, 'temperature', value, 1, { above: 0 });
+}
+
+function ignoreIndexOf(op: string, value: unknown): number {
+  return expectNumber(op, 'ignoreIndex', value, -100, INT32_RULE);
 }
 
 const FORWARD_OPTIONS: (keyof TokenLogProbsOptions)[] = ['temperature', 'ignoreIndex', 'entropy'];
@@ -139,7 +142,7 @@ function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknow
   const leading = logits.shape.slice(0, -1);
   const targets = rowTensor(scope, op, 'targets', targetsIn, 'int32', leading, logits);
   const invTemperature = 1 / temperatureOf(op, opts.temperature);
-  const ignoreIndex = expectNumber(op, 'ignoreIndex', opts.ignoreIndex, -100, INT32_RULE);
+  const ignoreIndex = ignoreIndexOf(op, opts.ignoreIndex);
   checkTargets(op, logits, targets, vocab, ignoreIndex, leading);
   return { logits, targets, rows: logits.size / vocab, vocab, leading, invTemperature, ignoreIndex };
 }
@@ -247,6 +250,13 @@ export function tokenLogProbsBackward<D extends DType>(
       logits: c.logits, targets: c.targets, 'grads.lse': lse, 'grads.gradLogprobs': gradLogprobs,
       'grads.entropy': entropy, 'grads.gradEntropy': gradEntropy,
     });
+    if (inPlace) {
+      // Rows are written as they are computed: an input in the logits' memory would be read after it was overwritten.
+      const inputs = { targets: c.targets, 'grads.lse': lse, 'grads.gradLogprobs': gradLogprobs, 'grads.entropy': entropy, 'grads.gradEntropy': gradEntropy };
+      for (const [name, t] of Object.entries(inputs))
+        if (t?._overlaps(c.logits))
+          throw new RangeError(`${op}: ${name} expected memory apart from logits (inPlace overwrites them), got a tensor sharing it`);
+    }
     const out = inPlace ? logits : scope.output(logits.shape, logits.dtype, device);  // c.logits is logits, checked
     runOp(op, ordinalOf(device), {
       logits: c.logits._storage(`${op}: logits`),

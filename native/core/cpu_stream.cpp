@@ -1,5 +1,6 @@
 #include "cpu_stream.h"
 
+#include <new>
 #include <thread>
 
 #include "spin.h"
@@ -55,6 +56,9 @@ void CpuStream::loop() {
     } catch (const KernelFailure& e) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!failure_.failed) failure_ = {true, e.code(), e.what(), {}};
+    } catch (const std::bad_alloc&) {  // (ops name themselves: bindings/op_args.cpp)
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (!failure_.failed) failure_ = {true, ErrorCode::OutOfMemory, "cpu: out of host memory in a queued task", {}};
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(mutex_);
       if (!failure_.failed) failure_ = {true, ErrorCode::Internal, e.what(), {}};

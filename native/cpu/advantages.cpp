@@ -146,9 +146,12 @@ Moments blockMoments(const float* x, const uint8_t* mask, int64_t begin, int64_t
   return Moments{static_cast<double>(n), mean, m};
 }
 
-template <bool kMask>
+template <bool kMask, bool kWide>
 void whitenBlock(const WhitenParams& p, const WhitenAffine& a, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) p.out[i] = whitenValue(p.x[i], !kMask || p.mask[i] != 0, a);
+  for (int64_t i = begin; i < end; ++i) {
+    const bool valid = !kMask || p.mask[i] != 0;
+    p.out[i] = kWide ? whitenWide(p.x[i], valid, a) : whitenNarrow(p.x[i], valid, a);
+  }
 }
 
 }  // namespace
@@ -183,10 +186,10 @@ void whiten(const WhitenParams& p) {
   for (const Moments& part : parts) m = mergeMoments(m, part);
   const WhitenAffine a = whitenAffine(m, p.eps, p.shiftMean);
   ThreadPool::global().parallelFor(p.count, kBlock, [&](int64_t b, int64_t e) {
-    if (p.mask)
-      whitenBlock<true>(p, a, b, e);
+    if (a.wide)
+      p.mask ? whitenBlock<true, true>(p, a, b, e) : whitenBlock<false, true>(p, a, b, e);
     else
-      whitenBlock<false>(p, a, b, e);
+      p.mask ? whitenBlock<true, false>(p, a, b, e) : whitenBlock<false, false>(p, a, b, e);
   });
 }
 

@@ -171,6 +171,7 @@ Weights aggregationWeights(const uint8_t* mask, int64_t rows, int64_t steps, Agg
     if (rows * steps > 0) w.uniform = static_cast<float>(1.0 / denominator);
     return w;
   }
+  if (rows * steps == 0) return w;  // no token: no weight, and no count of a billion empty rows
   if (normalizer > 0 && agg != Aggregation::SeqMeanTokenMean) {
     // No count needed: a batch without a valid token gets 0 from the sums.
     w.uniform = static_cast<float>(1.0 / normalizer);
