@@ -139,7 +139,9 @@ export interface WhitenOptions {
  * valid element the variance is taken as 0 (that element becomes 0, or
  * itself without shiftMean); with none, every output is 0. Any shape; the
  * statistics are reduced in a fixed order (double precision on cpu), so
- * results are reproducible bit for bit.
+ * results are reproducible bit for bit. Any finite float32 data whiten to
+ * finite results: data spread near float32's limit (where x - mean would
+ * overflow it) are whitened in double.
  */
 export function whiten(x: Tensor | Float32Array | number[], opts?: WhitenOptions): Float32Tensor {
   const op = 'whiten';

@@ -192,6 +192,23 @@ describe('whiten on cuda', { skip }, () => {
     expectClose(whiten(tensor(x, undefined, { device: 'cuda' })).toArray(), ref, 16 * EPS.float32 * maxAbs(ref), 'offset 1e5');
   });
 
+  test('takes the double path for data spread to float32\'s limit (x - mean past 3.4e38, 1 / std subnormal), like cpu', () => {
+    const n = 70_000;  // several apply blocks, the quad path and its tail
+    const y = rng.normals(n + 3, 1, 0.3);
+    y[7] = -Math.max(...y.map(Math.abs));
+    const x = Float32Array.from(y, (v) => v * (3.3e38 / Math.abs(y[7]!)));
+    const mask = rng.mask(n + 3, 0.8);
+    mask[7] = 1;
+    for (const shiftMean of [true, false]) {
+      const run = (device: Device) =>
+        whiten(tensor(x, undefined, { device }), { mask: tensor(mask, undefined, { device }), shiftMean }).toArray();
+      const out = run('cuda'), ref = whitenReference(x, { mask, shiftMean });
+      assert.ok(out.every(Number.isFinite), `shiftMean ${shiftMean}: finite`);
+      expectClose(out, ref, 4 * EPS.float32 * maxAbs(ref), `shiftMean ${shiftMean}`);
+      expectClose(out, run('cpu'), 2 * EPS.float32 * maxAbs(ref), `shiftMean ${shiftMean}: cpu`);
+    }
+  });
+
   test('is deterministic', () => {
     const x = tensor(rng.normals(3_000_000), undefined, { device: 'cuda' });
     const a = whiten(x).toArray(), b = whiten(x).toArray();
