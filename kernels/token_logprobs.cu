@@ -34,6 +34,7 @@
 #include "../native/cuda/device.h"
 #include "common/token_logprobs.cuh"
 #include "slots.cuh"
+#include "tuning.cuh"
 
 namespace rk::cudaops {
 namespace {
@@ -192,8 +193,13 @@ __global__ void lseFold(ForwardArgs<E> a, TokenLogProbsParams p) {
 
 // --------------------------------------------------------------- backward
 
+// The backward's blocks per SM: float32's 32 logits a thread take twice the
+// registers of half types' (kernels/tuning.cuh: RK_TLP_GRAD_F32_MIN_BLOCKS).
+template <class E>
+constexpr int kGradMinBlocks = E::kPerSlot == 4 ? RK_TLP_GRAD_F32_MIN_BLOCKS : kMinBlocks;
+
 template <class E, bool kEntropyTerm>
-__global__ void __launch_bounds__(kBlock, kMinBlocks) gradChunks(TokenLogProbsBackwardParams p, int64_t chunks, float c,
+__global__ void __launch_bounds__(kBlock, kGradMinBlocks<E>) gradChunks(TokenLogProbsBackwardParams p, int64_t chunks, float c,
                                                      tlp::LseScale lseScale) {
   constexpr int kE = E::kPerSlot;
   using Raw = typename E::Raw;

@@ -79,6 +79,16 @@
 #define RK_PPO_PLAIN_GRID 0
 #endif
 
+// Token log-probs backward on float32 logits (kernels/token_logprobs.cu):
+// the blocks per SM its registers must allow. At 4 (64 registers a thread)
+// its 32 logits a thread spill 16 to 36 bytes on sm_75 to sm_89 and 44 to
+// 52 on sm_90 (ptxas -v); at 3 (80 registers) 0 to 8, with a quarter fewer
+// warps resident. Half types take half the registers and stay at 4. Timed by
+// the variants tlp-f32-mb3 and tlp-f32-mb2 (scripts/gpu/variants.txt).
+#ifndef RK_TLP_GRAD_F32_MIN_BLOCKS
+#define RK_TLP_GRAD_F32_MIN_BLOCKS 4
+#endif
+
 // Preference loss (kernels/preference.cu): threads per block and pairs per
 // thread.
 #ifndef RK_PREF_THREADS

@@ -83,6 +83,12 @@ function cases(): Case[] {
   const targets = lazy(() => cuda(Int32Array.from(floats(N, 0, V, 13), Math.floor), [N]));
   const gLp = lazy(() => cuda(floats(N, -1, 1, 14), [N]));
   const fwd = lazy(() => tokenLogProbs(logits(), targets()));
+  // float32 logits (trainers that upcast them): the backward's registers differ (RK_TLP_GRAD_F32_MIN_BLOCKS)
+  const N32 = 1024;
+  const logits32 = lazy(() => cuda(floats(N32 * V, -4, 4, 22), [N32, V]));
+  const targets32 = lazy(() => cuda(Int32Array.from(floats(N32, 0, V, 23), Math.floor), [N32]));
+  const gLp32 = lazy(() => cuda(floats(N32, -1, 1, 24), [N32]));
+  const fwd32 = lazy(() => tokenLogProbs(logits32(), targets32()));
   const scores = lazy(() => cuda(floats(65536, -1, 1, 15), [65536]));
   const big = 2048 * 8192;
   const bigRewards = lazy(() => cuda(floats(big, -1, 1, 16), [2048, 8192]));
@@ -92,6 +98,7 @@ function cases(): Case[] {
   return [
     { name: `tokenLogProbs N=${N} V=${V} bf16`, needs: [logits, targets], run: () => tokenLogProbs(logits(), targets()) },
     { name: `tokenLogProbsBackward N=${N} V=${V} bf16`, needs: [logits, targets, fwd, gLp], run: () => tokenLogProbsBackward(logits(), targets(), { lse: fwd().lse, gradLogprobs: gLp() }) },
+    { name: `tokenLogProbsBackward N=${N32} V=${V} f32`, needs: [logits32, targets32, fwd32, gLp32], run: () => tokenLogProbsBackward(logits32(), targets32(), { lse: fwd32().lse, gradLogprobs: gLp32() }) },
     { name: `ppoPolicyLoss B=${B} T=${T} mask`, needs: [lp, old, adv, mask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: mask() }) },
     // The mask without the count its upload took: the kernel counts it (phase 1 and a grid barrier).
     { name: `ppoPolicyLoss B=${B} T=${T} mask device-counted`, needs: [lp, old, adv, bareMask], run: () => ppoPolicyLoss(lp(), old(), adv(), { mask: bareMask() }) },

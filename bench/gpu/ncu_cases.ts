@@ -152,7 +152,9 @@ export function variantTable(list: string, dir: string, ours: Map<string, number
  * The GPU test file (in dist/tests/gpu/) of each variant family: a variant's
  * name up to its first '-'.
  */
-export const FAMILY_TESTS: Record<string, string> = { gae: 'advantages.test.js', ppo: 'ppo.test.js', pref: 'preference.test.js' };
+export const FAMILY_TESTS: Record<string, string> = {
+  gae: 'advantages.test.js', ppo: 'ppo.test.js', pref: 'preference.test.js', tlp: 'token_logprobs.test.js',
+};
 
 /** Knobs shared by several families (kernels/arrival.cuh): their tests too. */
 const KNOB_TESTS: Record<string, string[]> = { RK_ARRIVE_ACQ_REL: ['ppo.test.js', 'preference.test.js'] };
