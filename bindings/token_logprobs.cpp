@@ -28,24 +28,23 @@ Shape shapeOf(OpArgs& args, const char* op) {
     typeError(args.env, op, "'dtype' must be float32, bfloat16 or float16, got code " + std::to_string(code));
   s.dtype = static_cast<DType>(code);
   if (s.rows < 0 || s.vocab < 1 || s.vocab > INT32_MAX)
-    typeError(args.env, op, "'rows' must be >= 0 and 'vocab' in [1, 2^31), got " + std::to_string(s.rows) + " and " +
-                                std::to_string(s.vocab));
-  if (s.rows > 0 && s.vocab > static_cast<int64_t>(INT64_MAX / 4 / s.rows))
-    typeError(args.env, op, "rows x vocab overflows");
+    args.refuse("'rows' must be >= 0 and 'vocab' in [1, 2^31), got " + std::to_string(s.rows) + " and " +
+                std::to_string(s.vocab));
+  if (s.rows > 0 && s.vocab > static_cast<int64_t>(INT64_MAX / 4 / s.rows)) args.refuse("rows x vocab overflows");
   s.logitsBytes = static_cast<size_t>(s.rows * s.vocab) * dtypeSize(s.dtype);
   return s;
 }
 
-float invTemperatureOf(OpArgs& args, const char* op) {
+float invTemperatureOf(OpArgs& args) {
   double v = args.number("invTemperature");
   float f = static_cast<float>(v);
-  if (!(f > 0.0f) || !std::isfinite(f)) typeError(args.env, op, "'invTemperature' must be a finite float32 > 0");
+  if (!(f > 0.0f) || !std::isfinite(f)) args.refuse("'invTemperature' must be a finite float32 > 0");
   return f;
 }
 
-int32_t ignoreIndexOf(OpArgs& args, const char* op) {
+int32_t ignoreIndexOf(OpArgs& args) {
   int64_t v = args.integer("ignoreIndex");
-  if (v < INT32_MIN || v > INT32_MAX) typeError(args.env, op, "'ignoreIndex' must be an int32");
+  if (v < INT32_MIN || v > INT32_MAX) args.refuse("'ignoreIndex' must be an int32");
   return static_cast<int32_t>(v);
 }
 
@@ -57,7 +56,9 @@ TargetsShape targetsShapeOf(OpArgs& args, int64_t rows, int32_t ignoreIndex) {
   t.ignoreIndex = ignoreIndex;
   const std::vector<int64_t> dims = args.dims("leading", {rows});
   int64_t n = 1;
-  for (int64_t d : dims) n *= d;
+  for (int64_t d : dims) n = d == 0 ? 0 : n;  // a zero dimension: no rows, however large the others
+  for (int64_t d : dims)
+    if (n != 0 && __builtin_mul_overflow(n, d, &n)) args.refuse("'leading' holds more than 2^63 rows");
   if (n != rows) args.refuse("'leading' holds " + std::to_string(n) + " rows, expected " + std::to_string(rows));
   if (dims.size() > TargetsShape::kMaxRank) {
     t.rank = -1;
@@ -81,8 +82,8 @@ Napi::Value tokenLogProbs(const Napi::CallbackInfo& info) {
   p.logprobs = args.tensor<float>("logprobs", s.rows);
   p.lse = args.tensor<float>("lse", s.rows);
   p.entropy = args.tensor<float>("entropy", s.rows, true);
-  p.invTemperature = invTemperatureOf(args, op);
-  p.ignoreIndex = ignoreIndexOf(args, op);
+  p.invTemperature = invTemperatureOf(args);
+  p.ignoreIndex = ignoreIndexOf(args);
   // A bad target: lib/ops/token_logprobs.ts refuses it at the call on cpu;
   // the kernels report one (the error slot) and never read past the row.
   p.error = args.errorSlot();
@@ -107,8 +108,8 @@ Napi::Value tokenLogProbsBackward(const Napi::CallbackInfo& info) {
   if (s.rows > 0 && !p.gradLogprobs && !p.gradEntropy)
     typeError(args.env, op, "needs 'gradLogprobs' or 'gradEntropy'");
   p.gradLogits = args.storage("gradLogits", s.logitsBytes);
-  p.invTemperature = invTemperatureOf(args, op);
-  p.ignoreIndex = ignoreIndexOf(args, op);
+  p.invTemperature = invTemperatureOf(args);
+  p.ignoreIndex = ignoreIndexOf(args);
   // A bad target: lib/ops/token_logprobs.ts refuses it at the call on cpu;
   // the kernels report one (the error slot) and never read past the row.
   p.error = args.errorSlot();

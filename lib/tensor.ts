@@ -562,8 +562,9 @@ export function concat<D extends DType>(tensors: readonly Tensor<D>[]): Tensor<D
     copyBytes(t, 0, out, offset, bytes);
     offset += bytes;
   }
-  if (inner.length > 0 && tensors.every((t) => t._rowCounts)) {
-    out._rowCounts = new Int32Array(tensors.reduce((n, t) => n + t._rowCounts!.length, 0));
+  const counted = inner.length > 0 && tensors.every((t) => t._rowCounts) ? tensors.reduce((n, t) => n + t._rowCounts!.length, 0) : -1;
+  if (counted >= 0 && counted <= 0x7fffffff) {  // (as rowCountsOf: never more than an Int32Array of 2^31 - 1)
+    out._rowCounts = new Int32Array(counted);
     let at = 0;
     for (const t of tensors) {
       out._rowCounts.set(t._rowCounts!, at);
@@ -579,10 +580,17 @@ function rowCountsOf(host: HostArray, shape: readonly number[]): Int32Array | un
   // (A binary older than this file has no count: the GPU scripts time such base builds with this JS.)
   if (!(host instanceof Uint8Array) || typeof native.maskRowCounts !== 'function') return undefined;
   const rowLength = shape.at(-1) ?? 1;
-  // No PPO row is longer, and an int32 count could not hold it; rows of
-  // length 0 (any number of them, and no data) count nothing worth keeping.
-  if (rowLength > 0x7fffffff || rowLength === 0) return undefined;
-  return native.maskRowCounts(host, shapeSize(shape.slice(0, -1)), rowLength);
+  const rows = shapeSize(shape.slice(0, -1));
+  // A count is an optional speed-up, never a reason for an upload to fail:
+  // none for rows longer than an int32 holds, for more rows than the
+  // binding's Int32Array takes, or where the counts (4 bytes a row) would
+  // outweigh both the mask and 64 MiB (billions of rows under 4 bytes).
+  if (rowLength > 0x7fffffff || rows > 0x7fffffff || 4 * rows > Math.max(host.length, 64 << 20)) return undefined;
+  try {
+    return native.maskRowCounts(host, rows, rowLength);
+  } catch {
+    return undefined;  // out of host memory for the counts
+  }
 }
 
 /** Queues the copy of `bytes` bytes between two tensors of one device (the tensor family's copyRegion op). */

@@ -317,6 +317,10 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
     assert.equal(concat([m, bare])._rowCounts, undefined, 'one part uncounted');
     assert.equal(tensor(new Float32Array(4), [2, 2], { device: GPU })._rowCounts, undefined, 'float32');
     assert.equal(tensor(bytes, [B, T])._rowCounts, undefined, 'cpu: the caller may change its array');
+    // Counts are never heavier than both the mask and 64 MiB (4 bytes a row)
+    const rows = 2 ** 25;
+    assert.equal(tensor(new Uint8Array(rows), [rows, 1], { device: GPU })._rowCounts, undefined, '2^25 rows of 1');
+    assert.equal(tensor(new Uint8Array(rows / 2), [rows / 2, 1], { device: GPU })._rowCounts?.length, rows / 2, '2^24 rows of 1');
   });
 
   it('gives zeros without a valid token, ignores NaN in masked tokens, clamps extreme log-ratios', () => {
