@@ -11,6 +11,7 @@
  * once and fill them in stream order; `read()` waits without blocking the
  * event loop, `toArray()` and `item()` block.
  */
+import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
 import { markAsUntransferable } from 'node:worker_threads';
 import { addon, type DeviceBuffer } from './addon.js';
@@ -91,8 +92,13 @@ function hold(tensor: Tensor, buffer: DeviceBuffer): void {
   collected.register(tensor, buffer, tensor);
 }
 
+const MAX_TYPED_ARRAY_LENGTH = bufferConstants.MAX_LENGTH;
+
 /** @internal Uninitialised host storage of `size` elements (zeros when JS-allocated). */
 export function allocHost(dtype: DType, size: number): HostArray {
+  // (A typed array's length limit, V8's: 2^32 elements on Node 20, more on 22.)
+  if (size > MAX_TYPED_ARRAY_LENGTH)
+    throw new RangeError(`cpu: a tensor of ${size} ${dtype} elements is past this Node.js's typed-array length limit (${MAX_TYPED_ARRAY_LENGTH})`);
   const bytes = size * DTYPE_BYTES[dtype];
   if (poolMinBytes === undefined) {
     const pool = addon().hostPool();

@@ -1,4 +1,6 @@
+import { constants as bufferConstants } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
+import { allocHost } from '../lib/tensor.js';
 import {
   KernelError, Tensor, fromBFloat16, fromFloat16, memory, synchronize, tensor, toBFloat16, toFloat16,
 } from '../lib/index.js';
@@ -74,6 +76,12 @@ describe('tensor()', () => {
       expect(use).toThrow(KernelError);
       expect(use).toThrow(/lost its copy: false data \(its buffer was detached\)/);
     }
+  });
+
+  it('refuses cpu storage past the typed-array length limit as a RangeError naming it, not as out of memory', () => {
+    const limit = bufferConstants.MAX_LENGTH;
+    expect(() => allocHost('uint8', limit + 1)).toThrow(
+      new RangeError(`cpu: a tensor of ${limit + 1} uint8 elements is past this Node.js's typed-array length limit (${limit})`));
   });
 
   it('copies to the same device with to()', () => {
