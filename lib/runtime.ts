@@ -3,7 +3,7 @@ import { type NativeInfo, addon, loadedFrom } from './addon.js';
 import { type Device, ordinalOf, parseDevice } from './device.js';
 import { describe } from './errors.js';
 import { releaseAll, waitCpu, waitCuda } from './stream.js';
-import { hostBytesInUse } from './tensor.js';
+import { hostBytesInUse } from './storage.js';
 
 export type Backend = 'cpu' | 'cuda';
 

@@ -11,16 +11,17 @@
  * once and fill them in stream order; `read()` waits without blocking the
  * event loop, `toArray()` and `item()` block.
  */
-import { constants as bufferConstants } from 'node:buffer';
 import { inspect } from 'node:util';
-import { markAsUntransferable } from 'node:worker_threads';
 import { addon, type DeviceBuffer } from './addon.js';
 import { type Device, defaultDevice, deviceOf, ordinalOf, parseDevice } from './device.js';
 import {
   DTYPES, DTYPE_BYTES, type DType, type HostArray, type HostArrayOf, bfloat16Bits, bfloat16Value, dtypeOfArray, float16Bits,
-  float16Value, hostArray, hostView, isNumberArray,
+  float16Value, hostArray, isNumberArray,
 } from './dtype.js';
 import { KernelError, article, describe, expectKeys } from './errors.js';
+import {
+  allocHost, claim, copyHost, freeHost, hold, isDetached, isShared, letGo, pinned,
+} from './storage.js';
 import { releaseAll, runOp, waitCpu, waitCuda } from './stream.js';
 
 export type TypedArray = Float32Array | Float64Array | Int32Array | Uint8Array | Uint16Array | Int8Array | Int16Array | Uint32Array;
@@ -46,121 +47,7 @@ type UntypedOptions = TensorOptions & { dtype?: undefined };
 /** A float32 tensor: what every op returns (but tokenLogProbsBackward, which keeps the logits' dtype). */
 export type Float32Tensor = Tensor<'float32'>;
 
-// -------------------------------------------------------------- host storage
-// A fresh JS allocation of tens of MB costs more in the OS's first-touch page
-// faults than the op that fills it, so large cpu storage comes from the
-// addon's pool (native/core/host_pool.h) as external ArrayBuffers
-// (bindings/host_memory.cpp). A block goes back to the pool only when no JS
-// view can reach it any more: when the garbage collector has dropped the
-// buffer (its finalizer), or at dispose() of the tensor that owns it if that
-// storage never left this file (no toArray(), read() or reshape() handed it
-// out; the keep-alive list of lib/stream.ts holds views, but the block goes
-// back in cpu stream order after the work that uses it). dispose() detaches
-// the buffer first, so any view left reads as empty. Reused blocks hold old
-// data: every op writes every element of its outputs (tests/host_pool.test.ts
-// poisons them).
-
-/** Storage below this many bytes is JS-allocated; Infinity when the pool is off. */
-let poolMinBytes: number | undefined;
-
-/** Pooled storage no Tensor owns yet: the first one constructed with it does. */
-const unclaimed = new WeakSet<HostArray>();
-
-/**
- * Device storage that reshape() shared: how many tensors hold it still
- * (neither disposed nor collected). It goes back to the pool when none
- * does: at the last holder's dispose(), or when the garbage collector has
- * dropped the last of them (`collected`; device memory is invisible to V8,
- * so a view dropped without dispose() must not pin it until the others go).
- */
-const holders = new WeakMap<DeviceBuffer, number>();
-const collected = new FinalizationRegistry<DeviceBuffer>((buffer) => release(buffer));
-
-function release(buffer: DeviceBuffer): void {
-  const left = holders.get(buffer)! - 1;
-  if (left > 0) {
-    holders.set(buffer, left);
-  } else {
-    holders.delete(buffer);
-    buffer.free();
-  }
-}
-
-/** `tensor` holds the shared `buffer` until its dispose() or collection. */
-function hold(tensor: Tensor, buffer: DeviceBuffer): void {
-  holders.set(buffer, (holders.get(buffer) ?? 0) + 1);
-  collected.register(tensor, buffer, tensor);
-}
-
-const MAX_TYPED_ARRAY_LENGTH = bufferConstants.MAX_LENGTH;
-
-/** @internal Uninitialised host storage of `size` elements (zeros when JS-allocated). */
-export function allocHost(dtype: DType, size: number): HostArray {
-  // (A typed array's length limit, V8's: 2^32 elements on Node 20, more on 22.)
-  if (size > MAX_TYPED_ARRAY_LENGTH)
-    throw new RangeError(`cpu: a tensor of ${size} ${dtype} elements is past this Node.js's typed-array length limit (${MAX_TYPED_ARRAY_LENGTH})`);
-  const bytes = size * DTYPE_BYTES[dtype];
-  if (poolMinBytes === undefined) {
-    const pool = addon().hostPool();
-    poolMinBytes = pool.limit > 0 ? Math.max(1, pool.minBytes) : Infinity;
-  }
-  const buffer = bytes >= poolMinBytes ? addon().hostAlloc(bytes) : undefined;
-  if (!buffer) {
-    try {
-      return pinned(hostArray(dtype, size));
-    } catch (e) {
-      if (e instanceof RangeError) throw new KernelError(`cpu: cannot allocate ${bytes} bytes of host memory (${size} ${dtype} elements): ${e.message}`, 'EOOM');
-      throw e;
-    }
-  }
-  // Transferred to another thread, the block would go back to the pool when
-  // this one's environment ends (Node finalizes external buffers then).
-  markAsUntransferable(buffer);
-  const array = hostView(dtype, buffer, size);
-  unclaimed.add(array);
-  return array;
-}
-
-/**
- * Storage the addon reads or writes must never be detached: queued cpu work
- * holds raw pointers into it, and a buffer transferred away (postMessage,
- * structuredClone with a transfer list) would be freed under that work.
- * Marked untransferable, a buffer in a transfer list is copied instead
- * (Node 20) or refused with a DataCloneError, as is
- * ArrayBuffer.prototype.transfer() (Node 21 and later).
- */
-function pinned<T extends ArrayBufferView>(array: T): T {
-  if (array.buffer instanceof ArrayBuffer) markAsUntransferable(array.buffer);
-  return array;
-}
-
-function isDetached(buffer: ArrayBufferLike): boolean {
-  try {
-    new Uint8Array(buffer, 0, 0);
-    return false;
-  } catch {
-    return true;
-  }
-}
-
 const TENSOR_OPTIONS = ['dtype', 'device', 'copy'];
-
-/** Gives pooled storage that nothing else has seen back at once (a no-op otherwise). */
-function freeHost(array: HostArray): void {
-  addon().hostFree(array.buffer as ArrayBuffer);
-}
-
-/**
- * @internal Bytes of host memory in ArrayBuffers (tensors' storage among
- * them): what Node.js's allocator holds, plus the host pool's blocks in use
- * (external ArrayBuffers, which Node.js does not count). Not tracked per
- * tensor: registering every tensor with a FinalizationRegistry would make
- * each large output survive into the old generation and cost more than the
- * op itself.
- */
-export function hostBytesInUse(): number {
-  return process.memoryUsage().arrayBuffers + addon().hostPool().inUse;
-}
 
 function shapeSize(shape: readonly number[]): number {
   let n = 1;
@@ -230,7 +117,7 @@ export class Tensor<D extends DType = DType> {
     this.size = shapeSize(shape);
     this._host = host;
     this._buffer = buffer;
-    if (host) this.#pooled = unclaimed.delete(host);
+    if (host) this.#pooled = claim(host);
   }
 
   /**
@@ -381,7 +268,7 @@ export class Tensor<D extends DType = DType> {
       return new Tensor(dims, this.dtype, this.device, this._host, null);
     }
     const buffer = storage as DeviceBuffer;
-    if (!holders.has(buffer)) hold(this, buffer);
+    if (!isShared(buffer)) hold(this, buffer);
     const view = new Tensor(dims, this.dtype, this.device, null, buffer);
     hold(view, buffer);
     if (dims.length > 0 && this._rowCounts?.length === shapeSize(dims.slice(0, -1))) view._rowCounts = this._rowCounts;  // the same rows
@@ -424,9 +311,8 @@ export class Tensor<D extends DType = DType> {
     const buffer = this._buffer;
     this._buffer = null;
     if (!buffer) return;
-    if (!holders.has(buffer)) return buffer.free();
-    collected.unregister(this);
-    release(buffer);
+    if (!isShared(buffer)) return buffer.free();
+    letGo(this, buffer);
   }
 
   /** dispose() at the end of a `using` block (the declarations pull in TypeScript's esnext.disposable lib). */
@@ -533,7 +419,7 @@ export function tensor(data: TypedArray | number[], shape?: readonly number[], o
   const out = Tensor.empty(dims, dtype, device);
   addon().copyToDevice(out._buffer!, host);
   out._rowCounts = rowCountsOf(host, dims);
-  if (unclaimed.delete(host)) freeHost(host); // a converted staging copy, seen by nothing else
+  if (claim(host)) freeHost(host); // a converted staging copy, seen by nothing else
   return out;
 }
 
@@ -641,12 +527,6 @@ function inferShape(where: string, shape: unknown, size: number): number[] {
   if (shapeSize(known) !== size)
     throw new RangeError(`${where}: shape ${formatShape(known)} holds ${shapeSize(known)} elements, the tensor has ${size}`);
   return known;
-}
-
-function copyHost(dtype: DType, data: HostArray): HostArray {
-  const out = allocHost(dtype, data.length);
-  out.set(data as never);
-  return out;
 }
 
 function dtypeArrayName(dtype: DType): string {

@@ -1,6 +1,6 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
-import { allocHost } from '../lib/tensor.js';
+import { allocHost } from '../lib/storage.js';
 import {
   KernelError, Tensor, fromBFloat16, fromFloat16, memory, synchronize, tensor, toBFloat16, toFloat16,
 } from '../lib/index.js';
