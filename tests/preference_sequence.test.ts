@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  type Device, type PreferenceKind, type SequenceReduce, dpoLoss, sequenceLogProbs, sequenceLogProbsBackward,
+  type Device, type PreferenceKind, type SequenceReduce, dpoLoss, pairwiseLoss, sequenceLogProbs, sequenceLogProbsBackward,
   tensor,
 } from '../lib/index.js';
 import { DEVICES } from './helpers/devices.js';
@@ -209,5 +209,53 @@ describe.each(DEVICES)('the DPO gradient chain on %s', (device: Device) => {
     for (let i = 0; i < fd.length; i++) expect(exact[i]).toBeCloseTo(fd[i]!, 7);
     expectClose(out, exact, chainRef(f32), `${kind} ${reduce} logits gradient`);
     expect(maxAbs(exact)).toBeGreaterThan(0);
+  });
+});
+
+describe.each(DEVICES)('SimPO through pairwiseLoss on %s', (device: Device) => {
+  it('mean sequence log-probs with margin gamma give SimPO\'s loss and token gradients (its closed form, float64)', () => {
+    // SimPO (Meng et al. 2024): -log sigmoid(beta (avg_w - avg_l) - gamma),
+    // averaged over pairs, avg the mean log-prob over a sequence's tokens; no
+    // reference model. A token of a chosen sequence of n tokens gets
+    // -(1 - sigmoid(x)) beta / (n B), one of a rejected one the opposite.
+    const rng = new Rng();
+    const [B, T, beta, gamma] = [7, 33, 2.0, 0.8];
+    const lp = (): Float32Array => Float32Array.from(rng.normals(B * T, 0.5), (v) => v - 1.5);
+    const [chosenLp, rejectedLp] = [lp(), lp()];
+    const [chosenMask, rejectedMask] = [rng.rowMask(B, T), rng.rowMask(B, T)];
+    for (const m of [chosenMask, rejectedMask]) for (let b = 0; b < B; b++) m[b * T + T - 1] = 1;  // no empty row
+
+    const on = (a: Float32Array | Uint8Array) => tensor(a, [B, T], { device });
+    const [cm, rm] = [on(chosenMask), on(rejectedMask)];
+    const avgW = sequenceLogProbs(on(chosenLp), cm, { reduce: 'mean' });
+    const avgL = sequenceLogProbs(on(rejectedLp), rm, { reduce: 'mean' });
+    const out = pairwiseLoss(avgW, avgL, { beta, margin: new Float32Array(B).fill(gamma) });
+    const gradW = sequenceLogProbsBackward(out.gradChosen, cm, { reduce: 'mean' }).toArray();
+    const gradL = sequenceLogProbsBackward(out.gradRejected, rm, { reduce: 'mean' }).toArray();
+
+    const avg = (x: Float32Array, m: Uint8Array, b: number) => {
+      let s = 0, n = 0;
+      for (let t = 0; t < T; t++) if (m[b * T + t]) (s += x[b * T + t]!, n++);
+      return [s / n, n] as const;
+    };
+    let loss = 0;
+    const [refW, refL] = [new Float64Array(B * T), new Float64Array(B * T)];
+    for (let b = 0; b < B; b++) {
+      const [w, nw] = avg(chosenLp, chosenMask, b), [l, nl] = avg(rejectedLp, rejectedMask, b);
+      const x = beta * (w - l) - gamma;
+      loss += Math.log1p(Math.exp(-x)) / B;
+      const g = -1 / (1 + Math.exp(x)) * beta / B;  // d loss / d avg_w
+      for (let t = 0; t < T; t++) {
+        refW[b * T + t] = chosenMask[b * T + t] ? g / nw : 0;
+        refL[b * T + t] = rejectedMask[b * T + t] ? -g / nl : 0;
+      }
+    }
+    // A few float32 roundings of each quantity: 8 ulps of its magnitude.
+    expect(Math.abs(out.loss.item() - loss)).toBeLessThanOrEqual(8 * EPS.float32 * loss);
+    for (const [got, ref] of [[gradW, refW], [gradL, refL]] as const) {
+      const e = errorStats(got, ref);
+      expect(e.maxAbs, `worst at ${e.worst}`).toBeLessThanOrEqual(8 * EPS.float32 * maxAbs(ref));
+      expect(maxAbs(ref)).toBeGreaterThan(0);
+    }
   });
 });
