@@ -141,6 +141,28 @@ export function hostBytesInUse(): number {
   return process.memoryUsage().arrayBuffers + addon().hostPool().inUse;
 }
 
+/**
+ * The cpu stream's ticket of the last op queued to write each host buffer
+ * after it was made (slice() and concat() fill new tensors in stream order).
+ * Code that reads a tensor's data at the call (the targets' check of
+ * lib/ops/token_logprobs.ts) must not read it before that op ran.
+ */
+const writers = new WeakMap<ArrayBufferLike, number>();
+
+/** Queued work with cpu `ticket` writes `host`. */
+export function noteWrite(host: HostArray, ticket: number): void {
+  writers.set(host.buffer, Math.max(ticket, writers.get(host.buffer) ?? 0));
+}
+
+/** Whether an op queued to write `host` has not run yet: its data is not there. */
+export function writePending(host: HostArray): boolean {
+  const ticket = writers.get(host.buffer);
+  if (ticket === undefined) return false;
+  if (ticket > addon().completed()) return true;
+  writers.delete(host.buffer);
+  return false;
+}
+
 /** A copy of `data` in new host storage. */
 export function copyHost(dtype: DType, data: HostArray): HostArray {
   const out = allocHost(dtype, data.length);

@@ -20,7 +20,7 @@ import {
 } from './dtype.js';
 import { KernelError, article, describe, expectKeys } from './errors.js';
 import {
-  allocHost, claim, copyHost, freeHost, hold, isDetached, isShared, letGo, pinned,
+  allocHost, claim, copyHost, freeHost, hold, isDetached, isShared, letGo, noteWrite, pinned,
 } from './storage.js';
 import { releaseAll, runOp, waitCpu, waitCuda } from './stream.js';
 
@@ -489,7 +489,8 @@ function rowCountsOf(host: HostArray, shape: readonly number[]): Int32Array | un
 function copyBytes(src: Tensor, srcOffset: number, dst: Tensor, dstOffset: number, bytes: number): void {
   if (bytes === 0) return;
   try {
-    runOp('copyRegion', src.ordinal, { src: src._storage(), srcOffset, dst: dst._storage(), dstOffset, bytes });
+    const ticket = runOp('copyRegion', src.ordinal, { src: src._storage(), srcOffset, dst: dst._storage(), dstOffset, bytes });
+    if (dst._host) noteWrite(dst._host, ticket);
   } catch (e) {
     dst.dispose();  // the new tensor being filled: nobody else holds it yet
     throw e;

@@ -123,6 +123,33 @@ describe('Tensor.slice', () => {
   });
 });
 
+describe('slice and concat outputs as op inputs on cpu', () => {
+  it('checks targets a queued slice or concat writes only once written: valid ids never throw, a bad one is reported at the next wait', async () => {
+    // Pooled blocks come back holding old data (here the bits of log-probs):
+    // a check at the call would read them instead of the ids.
+    const N = 65536, V = 32, MB = 16384;
+    const logits = tensor(new Float32Array(N * V).map((_, i) => Math.sin(i)), [N, V]);
+    const ids = Int32Array.from({ length: N }, (_, i) => i % V);
+    const targets = tensor(ids);
+    for (let round = 0; round < 10; round++)
+      for (let s = 0; s < N; s += MB) {
+        const l = logits.slice(s, s + MB);
+        const t = s === 0 ? concat([targets.slice(0, MB / 2), targets.slice(MB / 2, MB)]) : targets.slice(s, s + MB);
+        const out = tokenLogProbs(l, t);
+        t.dispose();
+        l.dispose();
+        expect((await out.logprobs.read())[1]).toBeLessThan(0);
+        out.lse.dispose();
+        out.logprobs.dispose();
+      }
+    ids[7] = V + 1;
+    const bad = tensor(ids).slice(0, MB);
+    const run = async () => tokenLogProbs(logits.slice(0, MB), bad).logprobs.read();  // refused at once, or at the next wait
+    await expect(run()).rejects.toThrow(`tokenLogProbs: targets[7] is ${V + 1}, expected a token id in [0, ${V}) or ignoreIndex (-100)`);
+    await expect(run()).rejects.toThrow(RangeError);
+  });
+});
+
 describe('concat', () => {
   it('joins along the first dimension, every dtype, empty parts included', () => {
     const T = 3;

@@ -6,6 +6,7 @@
 import { DTYPE_CODE, type DType } from '../dtype.js';
 import { ordinalOf } from '../device.js';
 import { describe } from '../errors.js';
+import { writePending } from '../storage.js';
 import { runOp } from '../stream.js';
 import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
@@ -115,11 +116,13 @@ function rowTensor(scope: OpScope, op: string, name: string, value: unknown, dty
 /**
  * On cpu, a target outside [0, V) that is not ignoreIndex is a RangeError
  * now, naming its position (on cuda the kernel reports it, in the same
- * words, at the next synchronizing call).
+ * words, at the next synchronizing call; so does the cpu kernel for targets
+ * a queued op, a slice() or concat(), has yet to write).
  */
 function checkTargets(op: string, logits: Tensor, targets: Tensor, vocab: number, ignoreIndex: number, leading: readonly number[]): void {
   if (targets.device !== 'cpu' || logits.device !== 'cpu') return;  // on different devices: sameDevice's error
   const y = targets._storage(`${op}: targets`) as Int32Array;
+  if (writePending(y)) return;  // not written yet: the kernel checks them as it runs
   for (let i = 0; i < y.length; i++) {
     const v = y[i]!;
     if (v === ignoreIndex || (v >= 0 && v < vocab)) continue;
@@ -156,8 +159,10 @@ function common(scope: OpScope, op: string, logitsIn: unknown, targetsIn: unknow
  *
  * Rows whose target is `ignoreIndex` give logprob 0 and entropy 0 (lse is
  * still their log-sum-exp). A target outside [0, V) raises a RangeError
- * naming the row (at once on cpu; on cuda at the next synchronize, with code
- * 'EBADINPUT', and then also `instanceof KernelError`).
+ * naming the row: at once on cpu; on cuda at the next synchronize, with code
+ * 'EBADINPUT', and then also `instanceof KernelError` (so on cpu too for
+ * targets that an op queued before the call, a slice() or concat(), has
+ * yet to write).
  *
  * Edge values: `-inf` logits are a masked vocabulary (p = 0, no entropy
  * contribution); a target at a `-inf` logit gives logprob -inf. A row of only
