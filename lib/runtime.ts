@@ -57,8 +57,10 @@ function devicesToSync(device: Device | undefined): number[] {
 
 /**
  * Waits, without blocking the event loop, until the work queued on `device`
- * (every device used, when omitted) has run. Rejects with what that work
- * found: a KernelError, or a RangeError for a bad input found on the device.
+ * (every device used, when omitted: all at once) has run. Rejects with what
+ * that work found: a KernelError, or a RangeError for a bad input found on
+ * the device; when several devices failed, an AggregateError of their
+ * errors (each failure is reported once, so none is dropped).
  *
  * Work that finishes within the spin budget (`RLHF_KERNELS_SPIN_US`,
  * default 50 µs) settles on the calling thread, which polls that long at
@@ -66,19 +68,33 @@ function devicesToSync(device: Device | undefined): number[] {
  * trip alone costs tens of microseconds: more than a small op.)
  */
 export async function synchronize(device?: Device): Promise<void> {
-  for (const d of devicesToSync(device)) {
-    // One native wait at a time per stream and thread, shared (lib/stream.ts).
-    await (d < 0 ? waitCpu() : waitCuda(d));
-  }
+  // One native wait at a time per stream and thread, shared (lib/stream.ts);
+  // the streams' waits all begin now, so each covers what is queued now.
+  const waits = devicesToSync(device).map((d) => (d < 0 ? waitCpu() : waitCuda(d)));
+  const failures = (await Promise.allSettled(waits)).flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+  throwFailures(failures);
 }
 
 /** Like synchronize(), blocking the thread. */
 export function synchronizeSync(device?: Device): void {
   const native = addon();
+  const failures: unknown[] = [];
   for (const d of devicesToSync(device)) {
-    native.synchronize(d);
+    try {
+      native.synchronize(d);
+    } catch (e) {
+      failures.push(e);
+    }
     if (d < 0) releaseAll();
   }
+  throwFailures(failures);
+}
+
+/** The one failure, or an AggregateError of several (devices in order: cpu, then cuda:0, ...). */
+function throwFailures(failures: unknown[]): void {
+  if (failures.length === 1) throw failures[0];
+  if (failures.length > 1)
+    throw new AggregateError(failures, `synchronize: ${failures.length} devices failed: ${failures.map((e) => (e as Error).message).join('; ')}`);
 }
 
 /**

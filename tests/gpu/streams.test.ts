@@ -142,7 +142,8 @@ describe('cuda waits', { skip }, () => {
     const logits = tensor(new Float32Array(4 * V), [4, V], { device: GPU });
     const bad = tensor([1, V + 7, 2, 3], undefined, { dtype: 'int32', device: GPU });
     const out = tokenLogProbs(logits, bad);
-    const shared = [synchronize(GPU), out.logprobs.read(), out.lse.read()];
+    // synchronize() of every device starts its waits at once: it shares the cuda wait too
+    const shared = [synchronize(), synchronize(GPU), out.logprobs.read(), out.lse.read()];
     for (const p of shared) await assert.rejects(p, { name: 'RangeError', message: new RegExp(`targets\\[1\\] is ${V + 7}`) });
     await synchronize(GPU);
     assert.ok((await out.lse.read()).every(Number.isFinite));
