@@ -7,6 +7,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { addon, type DeviceBuffer } from './addon.js';
 import { DTYPE_BYTES, type DType, type HostArray, hostArray, hostView } from './dtype.js';
 import { KernelError } from './errors.js';
+import { runOp } from './stream.js';
 
 // -------------------------------------------------------------- host storage
 // A fresh JS allocation of tens of MB costs more in the OS's first-touch page
@@ -161,6 +162,43 @@ export function writePending(host: HostArray): boolean {
   if (ticket > addon().completed()) return true;
   writers.delete(host.buffer);
   return false;
+}
+
+/**
+ * cpu read()s in flight, per host buffer. A read resolves with the storage
+ * itself once the work queued before it ran; an op queued after it that
+ * writes the same storage in place (an in-place backward) could be running
+ * by then. So such an op first gives each read in flight a copy of what the
+ * storage holds (queued before the write): the read returns that, as cuda's
+ * snapshot at the call does.
+ */
+export interface PendingRead {
+  readonly host: HostArray;
+  readonly dtype: DType;
+  copy?: HostArray;
+  ticket?: number;  // the copy's cpu ticket
+}
+const reads = new WeakMap<ArrayBufferLike, Set<PendingRead>>();
+
+export function beginRead(host: HostArray, dtype: DType): PendingRead {
+  const read: PendingRead = { host, dtype };
+  const set = reads.get(host.buffer) ?? new Set();
+  reads.set(host.buffer, set.add(read));
+  return read;
+}
+
+export function endRead(read: PendingRead): void {
+  reads.get(read.host.buffer)?.delete(read);
+}
+
+/** Before an op that writes `host` in place is queued: copies for the reads of it in flight. */
+export function copyForReads(host: HostArray): void {
+  for (const read of reads.get(host.buffer) ?? []) {
+    if (read.copy) continue;  // copied at an earlier in-place op: before both writes
+    const copy = allocHost(read.dtype, read.host.length);
+    read.ticket = runOp('copyRegion', -1, { src: read.host, srcOffset: 0, dst: copy, dstOffset: 0, bytes: read.host.byteLength });
+    read.copy = copy;
+  }
 }
 
 /** A copy of `data` in new host storage. */

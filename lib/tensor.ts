@@ -20,7 +20,7 @@ import {
 } from './dtype.js';
 import { KernelError, article, describe, expectKeys } from './errors.js';
 import {
-  allocHost, claim, copyHost, freeHost, hold, isDetached, isShared, letGo, noteWrite, pinned,
+  allocHost, beginRead, claim, copyHost, endRead, freeHost, hold, isDetached, isShared, letGo, noteWrite, pinned,
 } from './storage.js';
 import { releaseAll, runOp, waitCpu, waitCuda } from './stream.js';
 
@@ -225,15 +225,29 @@ export class Tensor<D extends DType = DType> {
     return out;
   }
 
-  /** Like toArray(), without blocking the event loop. */
+  /**
+   * Like toArray(), without blocking the event loop: the elements once the
+   * ops queued before the call ran. An in-place op on this storage queued
+   * while the read is in flight does not change what it gives (on cpu it
+   * gets a copy first; cuda copies at the call). On cpu what it gives is,
+   * like toArray()'s, the storage itself: an in-place op queued after it
+   * settled writes into it.
+   */
   async read(): Promise<HostArrayOf<D>> {
     const src = this._storage('Tensor.read');
     const native = addon();
     if (this._host) {
       const host = this._host;
       this.#exposed = true;
-      await waitCpu();
-      return host as HostArrayOf<D>;
+      // An in-place op queued meanwhile gives this read a copy (lib/storage.ts).
+      const pending = beginRead(host, this.dtype);
+      try {
+        await waitCpu();
+        while (pending.ticket !== undefined && pending.ticket > native.completed()) await waitCpu();
+      } finally {
+        endRead(pending);
+      }
+      return (pending.copy ?? host) as HostArrayOf<D>;
     }
     // A snapshot now, in stream order: ops queued after this call (in place
     // ones too) cannot change what is read. waitCuda copies it out.

@@ -150,6 +150,26 @@ describe('slice and concat outputs as op inputs on cpu', () => {
   });
 });
 
+describe('read() on cpu and an in-place op queued while it is in flight', () => {
+  it('gives what the tensor held at the call: the in-place backward waits for a copy, never tears it', async () => {
+    const R = 1024, V = 2048;
+    const busy = tensor(new Float32Array(2048 * 4096), [2048, 4096]);
+    const busyTargets = tensor(new Int32Array(2048));
+    for (let it = 0; it < 20; it++) {
+      const logits = tensor(new Float32Array(R * V).fill(1), [R, V]);
+      const y = tensor(new Int32Array(R));
+      const { lse } = tokenLogProbs(logits, y);
+      tokenLogProbs(busy, busyTargets);  // the read below stays in flight
+      const before = logits.read();
+      const alsoBefore = logits.reshape([R * V]).read();  // a view's read: the same storage
+      tokenLogProbsBackward(logits, y, { lse, gradLogprobs: tensor(new Float32Array(R).fill(1)) }, { inPlace: true });
+      for (const p of [before, alsoBefore]) expect((await p).every((v) => v === 1)).toBe(true);
+      const after = await logits.read();
+      expect(after[0]).not.toBe(1);
+    }
+  });
+});
+
 describe('concat', () => {
   it('joins along the first dimension, every dtype, empty parts included', () => {
     const T = 3;

@@ -6,7 +6,7 @@
 import { DTYPE_CODE, type DType } from '../dtype.js';
 import { ordinalOf } from '../device.js';
 import { describe } from '../errors.js';
-import { writePending } from '../storage.js';
+import { copyForReads, writePending } from '../storage.js';
 import { runOp } from '../stream.js';
 import { type Float32Tensor, Tensor } from '../tensor.js';
 import {
@@ -262,6 +262,7 @@ export function tokenLogProbsBackward<D extends DType>(
         if (t?._overlaps(c.logits))
           throw new RangeError(`${op}: ${name} expected memory apart from logits (inPlace overwrites them), got a tensor sharing it`);
     }
+    if (inPlace && c.logits._host) copyForReads(c.logits._host);  // reads in flight keep what they were called on
     const out = inPlace ? logits : scope.output(logits.shape, logits.dtype, device);  // c.logits is logits, checked
     runOp(op, ordinalOf(device), {
       logits: c.logits._storage(`${op}: logits`),
