@@ -1,4 +1,7 @@
 // Runtime functions: info, threads, device memory, copies, synchronize.
+#include <algorithm>
+#include <cstdint>
+
 #include "../native/core/isa.h"
 #include "../native/core/thread_pool.h"
 #include "common.h"
@@ -183,12 +186,18 @@ struct HostCopy {
 // together, so they hold one pool thread between them.
 class SyncWorker : public Napi::AsyncWorker {
  public:
-  SyncWorker(Napi::Env env, int device) : Napi::AsyncWorker(env, "rlhf-kernels:sync"), deferred_(env), device_(device) {
+  // cpu: `covers`, the last ticket the wait is for (lib/stream.ts: what was
+  // queued when its callers called); later ops' failures are not its own.
+  SyncWorker(Napi::Env env, int device, uint64_t covers = UINT64_MAX)
+      : Napi::AsyncWorker(env, "rlhf-kernels:sync"), deferred_(env), device_(device) {
     EnvState& s = state(env);
-    if (device < 0)
+    if (device < 0) {
       cpu_ = s.cpuStreamShared();
-    else
+      covers_ = std::min(covers, cpu_->submitted());
+    } else {
       cuda_ = s.cudaShared(device);
+      take_ = cuda_->queueTake();  // on the JS thread: the ops queued before this wait, no later one
+    }
   }
   // The worker owns the copies; their host arrays stay referenced (so alive) until it is done.
   void addCopies(std::vector<HostCopy>&& copies, const std::vector<Napi::TypedArray>& dsts) {
@@ -201,12 +210,12 @@ class SyncWorker : public Napi::AsyncWorker {
   void Execute() override {
     try {
       if (cpu_) {
-        cpu_->synchronize();
-        failure_ = cpu_->takeFailure();
+        cpu_->synchronize(covers_);
+        failure_ = cpu_->takeFailure(covers_);
       } else {
         for (HostCopy& c : copies_) c.run(*cuda_);
         cuda_->synchronize();
-        failure_.slot = cuda_->takeSlot();
+        failure_.slot = cuda_->finishTake(take_);
       }
     } catch (const KernelFailure& e) {
       failure_.failed = true;
@@ -244,6 +253,8 @@ class SyncWorker : public Napi::AsyncWorker {
   std::vector<HostCopy> copies_;
   std::vector<Napi::ObjectReference> refs_;
   StreamFailure failure_;
+  uint64_t covers_ = 0;  // cpu: the last ticket this wait covers
+  cuda::Context::SlotTake take_;  // cuda: its take of the error slot, queued at the call
 };
 
 // Work that finishes within the spin budget (core/spin.h) settles here, on
@@ -255,9 +266,31 @@ bool settlesSoon(Napi::Env env, int device) {
   return device < 0 ? s.cpuStream().settleSoon() : s.cudaContext(device).settleSoon();
 }
 
+// synchronizeAsync(device, covers?): on cpu, `covers` is the last ticket
+// the wait is for (default: everything queued now).
 Napi::Value synchronizeAsync(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
   const int device = deviceArg(cb, 0);
+  if (device < 0) {
+    CpuStream& stream = state(env).cpuStream();
+    const uint64_t covers = cb.Length() > 1 && cb[1].IsNumber()
+                                ? std::min<uint64_t>(static_cast<uint64_t>(std::max(0.0, cb[1].As<Napi::Number>().DoubleValue())),
+                                                     stream.submitted())
+                                : stream.submitted();
+    if (stream.settleSoon(covers)) {
+      auto deferred = Napi::Promise::Deferred::New(env);
+      StreamFailure f = stream.takeFailure(covers);
+      if (f.failed || f.slot.code != kSlotClear)
+        deferred.Reject(failureError(env, f).Value());
+      else
+        deferred.Resolve(env.Undefined());
+      return deferred.Promise();
+    }
+    auto* w = new SyncWorker(env, device, covers);
+    Napi::Promise p = w->promise();
+    w->Queue();
+    return p;
+  }
   if (settlesSoon(env, device)) {
     auto deferred = Napi::Promise::Deferred::New(env);
     try {

@@ -76,7 +76,8 @@ export interface Addon {
   setThreads(n: number): void;
   memory(): { device: number; inUse: number; pooled: number }[];
   synchronize(device: number): void;
-  synchronizeAsync(device: number): Promise<void>;
+  /** On cpu (device -1), `covers`: the last ticket to wait for (default: all queued). */
+  synchronizeAsync(device: number, covers?: number): Promise<void>;
   completed(): number;
   copyToDevice(dst: DeviceBuffer, src: ArrayBufferView): void;
   copyToHost(src: DeviceBuffer, dst: ArrayBufferView): void;

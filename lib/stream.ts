@@ -15,7 +15,8 @@ import { addon } from './addon.js';
 import { KernelError } from './errors.js';
 
 const pending: { ticket: number; arrays: unknown[] }[] = [];
-let queuedOps = 0;
+/** The cpu ticket of the last op queued from this thread. */
+let lastTicket = 0;
 
 /** Drops the keep-alive of the work the cpu stream has finished. */
 export function releaseFinished(): void {
@@ -45,7 +46,7 @@ export function runOp(name: string, ordinal: number, args: Record<string, unknow
   if (typeof fn !== 'function') throw new KernelError(`${name}: not in this build of the addon`, 'EINTERNAL');
   const ticket = fn({ ...args, device: ordinal });
   if (ordinal < 0) {
-    queuedOps++;
+    lastTicket = ticket;
     releaseFinished();
     pending.push({ ticket, arrays: Object.values(args).filter((v) => ArrayBuffer.isView(v)) });
   }
@@ -54,8 +55,7 @@ export function runOp(name: string, ordinal: number, args: Record<string, unknow
 
 interface Wait {
   promise: Promise<void>;
-  /** Its native wait has begun: it covers the ops queued before that, `covers` of them. */
-  started: boolean;
+  /** The ops it waits for: up to this cpu ticket, those queued when its callers called. */
   covers: number;
   /** Settled: a later call waits anew (a failure is reported once, as the native wait took it). */
   settled: boolean;
@@ -67,21 +67,20 @@ const ignore = (): void => undefined;
 
 /**
  * Settles once the cpu work queued so far from this thread has run; rejects
- * with a failure the stream found since the last wait (it goes to every call
- * sharing this wait, and to no later one).
+ * with a failure of that work not reported yet (it goes to every call
+ * sharing this wait, and to no later one; a failure of an op queued after
+ * the call is a later wait's).
  */
 export function waitCpu(): Promise<void> {
-  // A wait not begun yet covers everything queued by the time it begins; one
-  // begun covers what was queued before it.
-  if (latest && !latest.settled && (!latest.started || latest.covers === queuedOps)) return latest.promise;
-  const prior = latest?.promise;
-  const wait: Wait = { promise: Promise.resolve(), started: false, covers: 0, settled: false };
+  // A wait for exactly what is queued now is shared; otherwise a new one,
+  // begun when the one before it settled (one native wait at a time).
+  if (latest && !latest.settled && latest.covers >= lastTicket) return latest.promise;
+  const prior = latest && !latest.settled ? latest.promise : undefined;
+  const wait: Wait = { promise: Promise.resolve(), covers: lastTicket, settled: false };
   wait.promise = (async () => {
     if (prior) await prior.then(ignore, ignore);
-    wait.started = true;
-    wait.covers = queuedOps;
     try {
-      await addon().synchronizeAsync(-1);
+      await addon().synchronizeAsync(-1, wait.covers);
     } finally {
       wait.settled = true;
     }

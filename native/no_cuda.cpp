@@ -36,6 +36,8 @@ void Context::fill(void*, int, size_t) {}
 void Context::synchronize() {}
 bool Context::settleSoon() { return true; }
 ErrorSlot Context::takeSlot() { return ErrorSlot{}; }
+Context::SlotTake Context::queueTake() { return {}; }
+ErrorSlot Context::finishTake(SlotTake) { return ErrorSlot{}; }
 ErrorSlot* Context::slot() { return nullptr; }
 void Context::armSlot() {}
 CudaLaunch Context::launch() { return CudaLaunch{}; }

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  KernelError, defaultDevice, gae, info, memory, setDefaultDevice, setNumThreads, synchronize, synchronizeSync, tensor,
+  KernelError, concat, defaultDevice, gae, info, memory, setDefaultDevice, setNumThreads, synchronize, synchronizeSync, tensor,
   tokenLogProbs,
 } from '../lib/index.js';
 import { addon } from '../lib/addon.js';
@@ -122,6 +122,23 @@ describe('synchronize and threads', () => {
     }
     await expect(synchronize('cpu')).resolves.toBeUndefined();
     await expect(out.lse.read()).resolves.toBeInstanceOf(Float32Array);
+  });
+
+  it('gives a failure to the waits covering the failing op only: one begun before it resolves, a read of its output rejects', async () => {
+    const V = 32000, N = 2048;
+    const busy = tensor(new Float32Array(N * V), [N, V]);
+    const busyTargets = tensor(new Int32Array(N));
+    const small = tensor(new Float32Array(4 * V), [4, V]);
+    for (let k = 0; k < 10; k++) {
+      tokenLogProbs(busy, busyTargets);
+      const early = synchronize('cpu');  // begun now: covers the busy op, not the bad one below
+      const bad = concat([tensor(new Int32Array([0, V + 7, 1, 2]))]);  // written by a queued copy: the kernel checks it
+      const out = tokenLogProbs(small, bad);
+      const late = out.logprobs.read();
+      await expect(early).resolves.toBeUndefined();
+      await expect(late).rejects.toThrow(`tokenLogProbs: targets[1] is ${V + 7}`);
+      await expect(synchronize('cpu')).resolves.toBeUndefined();  // reported once
+    }
   });
 
   it('bounds the cpu queue: with 256 ops queued, an op call waits until half have run', async () => {

@@ -51,39 +51,50 @@ void CpuStream::loop() {
       queue_.pop_front();
       queued_.fetch_sub(1, std::memory_order_relaxed);
     }
+    StreamFailure failed;
     try {
       task();
     } catch (const KernelFailure& e) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!failure_.failed) failure_ = {true, e.code(), e.what(), {}};
+      failed = {true, e.code(), e.what(), {}};
     } catch (const std::bad_alloc&) {  // (ops name themselves: bindings/op_args.cpp)
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!failure_.failed) failure_ = {true, ErrorCode::OutOfMemory, "cpu: out of host memory in a queued task", {}};
+      failed = {true, ErrorCode::OutOfMemory, "cpu: out of host memory in a queued task", {}};
     } catch (const std::exception& e) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!failure_.failed) failure_ = {true, ErrorCode::Internal, e.what(), {}};
+      failed = {true, ErrorCode::Internal, e.what(), {}};
     } catch (...) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (!failure_.failed) failure_ = {true, ErrorCode::Internal, "unknown exception in a cpu task", {}};
+      failed = {true, ErrorCode::Internal, "unknown exception in a cpu task", {}};
+    }
+    // A kernel's report about its inputs (tlp::reportBadTarget): its writers
+    // ran within the task, which has returned, so the report is whole. Moved
+    // out now, it is this task's, whatever a wait takes later.
+    const int32_t code = __atomic_load_n(&slot_.code, __ATOMIC_ACQUIRE);
+    if (code != kSlotClear) {
+      failed.slot = slot_;
+      failed.slot.code = code;
+      __atomic_store_n(&slot_.code, static_cast<int32_t>(kSlotClear), __ATOMIC_RELEASE);
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      const uint64_t ticket = completed_ + 1;  // tasks run in order: this one's
+      if ((failed.failed || failed.slot.code != kSlotClear) && failures_.size() < kMaxFailures)
+        failures_.emplace_back(ticket, std::move(failed));
       done_.store(++completed_, std::memory_order_release);
     }
     idle_.notify_all();
   }
 }
 
-void CpuStream::synchronize() {
-  if (settleSoon()) return;
+void CpuStream::synchronize() { synchronize(submitted()); }
+
+void CpuStream::synchronize(uint64_t target) {
+  if (spinUntil([&] { return done_.load(std::memory_order_acquire) >= target; })) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  const uint64_t target = submitted_;  // only this env's thread enqueues: what settleSoon waited for
   idle_.wait(lock, [&] { return completed_ >= target; });
 }
 
-bool CpuStream::settleSoon() const {
-  const uint64_t target = submitted();
-  return spinUntil([&] { return done_.load(std::memory_order_acquire) >= target; });
+bool CpuStream::settleSoon() const { return settleSoon(submitted()); }
+
+bool CpuStream::settleSoon(uint64_t ticket) const {
+  return spinUntil([&] { return done_.load(std::memory_order_acquire) >= ticket; });
 }
 
 uint64_t CpuStream::completed() const {
@@ -96,23 +107,12 @@ uint64_t CpuStream::submitted() const {
   return submitted_;
 }
 
-StreamFailure CpuStream::takeFailure() {
+StreamFailure CpuStream::takeFailure(uint64_t upTo) {
   std::lock_guard<std::mutex> lock(mutex_);
-  StreamFailure out = std::move(failure_);
-  failure_ = {};
-  // Ops queued after this wait's synchronize may be running and reporting
-  // (tlp::reportBadTarget): a report is read once its writer stored the code
-  // (a few stores after claiming it), and cleared with release, so that the
-  // next claim comes after this read.
-  int32_t code = __atomic_load_n(&slot_.code, __ATOMIC_ACQUIRE);
-  while (code == kSlotClaimed) {
-    std::this_thread::yield();
-    code = __atomic_load_n(&slot_.code, __ATOMIC_ACQUIRE);
-  }
-  if (code != kSlotClear) {
-    out.slot = slot_;
-    out.slot.code = code;
-    __atomic_store_n(&slot_.code, static_cast<int32_t>(kSlotClear), __ATOMIC_RELEASE);
+  StreamFailure out;
+  while (!failures_.empty() && failures_.front().first <= upTo) {
+    if (!out.failed && out.slot.code == kSlotClear) out = std::move(failures_.front().second);  // the first wins
+    failures_.pop_front();
   }
   return out;
 }

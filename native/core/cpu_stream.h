@@ -3,8 +3,10 @@
 // own, each task free to use the shared ThreadPool. Tickets count tasks, so
 // JS can tell which inputs are still referenced by pending work.
 //
-// A task that throws does not stop the stream: the first failure is kept and
-// reported at the next synchronize (and cleared then), as CUDA would.
+// A task that throws, or whose kernel reports a bad input (the error slot),
+// does not stop the stream: the failure is kept with the task's ticket and
+// reported by the first wait that covers that ticket (and cleared then), as
+// CUDA would; a wait covering several reports the first.
 #pragma once
 #include <atomic>
 #include <condition_variable>
@@ -14,6 +16,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "errors.h"
 
@@ -42,13 +45,16 @@ class CpuStream {
   static constexpr uint64_t kMaxQueued = 256;
   void throttle();
   void synchronize();                 // blocks until every enqueued task ran
+  void synchronize(uint64_t ticket);  // blocks until the tasks up to `ticket` ran
   // Spins at most the spin budget (spin.h); true when every task enqueued
   // so far has run by then. Never blocks.
   bool settleSoon() const;
+  bool settleSoon(uint64_t ticket) const;  // the same for the tasks up to `ticket`
   uint64_t completed() const;         // highest ticket finished
   uint64_t submitted() const;
-  // Moves out the failure recorded since the last call (after synchronize).
-  StreamFailure takeFailure();
+  // Moves out the failures of the tasks up to `upTo` (after a synchronize
+  // that covers them) and returns the first; later tasks' stay.
+  StreamFailure takeFailure(uint64_t upTo = UINT64_MAX);
   ErrorSlot* errorSlot() { return &slot_; }
 
  private:
@@ -61,7 +67,8 @@ class CpuStream {
   // Lock-free mirrors for the short spins before blocking (spin.h).
   std::atomic<uint64_t> queued_{0}, done_{0};
   bool stopping_ = false;
-  StreamFailure failure_;
+  static constexpr size_t kMaxFailures = 1024;  // kept until waited for; more are dropped
+  std::deque<std::pair<uint64_t, StreamFailure>> failures_;  // (ticket, failure), in ticket order
   ErrorSlot slot_{};
   std::thread thread_;
 };

@@ -131,8 +131,14 @@ struct Context::Impl {
   int ordinal = 0;
   int multiprocessors = 0;
   cudaStream_t stream = nullptr;
-  ErrorSlot* deviceSlot = nullptr;  // [2]: the slot kernels report into, then the last take's copy
-  ErrorSlot* hostSlot = nullptr;  // pinned
+  // [1 + kTakes]: the slot kernels report into, then a ring of take
+  // buffers, each copied to its pinned host twin: a wait in flight on a pool
+  // thread (at most one per stream: lib/stream.ts) and blocking takes on the
+  // JS thread meanwhile each read their own.
+  static constexpr int kTakes = 4;
+  ErrorSlot* deviceSlot = nullptr;
+  ErrorSlot* hostSlot = nullptr;  // pinned, [kTakes]
+  unsigned nextTake = 0;
   unsigned* blockCounter = nullptr;      // CudaLaunch::blockCounter, then
   unsigned long long* gridTally = nullptr;  // CudaLaunch::gridTally, 8 bytes on: one allocation
   void* scratch = nullptr;
@@ -196,14 +202,14 @@ std::shared_ptr<Context> Context::create(int ordinal) {
     uint64_t keep = UINT64_MAX;
     cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
   }
-  checkCall(cudaMalloc(&impl->deviceSlot, 2 * sizeof(ErrorSlot)), ordinal, "cudaMalloc(error slot)");
-  checkCall(cudaMallocHost(&impl->hostSlot, sizeof(ErrorSlot)), ordinal,
+  checkCall(cudaMalloc(&impl->deviceSlot, (1 + Impl::kTakes) * sizeof(ErrorSlot)), ordinal, "cudaMalloc(error slot)");
+  checkCall(cudaMallocHost(&impl->hostSlot, Impl::kTakes * sizeof(ErrorSlot)), ordinal,
             "cudaMallocHost(error slot)");
   void* counters = nullptr;
   checkCall(cudaMalloc(&counters, 2 * sizeof(unsigned long long)), ordinal, "cudaMalloc(block counters)");
   impl->blockCounter = static_cast<unsigned*>(counters);
   impl->gridTally = static_cast<unsigned long long*>(counters) + 1;
-  checkCall(cudaMemsetAsync(impl->deviceSlot, 0, 2 * sizeof(ErrorSlot), impl->stream), ordinal,
+  checkCall(cudaMemsetAsync(impl->deviceSlot, 0, (1 + Impl::kTakes) * sizeof(ErrorSlot), impl->stream), ordinal,
             "cudaMemset(error slot)");
   checkCall(cudaMemsetAsync(counters, 0, 2 * sizeof(unsigned long long), impl->stream), ordinal,
             "cudaMemset(block counters)");
@@ -287,22 +293,35 @@ void Context::synchronize() {
 }
 
 ErrorSlot Context::takeSlot() {
+  const SlotTake take = queueTake();
+  if (take.index < 0) return ErrorSlot{};
+  setDevice(impl_->ordinal);
+  checkCall(cudaStreamSynchronize(impl_->stream), impl_->ordinal, "reading the error slot");
+  return finishTake(take);
+}
+
+Context::SlotTake Context::queueTake() {
   std::lock_guard<std::mutex> lock(impl_->slotMutex);
   // Reading the slot costs a round trip: skip it when no op could have written it.
-  if (!impl_->slotArmed.exchange(false)) return ErrorSlot{};
+  if (!impl_->slotArmed.exchange(false)) return {};
+  const int index = static_cast<int>(impl_->nextTake++ % Impl::kTakes);
   try {
     setDevice(impl_->ordinal);
-    ErrorSlot* taken = impl_->deviceSlot + 1;
+    ErrorSlot* taken = impl_->deviceSlot + 1 + index;
     checkCall(static_cast<cudaError_t>(cudaops::takeErrorSlot(impl_->deviceSlot, taken, impl_->stream)),
               impl_->ordinal, "taking the error slot");
-    checkCall(cudaMemcpyAsync(impl_->hostSlot, taken, sizeof(ErrorSlot), cudaMemcpyDeviceToHost, impl_->stream),
+    checkCall(cudaMemcpyAsync(impl_->hostSlot + index, taken, sizeof(ErrorSlot), cudaMemcpyDeviceToHost, impl_->stream),
               impl_->ordinal, "reading the error slot");
-    checkCall(cudaStreamSynchronize(impl_->stream), impl_->ordinal, "reading the error slot");
   } catch (...) {
     impl_->slotArmed = true;  // what the slot may hold is still there for the next take
     throw;
   }
-  return *impl_->hostSlot;
+  return {index};
+}
+
+ErrorSlot Context::finishTake(SlotTake take) {
+  if (take.index < 0) return ErrorSlot{};
+  return impl_->hostSlot[take.index];  // after a synchronize: the copy has landed
 }
 
 ErrorSlot* Context::slot() { return impl_->deviceSlot; }

@@ -61,6 +61,14 @@ class Context {
   // device: each report reaches exactly one take. Blocks until the stream
   // has run everything queued before it (a wait calls it after synchronize).
   ErrorSlot takeSlot();
+  // takeSlot in two halves, for a wait that blocks on another thread: the
+  // take queued now (on the JS thread, so it covers exactly the ops queued
+  // before the wait), then read once a synchronize has passed it.
+  struct SlotTake {
+    int index = -1;  // which take buffer holds it; -1: no op could have reported
+  };
+  SlotTake queueTake();
+  ErrorSlot finishTake(SlotTake take);
   ErrorSlot* slot();                      // device address for Params::error
   void armSlot();                         // after queueing a kernel that may report: the next take reads the slot
   CudaLaunch launch();

@@ -149,6 +149,28 @@ describe('cuda waits', { skip }, () => {
     assert.ok((await out.lse.read()).every(Number.isFinite));
   });
 
+  it('leave a failure to the waits covering the failing op: a wait in flight before it was launched resolves', async () => {
+    const V = 16, R = 512;
+    const logits = tensor(new Float32Array(R * V), [R, V], { device: GPU });
+    const ids = new Int32Array(R).fill(3);
+    ids[7] = 99;
+    const bad = tensor(ids, undefined, { device: GPU });
+    const big = tensor(new Float32Array(16 << 20).fill(2), undefined, { device: GPU });  // 64 MiB: its read waits on libuv's pool
+    for (let k = 0; k < 20; k++) {
+      const early = big.read();
+      await null;
+      await null;  // its wait has begun
+      const out = tokenLogProbs(logits, bad).logprobs;
+      const [a, b, c] = await Promise.allSettled([early, out.read(), synchronize(GPU)]);
+      assert.equal(a.status, 'fulfilled', `run ${k}: the earlier read took a later op's failure`);
+      assert.equal(b.status, 'rejected', `run ${k}: the failing op's read resolved`);
+      assert.equal(c.status, 'rejected', `run ${k}`);
+      await synchronize(GPU);
+      out.dispose();
+    }
+    big.dispose();
+  });
+
   it('report a failure exactly once when a wait in flight takes the slot while a later op is being queued', async () => {
     // A read over 1 MiB waits on the pool; the op is queued while that wait
     // runs (after a random delay), so the wait's take of the error slot lands
