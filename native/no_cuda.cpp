@@ -36,7 +36,7 @@ void Context::fill(void*, int, size_t) {}
 void Context::synchronize() {}
 bool Context::settleSoon() { return true; }
 ErrorSlot Context::takeSlot() { return ErrorSlot{}; }
-Context::SlotTake Context::queueTake() { return {}; }
+Context::SlotTake Context::queueTake(bool) { return {}; }
 ErrorSlot Context::finishTake(SlotTake) { return ErrorSlot{}; }
 ErrorSlot* Context::slot() { return nullptr; }
 void Context::armSlot() {}

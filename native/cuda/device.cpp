@@ -131,10 +131,11 @@ struct Context::Impl {
   int ordinal = 0;
   int multiprocessors = 0;
   cudaStream_t stream = nullptr;
-  // [1 + kTakes]: the slot kernels report into, then a ring of take
-  // buffers, each copied to its pinned host twin: a wait in flight on a pool
-  // thread (at most one per stream: lib/stream.ts) and blocking takes on the
-  // JS thread meanwhile each read their own.
+  // [1 + kTakes]: the slot kernels report into, then take buffers, each
+  // copied to its pinned host twin. Take 0 is the blocking takes' (on the JS
+  // thread, read before it returns); the others, in turn, the waits on pool
+  // threads (lib/stream.ts runs one per stream at a time, so a buffer is
+  // read before its turn comes again).
   static constexpr int kTakes = 4;
   ErrorSlot* deviceSlot = nullptr;
   ErrorSlot* hostSlot = nullptr;  // pinned, [kTakes]
@@ -293,18 +294,18 @@ void Context::synchronize() {
 }
 
 ErrorSlot Context::takeSlot() {
-  const SlotTake take = queueTake();
+  const SlotTake take = queueTake(true);
   if (take.index < 0) return ErrorSlot{};
   setDevice(impl_->ordinal);
   checkCall(cudaStreamSynchronize(impl_->stream), impl_->ordinal, "reading the error slot");
   return finishTake(take);
 }
 
-Context::SlotTake Context::queueTake() {
+Context::SlotTake Context::queueTake(bool blocking) {
   std::lock_guard<std::mutex> lock(impl_->slotMutex);
   // Reading the slot costs a round trip: skip it when no op could have written it.
   if (!impl_->slotArmed.exchange(false)) return {};
-  const int index = static_cast<int>(impl_->nextTake++ % Impl::kTakes);
+  const int index = blocking ? 0 : 1 + static_cast<int>(impl_->nextTake++ % (Impl::kTakes - 1));
   try {
     setDevice(impl_->ordinal);
     ErrorSlot* taken = impl_->deviceSlot + 1 + index;

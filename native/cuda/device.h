@@ -67,7 +67,7 @@ class Context {
   struct SlotTake {
     int index = -1;  // which take buffer holds it; -1: no op could have reported
   };
-  SlotTake queueTake();
+  SlotTake queueTake(bool blocking = false);  // blocking: read before the caller returns (takeSlot)
   ErrorSlot finishTake(SlotTake take);
   ErrorSlot* slot();                      // device address for Params::error
   void armSlot();                         // after queueing a kernel that may report: the next take reads the slot
