@@ -66,17 +66,17 @@ let latest: Wait | undefined;
 const ignore = (): void => undefined;
 
 /**
- * Settles once the cpu work queued so far from this thread has run; rejects
- * with a failure of that work not reported yet (it goes to every call
- * sharing this wait, and to no later one; a failure of an op queued after
- * the call is a later wait's).
+ * Settles once the cpu work queued so far from this thread (or up to ticket
+ * `upTo`) has run; rejects with a failure of that work not reported yet (it
+ * goes to every call sharing this wait, and to no later one; a failure of
+ * an op queued after the call is a later wait's).
  */
-export function waitCpu(): Promise<void> {
-  // A wait for exactly what is queued now is shared; otherwise a new one,
-  // begun when the one before it settled (one native wait at a time).
-  if (latest && !latest.settled && latest.covers >= lastTicket) return latest.promise;
+export function waitCpu(upTo = lastTicket): Promise<void> {
+  // A wait for what is queued now is shared; otherwise a new one, begun
+  // when the one before it settled (one native wait at a time).
+  if (latest && !latest.settled && latest.covers === upTo) return latest.promise;
   const prior = latest && !latest.settled ? latest.promise : undefined;
-  const wait: Wait = { promise: Promise.resolve(), covers: lastTicket, settled: false };
+  const wait: Wait = { promise: Promise.resolve(), covers: upTo, settled: false };
   wait.promise = (async () => {
     if (prior) await prior.then(ignore, ignore);
     try {

@@ -243,7 +243,8 @@ export class Tensor<D extends DType = DType> {
       const pending = beginRead(host, this.dtype);
       try {
         await waitCpu();
-        while (pending.ticket !== undefined && pending.ticket > native.completed()) await waitCpu();
+        // (Up to the copy only: a failure of the in-place op is a later wait's.)
+        while (pending.ticket !== undefined && pending.ticket > native.completed()) await waitCpu(pending.ticket);
       } finally {
         endRead(pending);
       }
