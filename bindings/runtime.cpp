@@ -167,6 +167,12 @@ Napi::Value completed(const Napi::CallbackInfo& cb) {
   return Napi::Number::New(cb.Env(), static_cast<double>(state(cb.Env()).cpuStream().completed()));
 }
 
+// Highest cpu ticket queued (ops, and the host pool's stream-ordered frees):
+// what a wait begun now covers.
+Napi::Value submitted(const Napi::CallbackInfo& cb) {
+  return Napi::Number::New(cb.Env(), static_cast<double>(state(cb.Env()).cpuStream().submitted()));
+}
+
 // One snapshot into host memory: the snapshot owned, the bytes to copy.
 struct HostCopy {
   Snapshot src;
@@ -431,6 +437,7 @@ void registerRuntime(Napi::Env env, Napi::Object exports) {
   exports.Set("synchronize", Napi::Function::New(env, guarded<synchronize>, "synchronize"));
   exports.Set("synchronizeAsync", Napi::Function::New(env, guarded<synchronizeAsync>, "synchronizeAsync"));
   exports.Set("completed", Napi::Function::New(env, guarded<completed>, "completed"));
+  exports.Set("submitted", Napi::Function::New(env, guarded<submitted>, "submitted"));
   exports.Set("copyToDevice", Napi::Function::New(env, guarded<copyToDevice>, "copyToDevice"));
   exports.Set("copyToHost", Napi::Function::New(env, guarded<copyToHost>, "copyToHost"));
   exports.Set("snapshot", Napi::Function::New(env, guarded<snapshot>, "snapshot"));

@@ -79,6 +79,8 @@ export interface Addon {
   /** On cpu (device -1), `covers`: the last ticket to wait for (default: all queued). */
   synchronizeAsync(device: number, covers?: number): Promise<void>;
   completed(): number;
+  /** The highest cpu ticket queued (absent from binaries older than this file). */
+  submitted?(): number;
   copyToDevice(dst: DeviceBuffer, src: ArrayBufferView): void;
   copyToHost(src: DeviceBuffer, dst: ArrayBufferView): void;
   /** A copy of src taken now, in stream order, held natively under the id returned. */

@@ -18,6 +18,12 @@ const pending: { ticket: number; arrays: unknown[] }[] = [];
 /** The cpu ticket of the last op queued from this thread. */
 let lastTicket = 0;
 
+/** What a wait called now covers: every task queued, the host pool's stream-ordered frees too. */
+function queuedNow(): number {
+  const native = addon();
+  return typeof native.submitted === 'function' ? native.submitted() : lastTicket;
+}
+
 /** Drops the keep-alive of the work the cpu stream has finished. */
 export function releaseFinished(): void {
   if (pending.length === 0) return;
@@ -71,7 +77,7 @@ const ignore = (): void => undefined;
  * goes to every call sharing this wait, and to no later one; a failure of
  * an op queued after the call is a later wait's).
  */
-export function waitCpu(upTo = lastTicket): Promise<void> {
+export function waitCpu(upTo = queuedNow()): Promise<void> {
   // A wait for what is queued now is shared; otherwise a new one, begun
   // when the one before it settled (one native wait at a time).
   if (latest && !latest.settled && latest.covers === upTo) return latest.promise;
