@@ -192,14 +192,14 @@ struct HostCopy {
 // together, so they hold one pool thread between them.
 class SyncWorker : public Napi::AsyncWorker {
  public:
-  // cpu: `covers`, the last ticket the wait is for (lib/stream.ts: what was
-  // queued when its callers called); later ops' failures are not its own.
-  SyncWorker(Napi::Env env, int device, uint64_t covers = UINT64_MAX)
-      : Napi::AsyncWorker(env, "rlhf-kernels:sync"), deferred_(env), device_(device) {
+  // cpu: `covers`, the last ticket the wait is for (at most the stream's
+  // submitted(): lib/stream.ts's callers' tickets); later ops' failures are
+  // not its own.
+  SyncWorker(Napi::Env env, int device, uint64_t covers = 0)
+      : Napi::AsyncWorker(env, "rlhf-kernels:sync"), deferred_(env), device_(device), covers_(covers) {
     EnvState& s = state(env);
     if (device < 0) {
       cpu_ = s.cpuStreamShared();
-      covers_ = std::min(covers, cpu_->submitted());
     } else {
       cuda_ = s.cudaShared(device);
       take_ = cuda_->queueTake();  // on the JS thread: the ops queued before this wait, no later one

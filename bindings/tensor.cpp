@@ -27,7 +27,7 @@ static Napi::Value maskRowCounts(const Napi::CallbackInfo& info) {
   const int64_t rows = info[1].As<Napi::Number>().Int64Value(), rowLength = info[2].As<Napi::Number>().Int64Value();
   if (rows < 0 || rowLength < 0 || rowLength > INT32_MAX || rows * rowLength != static_cast<int64_t>(data.ElementLength()))
     throw Napi::RangeError::New(env, "maskRowCounts: rows x rowLength must be the array's length");
-  if (rows > INT32_MAX)  // possible only with rowLength 0: no count array that long
+  if (rows > INT32_MAX)  // no Int32Array of counts that long (lib/tensor.ts asks for none)
     throw Napi::RangeError::New(env, "maskRowCounts: rows expected at most 2^31 - 1, got " + std::to_string(rows));
   Napi::Int32Array out = Napi::Int32Array::New(env, static_cast<size_t>(rows));
   const uint8_t* p = data.Data();

@@ -1,6 +1,7 @@
 // Bindings of the token log-prob family: JS arguments -> TokenLogProbs*Params.
 // lib/ops/token_logprobs.ts validates first; the checks here only make sure
 // that no kernel can read or write past a buffer whatever it is handed.
+#include <algorithm>
 #include <cmath>
 
 #include "common.h"
@@ -56,9 +57,11 @@ TargetsShape targetsShapeOf(OpArgs& args, int64_t rows, int32_t ignoreIndex) {
   t.ignoreIndex = ignoreIndex;
   const std::vector<int64_t> dims = args.dims("leading", {rows});
   int64_t n = 1;
-  for (int64_t d : dims) n = d == 0 ? 0 : n;  // a zero dimension: no rows, however large the others
-  for (int64_t d : dims)
-    if (n != 0 && __builtin_mul_overflow(n, d, &n)) args.refuse("'leading' holds more than 2^63 rows");
+  if (std::find(dims.begin(), dims.end(), 0) != dims.end())
+    n = 0;  // no rows, however large the other dimensions
+  else
+    for (int64_t d : dims)
+      if (__builtin_mul_overflow(n, d, &n)) args.refuse("'leading' holds more than 2^63 rows");
   if (n != rows) args.refuse("'leading' holds " + std::to_string(n) + " rows, expected " + std::to_string(rows));
   if (dims.size() > TargetsShape::kMaxRank) {
     t.rank = -1;

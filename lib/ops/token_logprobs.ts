@@ -261,8 +261,8 @@ export function tokenLogProbsBackward<D extends DType>(
       for (const [name, t] of Object.entries(inputs))
         if (t?._overlaps(c.logits))
           throw new RangeError(`${op}: ${name} expected memory apart from logits (inPlace overwrites them), got a tensor sharing it`);
+      if (c.logits._host) copyForReads(c.logits._host);  // reads in flight keep what they were called on
     }
-    if (inPlace && c.logits._host) copyForReads(c.logits._host);  // reads in flight keep what they were called on
     const out = inPlace ? logits : scope.output(logits.shape, logits.dtype, device);  // c.logits is logits, checked
     runOp(op, ordinalOf(device), {
       logits: c.logits._storage(`${op}: logits`),

@@ -86,7 +86,7 @@ void CpuStream::loop() {
 void CpuStream::synchronize() { synchronize(submitted()); }
 
 void CpuStream::synchronize(uint64_t target) {
-  if (spinUntil([&] { return done_.load(std::memory_order_acquire) >= target; })) return;
+  if (settleSoon(target)) return;
   std::unique_lock<std::mutex> lock(mutex_);
   idle_.wait(lock, [&] { return completed_ >= target; });
 }
