@@ -9,7 +9,7 @@
 // row of up to one tile (8 steps per thread of the block: 4096 at 512
 // threads) is one block's (a block holds several short rows); longer rows
 // loop over tiles from the end, carrying the state. One block per row group,
-// of 512 threads, or 256 for many rows longer than a 512-thread tile (gae()
+// of 512 threads, or 256 or 128 for many rows longer than a 512-thread tile (gae()
 // below). On an H100, a persistent grid with L2 prefetch and a
 // single thread walking the maps for the whole block were each slower
 // (bench/results/gpu/2026-11-27-h100.md). Every sum has a fixed shape:
@@ -46,6 +46,7 @@ struct GaeShape {
                 "GAE threads: a power-of-two number of warps (a row takes a power of two of them), at most 32");
 };
 using GaeShort = GaeShape<RK_GAE_THREADS, RK_GAE_MIN_BLOCKS>;
+using GaeMid = GaeShape<RK_GAE_MID_THREADS, RK_GAE_MID_MIN_BLOCKS>;
 using GaeLong = GaeShape<RK_GAE_LONG_THREADS, RK_GAE_LONG_MIN_BLOCKS, RK_GAE_PIPELINE != 0>;
 
 __device__ __forceinline__ GaeMap shuffleDown(const GaeMap& m, int delta) {
@@ -412,16 +413,16 @@ int launchGae(const GaeParams& p, cudaStream_t stream) {
 int gae(const GaeParams& p, const CudaLaunch& launch) {
   if (p.rows <= 0 || p.steps <= 0) return cudaSuccess;
   auto stream = static_cast<cudaStream_t>(launch.stream);
-  // Rows longer than one tile, enough of them to fill every SM with GaeLong
-  // blocks: the smaller blocks keep more of them in flight per SM (on an
-  // H100, 118.6 us against 146.3 at 2048 x 8192). Fewer rows keep the larger
-  // blocks, more threads per row. Either way a row's warps cover the same
-  // 256-step spans and walk the same maps in the same order: the same bits.
+  // Rows longer than one tile, enough of them to fill every SM with the
+  // smaller blocks: they keep more rows in flight per SM (at 2048 x 8192,
+  // 146.3 us with 512 threads, 118.6 with 256 on an H100; 113.5 with 256,
+  // 99.2 with 128 on an H200). Fewer rows keep larger blocks, more threads
+  // per row. Whatever the shape, a row's warps cover the same 256-step spans
+  // and walk the same maps in the same order: the same bits.
   const bool longRows = p.steps > int64_t{GaeShort::kThreads} * kItems;
-  const bool fill = p.rows >= int64_t{GaeLong::kMinBlocks} * (launch.multiprocessors > 0 ? launch.multiprocessors : 1);
-  if constexpr (GaeLong::kThreads != GaeShort::kThreads || GaeLong::kMinBlocks != GaeShort::kMinBlocks ||
-                GaeLong::kPipeline)
-    if (longRows && fill) return launchGae<GaeLong>(p, stream);
+  const int64_t sms = launch.multiprocessors > 0 ? launch.multiprocessors : 1;
+  if (longRows && p.rows >= GaeLong::kMinBlocks * sms) return launchGae<GaeLong>(p, stream);
+  if (longRows && p.rows >= GaeMid::kMinBlocks * sms) return launchGae<GaeMid>(p, stream);
   return launchGae<GaeShort>(p, stream);
 }
 

@@ -27,15 +27,14 @@
 // one adds a launch (a few microseconds at this size), and float atomics
 // would not be deterministic.
 //
-// Each token's inputs are loaded just before it is computed, in tiles of
-// 1024 tokens: at most 64 registers, 4 blocks of 256 threads per SM
-// (kernels/tuning.cuh). On an H100 that beat holding a tile's inputs in
-// registers (loaded before phase 1 and across the barrier, 2 blocks per SM),
-// an L2 prefetch of the next tile, 2048-token tiles and 5 or 8 blocks per SM
-// (bench/results/gpu/2026-11-27-h100.md). RK_PPO_LOADS 1 and 2 are the
-// next candidates: a whole tile's loads in flight at 4 blocks per SM (one
-// round trip per tile rather than per token), and the first tile's across
-// phase 1.
+// A tile's inputs are all loaded before any of its tokens is computed
+// (RK_PPO_LOADS 1, kernels/tuning.cuh): 4 tokens' loads in flight per
+// thread, in tiles of 1024 tokens, at most 64 registers, 4 blocks of 256
+// threads per SM. Loading each token's just before its math (0) waits one
+// memory round trip per token. On an H100 tiles of 1024 at 4 blocks per SM
+// beat an L2 prefetch of the next tile, 2048-token tiles, 5 or 8 blocks per
+// SM, and a tile held in registers across phase 1 at 2 blocks per SM
+// (bench/results/gpu/2026-11-27-h100.md).
 //
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
 // or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in

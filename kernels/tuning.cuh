@@ -23,12 +23,20 @@
 #endif
 // The same two for rows longer than one tile of the above (RK_GAE_THREADS *
 // RK_GAE_ITEMS steps) when there are enough rows to fill the GPU with these
-// blocks (kernels/advantages.cu): the same bits, other speed.
+// blocks (kernels/advantages.cu): the same bits, other speed. LONG for the
+// most rows, MID for fewer. On an H200 at 2048 x 8192, 128 x 8 took 99.2 us
+// against 113.5 for 256 x 4 (bench/results/gpu/2026-11-28-h200.md).
 #ifndef RK_GAE_LONG_THREADS
-#define RK_GAE_LONG_THREADS 256
+#define RK_GAE_LONG_THREADS 128
 #endif
 #ifndef RK_GAE_LONG_MIN_BLOCKS
-#define RK_GAE_LONG_MIN_BLOCKS 4
+#define RK_GAE_LONG_MIN_BLOCKS 8
+#endif
+#ifndef RK_GAE_MID_THREADS
+#define RK_GAE_MID_THREADS 256
+#endif
+#ifndef RK_GAE_MID_MIN_BLOCKS
+#define RK_GAE_MID_MIN_BLOCKS 4
 #endif
 // 1: in the blocks for long rows (RK_GAE_LONG_*), a thread loads its steps
 // of the row's next tile before it scans this one: two tiles' inputs live in
@@ -55,12 +63,15 @@
 #define RK_PPO_MIN_BLOCKS 4
 #endif
 // When a PPO tile's inputs are loaded: 0, each token's just before its math
-// (one memory round trip per token and thread, in a row); 1, all of the
-// tile's first (one round trip per tile); 2, as 1, and the block's first
-// tile before phase 1, in flight across the count and the grid barrier.
-// Only the loads move: the arithmetic, and so the bits, are the same.
+// (one memory round trip per token and thread, in a row: the gradient's
+// store may alias the next token's inputs as far as the compiler knows, so
+// the PTX orders them); 1, all of the tile's first (one round trip per
+// tile, 4 tokens' loads in flight per thread; 58 to 64 registers, no spill
+// on sm_90); 2, as 1, and the block's first tile before phase 1, in flight
+// across the count and the grid barrier. Only the loads move: the
+// arithmetic, and so the bits, are the same.
 #ifndef RK_PPO_LOADS
-#define RK_PPO_LOADS 0
+#define RK_PPO_LOADS 1
 #endif
 // 1: when the counts phase 2 needs are one integer (token-mean's sum(M), or
 // B' of whole-row tiles), each block adds its count and its arrival to one
@@ -83,10 +94,10 @@
 // the blocks per SM its registers must allow. At 4 (64 registers a thread)
 // its 32 logits a thread spill 16 to 36 bytes on sm_75 to sm_89 and 44 to
 // 52 on sm_90 (ptxas -v); at 3 (80 registers) 0 to 8, with a quarter fewer
-// warps resident. Half types take half the registers and stay at 4. Timed by
-// the variants tlp-f32-mb3 and tlp-f32-mb2 (scripts/gpu/variants.txt).
+// warps resident: on an H200, 322.4 us against 359.5 at N=1024 V=151936.
+// Half types take half the registers and stay at 4.
 #ifndef RK_TLP_GRAD_F32_MIN_BLOCKS
-#define RK_TLP_GRAD_F32_MIN_BLOCKS 4
+#define RK_TLP_GRAD_F32_MIN_BLOCKS 3
 #endif
 
 // Preference loss (kernels/preference.cu): threads per block and pairs per
@@ -100,7 +111,9 @@
 
 // How blocks publish partials to the last block and pass a grid barrier
 // (kernels/arrival.cuh): 0, __threadfence around an atomic count; 1, an
-// acquire-release count and acquire polls. Results are the same bits.
+// acquire-release count and acquire polls. Results are the same bits. On an
+// H200, 1 took the preference loss from 5.5 to 5.3 us (pairwise) and 5.7 to
+// 5.2 (DPO) at 16 K pairs, PPO from 0 to 3 % less.
 #ifndef RK_ARRIVE_ACQ_REL
-#define RK_ARRIVE_ACQ_REL 0
+#define RK_ARRIVE_ACQ_REL 1
 #endif
