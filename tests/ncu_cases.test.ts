@@ -66,7 +66,7 @@ describe('ncu_cases', () => {
       .split('\n').map((l) => l.trim().split(/\s+/)[0]!).filter((n) => n && !n.startsWith('#'));
     expect(names.length).toBeGreaterThan(0);
     for (const name of names) expect(FAMILY_TESTS[name.split('-')[0]!], name).toBeDefined();
-    for (const file of Object.values(FAMILY_TESTS))
+    for (const file of Object.values(FAMILY_TESTS).flat())
       expect(existsSync(join(import.meta.dirname, 'gpu', file.replace(/\.js$/, '.ts'))), file).toBe(true);
   });
 
@@ -99,7 +99,7 @@ describe('ncu_cases', () => {
       expect(testsOf(picked[0]!)).toEqual(['advantages.test.js']);
       // A knob that other families share brings their tests along.
       expect(testsOf({ name: 'ppo-x', family: 'ppo', knobs: ['RK_PPO_LOADS=1', 'RK_ARRIVE_ACQ_REL=1'], speedup: 1.1 }))
-        .toEqual(['ppo.test.js', 'preference.test.js']);
+        .toEqual(['ppo.test.js', 'ppo_options.test.js', 'preference.test.js']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -152,16 +152,17 @@ export function variantTable(list: string, dir: string, ours: Map<string, number
  * The GPU test file (in dist/tests/gpu/) of each variant family: a variant's
  * name up to its first '-'.
  */
-export const FAMILY_TESTS: Record<string, string> = {
-  gae: 'advantages.test.js', ppo: 'ppo.test.js', pref: 'preference.test.js', tlp: 'token_logprobs.test.js',
+const PPO_TESTS = ['ppo.test.js', 'ppo_options.test.js'];
+export const FAMILY_TESTS: Record<string, string[]> = {
+  gae: ['advantages.test.js'], ppo: PPO_TESTS, pref: ['preference.test.js'], tlp: ['token_logprobs.test.js'],
 };
 
 /** Knobs shared by several families (kernels/arrival.cuh): their tests too. */
-const KNOB_TESTS: Record<string, string[]> = { RK_ARRIVE_ACQ_REL: ['ppo.test.js', 'preference.test.js'] };
+const KNOB_TESTS: Record<string, string[]> = { RK_ARRIVE_ACQ_REL: [...PPO_TESTS, 'preference.test.js'] };
 
 /** The GPU test files to run with a winner's build before it is adopted. */
 export function testsOf(w: Winner): string[] {
-  const files = new Set([FAMILY_TESTS[w.family]!]);
+  const files = new Set(FAMILY_TESTS[w.family]!);
   for (const knob of w.knobs) for (const file of KNOB_TESTS[knob.split('=')[0]!] ?? []) files.add(file);
   return [...files];
 }
@@ -195,13 +196,14 @@ export function winners(list: string, dir: string, ours: Map<string, number>, ga
 function main(): void {
   const args = process.argv.slice(2);
   if (args[0] === '--winners') {
-    // run.sh's RK_GPU_VARIANT_TESTS=auto: "NAME:TEST_FILE" of each winner, one per line.
+    // run.sh's RK_GPU_VARIANT_TESTS=auto: "NAME:FILE,FILE..." of each winner,
+    // one per line; run.sh runs a line's files side by side.
     const [, list, dir, log, csv] = args;
     if (!csv) {
       console.error('usage: ncu_cases.js --winners LIST DIR DEVICE_TIME.log NCU.csv');
       process.exit(2);
     }
-    for (const w of winners(list!, dir!, timesByName(log!, csv))) for (const file of testsOf(w)) console.log(`${w.name}:${file}`);
+    for (const w of winners(list!, dir!, timesByName(log!, csv))) console.log(`${w.name}:${testsOf(w).join(',')}`);
     return;
   }
   const v = args.indexOf('--variants');

@@ -21,17 +21,20 @@
 #                    and each variant's cases beside this build's
 # RK_GPU_STEPS (default tests,bench,ncu,torch) picks the steps: a tuning
 # call (RK_GPU_STEPS=ncu RK_DEVICE_TIME_CASES=^gae) times this build and the
-# variants alone. RK_GPU_VARIANT_TESTS="NAME:FILE ..." then runs the GPU
-# test FILE (in dist/tests/gpu/) with variant NAME's build, into gpu-tests.txt;
+# variants alone. RK_GPU_VARIANT_TESTS="NAME:FILE[,FILE...] ..." then runs
+# the GPU tests FILE (in dist/tests/gpu/, side by side) with variant NAME's
+# build, into gpu-tests.txt;
 # RK_GPU_VARIANT_TESTS=auto runs the family's tests of each variant worth
 # adopting (ncu_cases.ts winners: the best per family, >= 1.03x, no case
 # slower), so one call both times the variants and checks the winners.
 # Every step runs under its own timeout inside a total budget
-# (RK_GPU_BUDGET seconds, default 330, +70 with a base build, +15 per
+# (RK_GPU_BUDGET seconds, default 420, +70 with a base build, +15 per
 # variant) and tolerates the failure of the
 # ones before; the summary table is printed last. RK_PYTHON picks the
 # Python (default python3). RK_BENCH_OPS and RK_TORCH_FAMILIES narrow a
-# rerun to some op families; RK_GPU_NCU=0 skips the ncu step, and
+# rerun to some op families, and RK_BENCH_SECONDS (default 120) and
+# RK_TORCH_SECONDS (default 150) cap those two steps; RK_GPU_NCU=0 skips
+# the ncu step, and
 # RK_GPU_NCU=details profiles instead of timing: every section of ncu's
 # full set (occupancy, memory workload, warp stalls, source counters) for
 # the kernels whose names match RK_NCU_KERNELS (a regex; default the
@@ -42,7 +45,7 @@ cd "$(dirname "$0")/../.."
 mkdir -p "$OUT"
 VARIANTS=$(grep -c . .gpu/variants/list.txt 2>/dev/null)  # 0 when missing or empty
 VARIANTS=${VARIANTS:-0}
-BUDGET=${RK_GPU_BUDGET:-$((330 + ($([ -f .gpu/base.node.xz ] && echo 70 || echo 0)) + 15 * VARIANTS))}
+BUDGET=${RK_GPU_BUDGET:-$((420 + ($([ -f .gpu/base.node.xz ] && echo 70 || echo 0)) + 15 * VARIANTS))}
 rm -rf /tmp/rk-cases.md /tmp/rk-ncu-*.csv /tmp/rk-device-time-*.log /tmp/rk-variants /tmp/rk-bin
 PY=${RK_PYTHON:-python3}
 STEPS=",${RK_GPU_STEPS:-tests,bench,ncu,torch},"
@@ -91,7 +94,10 @@ head -3 "$OUT/env.txt"
 
 if [ -n "$NODE" ] && wants tests; then
   step "CUDA parity tests"
-  timeout -k 5 "$(allot 90 230)" "$NODE" --test dist/tests/gpu/ > "$OUT/gpu-tests.txt" 2>&1
+  # The files run side by side; the PPO suite, the longest, took 110 s on an
+  # H200 machine in one file (its float64 references on the CPU), now two.
+  # A file cut short by the timeout reports nothing.
+  timeout -k 5 "$(allot 120 230)" "$NODE" --test dist/tests/gpu/ > "$OUT/gpu-tests.txt" 2>&1
   echo "exit $?; $(grep -E '^# (pass|fail|skipped)' "$OUT/gpu-tests.txt" | tr '\n' ' ')"
 
   step "selftest (cpu and cuda)"
@@ -100,7 +106,7 @@ if [ -n "$NODE" ] && wants tests; then
 fi
 if [ -n "$NODE" ] && wants bench; then
   step "rlhf-kernels bench (cuda, large)"
-  t=$(allot 120 90)
+  t=$(allot "${RK_BENCH_SECONDS:-120}" 90)
   # No new case in the last fifth of the step: the case in hand can finish.
   # The flagship first: cases run in the order of --op until the budget.
   timeout -k 5 "$t" "$NODE" dist/lib/cli.js bench --device cuda --size large --json --budget $((t * 4 / 5)) \
@@ -152,11 +158,14 @@ if [ -n "$NODE" ]; then
           /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv)
         echo "winners: ${TESTS:-none}" | tr '\n' ' '; echo
       fi
+      # NAME:FILE,FILE...: the files side by side, in one node --test.
       for test in $TESTS; do
         step "variant ${test%%:*}: tests/gpu/${test#*:}"
+        IFS=, read -ra names <<< "${test#*:}"
+        files=("${names[@]/#/dist/tests/gpu/}")
         { echo "==== variant ${test%%:*}: ${test#*:}"
           RLHF_KERNELS_BINARY="/tmp/rk-bin/variants/${test%%:*}.node" \
-            timeout -k 5 "$(allot 60 20)" "$NODE" --test "dist/tests/gpu/${test#*:}" 2>&1; } >> "$OUT/gpu-tests.txt"
+            timeout -k 5 "$(allot 100 20)" "$NODE" --test "${files[@]}" 2>&1; } >> "$OUT/gpu-tests.txt"
         echo "exit $?; $(grep -E '^# (pass|fail)' "$OUT/gpu-tests.txt" | tail -2 | tr '\n' ' ')"
       done
     fi
@@ -175,7 +184,7 @@ if wants torch; then
   step "torch peers"
   timeout 60 "$PY" bench/gpu/torch_check.py > "$OUT/torch.log" 2>&1
   echo "torch_check exit $?" | tee -a "$OUT/torch.log"
-  t=$(allot 150 15)
+  t=$(allot "${RK_TORCH_SECONDS:-150}" 15)
   # RK_TORCH_FAMILIES (e.g. gae,ppo): only those shape families.
   SHAPES=.gpu/shapes-large.json
   if [ -n "${RK_TORCH_FAMILIES:-}" ]; then
