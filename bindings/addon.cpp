@@ -1,6 +1,7 @@
 // Module entry, per-environment state and the error mapping. The addon is
 // context-aware: each worker_thread gets its own EnvState (its own cpu
 // stream and cuda streams); the CPU thread pool is shared by the process.
+#include <algorithm>
 #include <napi.h>
 
 #include "common.h"
@@ -84,13 +85,13 @@ Napi::Error failureError(Napi::Env env, const StreamFailure& f) {
   return kernelError(env, f.code, f.message);
 }
 
-void synchronizeDevice(Napi::Env env, int device) {
+void synchronizeDevice(Napi::Env env, int device, uint64_t covers) {
   EnvState& s = state(env);
   StreamFailure f;
   if (device < 0) {
     CpuStream& stream = s.cpuStream();
-    stream.synchronize();
-    f = stream.takeFailure();
+    stream.synchronize(std::min(covers, stream.submitted()));
+    f = stream.takeFailure(covers);
   } else {
     cuda::Context& ctx = s.cudaContext(device);
     ctx.synchronize();

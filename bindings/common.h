@@ -76,8 +76,9 @@ Napi::Error kernelError(Napi::Env env, ErrorCode code, const std::string& messag
 // (also instanceof KernelError, lib/errors.ts) for a kernel's report
 // about its inputs, KernelError for a failed stream.
 Napi::Error failureError(Napi::Env env, const StreamFailure& failure);
-// Waits for every op queued on `device` (-1 = cpu) and throws what they found.
-void synchronizeDevice(Napi::Env env, int device);
+// Waits for every op queued on `device` (-1 = cpu) and throws what they
+// found; on cpu only for the tasks up to ticket `covers`.
+void synchronizeDevice(Napi::Env env, int device, uint64_t covers = UINT64_MAX);
 
 // Catches every C++ exception at the boundary: nothing may unwind into Node.
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>

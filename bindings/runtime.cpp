@@ -157,8 +157,20 @@ Napi::Value memory(const Napi::CallbackInfo& cb) {
   return out;
 }
 
+// On cpu, the last ticket a wait is for: argument `at` when given (at most
+// what is queued: lib/stream.ts's callers' tickets), else everything queued
+// now. Unused on cuda.
+uint64_t coversArg(const Napi::CallbackInfo& cb, size_t at, int device) {
+  if (device >= 0) return 0;
+  const uint64_t queued = state(cb.Env()).cpuStream().submitted();
+  if (cb.Length() <= at || !cb[at].IsNumber()) return queued;
+  return std::min<uint64_t>(static_cast<uint64_t>(std::max(0.0, cb[at].As<Napi::Number>().DoubleValue())), queued);
+}
+
+// synchronize(device, covers?): on cpu, `covers` as coversArg reads it.
 Napi::Value synchronize(const Napi::CallbackInfo& cb) {
-  synchronizeDevice(cb.Env(), deviceArg(cb, 0));
+  const int device = deviceArg(cb, 0);
+  synchronizeDevice(cb.Env(), device, coversArg(cb, 1, device));
   return cb.Env().Undefined();
 }
 
@@ -267,47 +279,28 @@ class SyncWorker : public Napi::AsyncWorker {
 // the JS thread: the hop through libuv's pool and back costs about 35 us on
 // a VM, several times a small op. Longer work waits on the pool, and the
 // JS thread has spun at most the budget.
-bool settlesSoon(Napi::Env env, int device) {
+// On cpu, the tasks up to ticket `covers`.
+bool settlesSoon(Napi::Env env, int device, uint64_t covers) {
   EnvState& s = state(env);
-  return device < 0 ? s.cpuStream().settleSoon() : s.cudaContext(device).settleSoon();
+  return device < 0 ? s.cpuStream().settleSoon(covers) : s.cudaContext(device).settleSoon();
 }
 
-// synchronizeAsync(device, covers?): on cpu, `covers` is the last ticket
-// the wait is for (default: everything queued now).
+// synchronizeAsync(device, covers?): on cpu, `covers` as coversArg reads it.
 Napi::Value synchronizeAsync(const Napi::CallbackInfo& cb) {
   Napi::Env env = cb.Env();
   const int device = deviceArg(cb, 0);
-  if (device < 0) {
-    CpuStream& stream = state(env).cpuStream();
-    const uint64_t covers = cb.Length() > 1 && cb[1].IsNumber()
-                                ? std::min<uint64_t>(static_cast<uint64_t>(std::max(0.0, cb[1].As<Napi::Number>().DoubleValue())),
-                                                     stream.submitted())
-                                : stream.submitted();
-    if (stream.settleSoon(covers)) {
-      auto deferred = Napi::Promise::Deferred::New(env);
-      StreamFailure f = stream.takeFailure(covers);
-      if (f.failed || f.slot.code != kSlotClear)
-        deferred.Reject(failureError(env, f).Value());
-      else
-        deferred.Resolve(env.Undefined());
-      return deferred.Promise();
-    }
-    auto* w = new SyncWorker(env, device, covers);
-    Napi::Promise p = w->promise();
-    w->Queue();
-    return p;
-  }
-  if (settlesSoon(env, device)) {
+  const uint64_t covers = coversArg(cb, 1, device);
+  if (settlesSoon(env, device, covers)) {
     auto deferred = Napi::Promise::Deferred::New(env);
     try {
-      guarded<synchronize>(cb);
+      guarded<synchronize>(cb);  // the same covers: nothing was queued since
       deferred.Resolve(env.Undefined());
     } catch (const Napi::Error& e) {
       deferred.Reject(e.Value());
     }
     return deferred.Promise();
   }
-  auto* w = new SyncWorker(env, device);
+  auto* w = new SyncWorker(env, device, covers);
   Napi::Promise p = w->promise();
   w->Queue();
   return p;
@@ -385,7 +378,7 @@ Napi::Value copyToHostManyAsync(const Napi::CallbackInfo& cb) {
     bytes += copies[i].bytes;
   }
   cuda::Context& ctx = s.cudaContext(device);  // throws for a device that is not here, before any promise
-  if (bytes <= kInlineCopyBytes && settlesSoon(env, device)) {
+  if (bytes <= kInlineCopyBytes && settlesSoon(env, device, 0)) {
     auto deferred = Napi::Promise::Deferred::New(env);
     try {
       for (HostCopy& c : copies) c.run(ctx);
