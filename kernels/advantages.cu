@@ -9,7 +9,7 @@
 // row of up to one tile (8 steps per thread of the block: 4096 at 512
 // threads) is one block's (a block holds several short rows); longer rows
 // loop over tiles from the end, carrying the state. One block per row group,
-// of 512 threads, or 256 or 128 for many rows longer than a 512-thread tile (gae()
+// of 512 threads, or 256 or 64 for many rows longer than a 512-thread tile (gae()
 // below). On an H100, a persistent grid with L2 prefetch and a
 // single thread walking the maps for the whole block were each slower
 // (bench/results/gpu/2026-11-27-h100.md). Every sum has a fixed shape:
@@ -136,7 +136,9 @@ struct GaeSteps {
   int64_t i0;                 // flat index of step 0
 };
 
-template <bool kVec>
+// Episodes: dones or truncated may be given; without, their flags are 0
+// at compile time.
+template <bool kVec, bool Episodes>
 __device__ __forceinline__ GaeSteps loadSteps(const GaeParams& p, int64_t i0, int count) {
   GaeSteps x;
   x.count = count;
@@ -146,9 +148,9 @@ __device__ __forceinline__ GaeSteps loadSteps(const GaeParams& p, int64_t i0, in
   // Steps past the row are not valid and carry no flag: identity maps.
   const uint32_t inRow = count == 32 ? ~0u : (1u << count) - 1u;
   x.valid = p.mask ? loadByteBits<kVec>(p.mask, i0, count) : inRow;
-  x.done = p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
-  x.cut = p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;
-  if (p.truncated) {
+  x.done = Episodes && p.dones ? loadByteBits<kVec>(p.dones, i0, count) : 0u;
+  x.cut = Episodes && p.truncated ? loadByteBits<kVec>(p.truncated, i0, count) : 0u;
+  if (Episodes && p.truncated) {
     loadFloats<kVec>(p.truncatedValues, i0, count, x.tv);
   } else {
 #pragma unroll
@@ -158,7 +160,9 @@ __device__ __forceinline__ GaeSteps loadSteps(const GaeParams& p, int64_t i0, in
 }
 
 // One block: kWarps / warpsPerRow rows, warpsPerRow warps per row.
-template <class Shape, bool kVec>
+// Episodes false (no dones, no truncated: RLHF's usual call): no Reset map
+// can arise, and the code for one is left out; the same results.
+template <class Shape, bool kVec, bool Episodes>
 __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) gaeKernel(GaeParams p, int warpsPerRow) {
   constexpr int kGaeWarps = Shape::kWarps;
   __shared__ GaeMap warpMaps[kGaeWarps];
@@ -177,7 +181,7 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) gaeKernel(
   const auto stepsOf = [&](int64_t k) {
     const int64_t t0 = k * tile + static_cast<int64_t>(warpInRow * 32 + lane) * kItems;
     const int count = live && t0 < T ? static_cast<int>(T - t0 < kItems ? T - t0 : kItems) : 0;
-    return loadSteps<kVec>(p, (live ? row * T : 0) + t0, count);
+    return loadSteps<kVec, Episodes>(p, (live ? row * T : 0) + t0, count);
   };
 
   // Shape::kPipeline (RK_GAE_PIPELINE, kernels/tuning.cuh): tile k - 1's
@@ -197,11 +201,11 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) gaeKernel(
     // afterwards m = map of lanes [lane, 31] composed.
     GaeMap m = gaeIdentity();
 #pragma unroll
-    for (int j = kItems - 1; j >= 0; --j) m = gaeCompose(gaeStepMap(r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda), m);
+    for (int j = kItems - 1; j >= 0; --j) m = gaeCompose<Episodes>(gaeStepMap(r[j], v[j], tv[j], itemFlags(valid, done, cut, j), gamma, gammaLambda), m);
 #pragma unroll
     for (int d = 1; d < 32; d *= 2) {
       const GaeMap later = shuffleDown(m, d);
-      if (lane + d < 32) m = gaeCompose(m, later);
+      if (lane + d < 32) m = gaeCompose<Episodes>(m, later);
     }
     const GaeMap afterMe = shuffleDown(m, 1);  // lanes (lane, 31]; unused by lane 31
     if (lane == 0) warpMaps[warp] = m;
@@ -217,11 +221,11 @@ __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) gaeKernel(
         entering = c;
         if (k == 0) break;
       }
-      c = gaeApply(rowMaps[w], c);
+      c = gaeApply<Episodes>(rowMaps[w], c);
     }
     carry = c;
 
-    GaeCarry s = lane == 31 ? entering : gaeApply(afterMe, entering);
+    GaeCarry s = lane == 31 ? entering : gaeApply<Episodes>(afterMe, entering);
 #pragma unroll
     for (int j = kItems - 1; j >= 0; --j) {
       float a;
@@ -401,10 +405,15 @@ int launchGae(const GaeParams& p, cudaStream_t stream) {
                    aligned(p.returns, 16) && aligned(p.truncatedValues, 16) && aligned(p.mask, 4) &&
                    aligned(p.dones, 4) && aligned(p.truncated, 4);
   const unsigned blocks = static_cast<unsigned>(groups);
-  if (vec)
-    gaeKernel<Shape, true><<<blocks, Shape::kThreads, 0, stream>>>(p, warpsPerRow);
+  const bool episodes = p.dones || p.truncated;
+  if (vec && episodes)
+    gaeKernel<Shape, true, true><<<blocks, Shape::kThreads, 0, stream>>>(p, warpsPerRow);
+  else if (vec)
+    gaeKernel<Shape, true, false><<<blocks, Shape::kThreads, 0, stream>>>(p, warpsPerRow);
+  else if (episodes)
+    gaeKernel<Shape, false, true><<<blocks, Shape::kThreads, 0, stream>>>(p, warpsPerRow);
   else
-    gaeKernel<Shape, false><<<blocks, Shape::kThreads, 0, stream>>>(p, warpsPerRow);
+    gaeKernel<Shape, false, false><<<blocks, Shape::kThreads, 0, stream>>>(p, warpsPerRow);
   return cudaGetLastError();
 }
 
@@ -416,7 +425,7 @@ int gae(const GaeParams& p, const CudaLaunch& launch) {
   // Rows longer than one tile, enough of them to fill every SM with the
   // smaller blocks: they keep more rows in flight per SM (at 2048 x 8192,
   // 146.3 us with 512 threads, 118.6 with 256 on an H100; 113.5 with 256,
-  // 99.2 with 128 on an H200). Fewer rows keep larger blocks, more threads
+  // 99.2 with 128, 93.5 with 64 on an H200). Fewer rows keep larger blocks, more threads
   // per row. Whatever the shape, a row's warps cover the same 256-step spans
   // and walk the same maps in the same order: the same bits.
   const bool longRows = p.steps > int64_t{GaeShort::kThreads} * kItems;

@@ -53,18 +53,31 @@
 namespace rk::cudaops {
 namespace {
 
-// The block's sums, in thread 0: each field down a warp tree, then the
-// warps in order. One barrier; the caller syncs before the next call.
+// A warp's sum of a count: one instruction from sm_80 on (integers: any
+// order gives the same sum), a shuffle tree before.
+__device__ __forceinline__ int32_t warpCount(int32_t v) {
+#if __CUDA_ARCH__ >= 800
+  return __reduce_add_sync(0xffffffffu, v);
+#else
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+  return v;
+#endif
+}
+
+// The block's sums, in thread 0: each float field down a fixed warp tree,
+// then the warps in order. Fields the op never sets (Op::kStats) stay 0 and
+// are not reduced. One barrier; the caller syncs before the next call.
+template <unsigned Stats>
 __device__ Partial blockPartial(Partial a) {
   __shared__ Partial warps[kWarps];
   for (int o = 16; o > 0; o >>= 1) {
     a.loss += __shfl_down_sync(0xffffffffu, a.loss, o);
-    a.approxKl += __shfl_down_sync(0xffffffffu, a.approxKl, o);
-    a.kl += __shfl_down_sync(0xffffffffu, a.kl, o);
-    a.valid += __shfl_down_sync(0xffffffffu, a.valid, o);
-    a.clipped += __shfl_down_sync(0xffffffffu, a.clipped, o);
-    a.clippedLower += __shfl_down_sync(0xffffffffu, a.clippedLower, o);
+    if (Stats & kApproxKlStat) a.approxKl += __shfl_down_sync(0xffffffffu, a.approxKl, o);
+    if (Stats & kKlStat) a.kl += __shfl_down_sync(0xffffffffu, a.kl, o);
   }
+  a.valid = warpCount(a.valid);
+  a.clipped = warpCount(a.clipped);
+  if (Stats & kClippedLowerStat) a.clippedLower = warpCount(a.clippedLower);
   if (threadIdx.x % 32 == 0) warps[threadIdx.x / 32] = a;
   __syncthreads();
   Partial total{};
@@ -190,7 +203,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
         op.token(i, w, kLoads > 0 ? x[k] : op.load(i, l, tile), a);
       }
     }
-    const Partial block = blockPartial(a);
+    const Partial block = blockPartial<Op::kStats>(a);
     if (threadIdx.x == 0) s.partials[t] = block;
     __syncthreads();  // rowShared and blockPartial's shared sums are rewritten by the next tile
   }
@@ -265,6 +278,7 @@ struct PolicyOp {
   ppo::PolicyConsts c;
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
+  static constexpr unsigned kStats = kApproxKlStat | kClippedLowerStat | (Kl >= 0 ? kKlStat : 0u);
 
   struct Inputs {
     float logprob, old, advantage, ref, entropy, sequenceLogRatio;
@@ -286,19 +300,18 @@ struct PolicyOp {
 
   __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
     const bool valid = x.valid;
-    const ppo::PolicyToken<ppo::ScalarLanes> t =
-        ppo::policyToken<Kl, ppo::ScalarLanes>(x.logprob, x.old, x.advantage, x.ref, x.entropy, c, p.sequenceRatio,
-                                               x.sequenceLogRatio);
+    const ppo::PolicyToken<ppo::ScalarLanes> t = ppo::policyToken<Kl, HasEntropy, ppo::ScalarLanes>(
+        x.logprob, x.old, x.advantage, x.ref, x.entropy, c, p.sequenceRatio, x.sequenceLogRatio);
     p.gradLogprobs[i] = valid ? w * t.grad : 0.0f;
     if (HasEntropy) p.gradEntropy[i] = valid ? -c.entropyCoef * w : 0.0f;
-    if (valid) {
-      a.loss += w * t.loss;
-      a.approxKl += t.approxKl;
-      a.kl += t.kl;
-      a.valid += 1;
-      a.clipped += t.clipped;
-      a.clippedLower += t.clippedLower;
-    }
+    // Selects, not a branch: a masked token adds +0 (a sum from +0 is never
+    // -0, so the bits are those of skipping it) and its NaNs stay out.
+    a.loss += valid ? w * t.loss : 0.0f;
+    a.approxKl += valid ? t.approxKl : 0.0f;
+    if (Kl >= 0) a.kl += valid ? t.kl : 0.0f;
+    a.valid += valid;
+    a.clipped += valid && t.clipped;
+    a.clippedLower += valid && t.clippedLower;
   }
 
   __device__ void finish(float loss, float clipFraction, float clipFractionLower, float approxKl, float kl) const {
@@ -315,6 +328,7 @@ struct ValueOp {
   PpoValueLossParams p;
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
+  static constexpr unsigned kStats = 0;  // loss, valid and clipped alone
 
   struct Inputs {
     float value, old, ret;
@@ -330,11 +344,9 @@ struct ValueOp {
     const bool valid = x.valid;
     const ppo::ValueToken<ppo::ScalarLanes> t = ppo::valueToken<Clip, ppo::ScalarLanes>(x.value, x.old, x.ret, p.clip);
     p.gradValues[i] = valid ? w * t.grad : 0.0f;
-    if (valid) {
-      a.loss += w * t.loss;
-      a.valid += 1;
-      a.clipped += t.clipped;
-    }
+    a.loss += valid ? w * t.loss : 0.0f;  // as PolicyOp's
+    a.valid += valid;
+    a.clipped += valid && t.clipped;
   }
 
   __device__ void finish(float loss, float clipFraction, float, float, float) const {

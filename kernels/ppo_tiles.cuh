@@ -66,6 +66,8 @@ struct Partial {
   float loss, approxKl, kl;
   int32_t valid, clipped, clippedLower;
 };
+// The optional fields an op sets (Op::kStats); loss, valid and clipped always.
+enum : unsigned { kApproxKlStat = 1, kKlStat = 2, kClippedLowerStat = 4 };
 
 struct Scratch {
   int32_t* tileValid;  // [tiles] valid tokens per tile (phase 1)

@@ -46,10 +46,8 @@ __device__ LossPartial addPartials(LossPartial a, const LossPartial& b) {
   return a;
 }
 
-// Fixed shuffle tree, then the warps' results in warp order: deterministic.
-// The total is valid in thread 0.
-template <int Threads>
-__device__ LossPartial blockSum(LossPartial v, LossPartial* warps) {
+// Fixed shuffle tree over a warp: the total in lane 0.
+__device__ LossPartial warpSum(LossPartial v) {
   for (int offset = 16; offset > 0; offset >>= 1) {
     v.loss += __shfl_down_sync(kFullMask, v.loss, offset);
     v.margin += __shfl_down_sync(kFullMask, v.margin, offset);
@@ -58,6 +56,14 @@ __device__ LossPartial blockSum(LossPartial v, LossPartial* warps) {
     v.rejected += __shfl_down_sync(kFullMask, v.rejected, offset);
     v.correct += __shfl_down_sync(kFullMask, v.correct, offset);
   }
+  return v;
+}
+
+// The warp tree, then the warps' results in warp order: deterministic.
+// The total is valid in thread 0.
+template <int Threads>
+__device__ LossPartial blockSum(LossPartial v, LossPartial* warps) {
+  v = warpSum(v);
   if ((threadIdx.x & 31) == 0) warps[threadIdx.x >> 5] = v;
   __syncthreads();
   if (threadIdx.x == 0)
@@ -133,6 +139,12 @@ __device__ LossPartial threadPairs(const PreferenceLossParams& p) {
   return acc;
 }
 
+// Partial j, written by another block of this launch: from L2.
+__device__ LossPartial loadPartial(const LossPartial* partials, unsigned j) {
+  return LossPartial{__ldcg(&partials[j].loss),   __ldcg(&partials[j].margin),   __ldcg(&partials[j].center),
+                     __ldcg(&partials[j].chosen), __ldcg(&partials[j].rejected), __ldcg(&partials[j].correct)};
+}
+
 // partials: [gridDim.x] and done: a counter that is 0 at the launch and is
 // 0 again at the end; both unused when gridDim.x == 1.
 template <PreferenceKind Kind>
@@ -156,17 +168,27 @@ __global__ void __launch_bounds__(kLossThreads)
 
   // The last block: thread j sums partials j, j + kLossThreads, ... in order
   // (L2 loads: other blocks wrote them), then the same fixed tree.
-  LossPartial total = {0.0, 0.0, 0.0, 0.0, 0.0, 0ull};
-  for (unsigned j = threadIdx.x; j < gridDim.x; j += kLossThreads) {
-    LossPartial q;
-    q.loss = __ldcg(&partials[j].loss);
-    q.margin = __ldcg(&partials[j].margin);
-    q.center = __ldcg(&partials[j].center);
-    q.chosen = __ldcg(&partials[j].chosen);
-    q.rejected = __ldcg(&partials[j].rejected);
-    q.correct = __ldcg(&partials[j].correct);
-    total = addPartials(total, q);
+  // RK_PREF_WARP_COMBINE (kernels/tuning.cuh): up to 32 * kLanePartials
+  // partials in the first warp alone, its loads all issued before the sums,
+  // and no barrier.
+  constexpr int kLanePartials = 4;
+  if (RK_PREF_WARP_COMBINE && gridDim.x <= 32 * kLanePartials) {
+    if (threadIdx.x >= 32) return;
+    LossPartial q[kLanePartials];
+#pragma unroll
+    for (int k = 0; k < kLanePartials; ++k) {
+      const unsigned j = threadIdx.x + 32 * k;
+      q[k] = j < gridDim.x ? loadPartial(partials, j) : LossPartial{0.0, 0.0, 0.0, 0.0, 0.0, 0ull};
+    }
+    LossPartial total = q[0];
+#pragma unroll
+    for (int k = 1; k < kLanePartials; ++k) total = addPartials(total, q[k]);
+    total = warpSum(total);
+    if (threadIdx.x == 0) writeStats(p, total);
+    return;
   }
+  LossPartial total = {0.0, 0.0, 0.0, 0.0, 0.0, 0ull};
+  for (unsigned j = threadIdx.x; j < gridDim.x; j += kLossThreads) total = addPartials(total, loadPartial(partials, j));
   total = blockSum<kLossThreads>(total, warps);
   if (threadIdx.x == 0) writeStats(p, total);
 }

@@ -25,12 +25,13 @@
 // RK_GAE_ITEMS steps) when there are enough rows to fill the GPU with these
 // blocks (kernels/advantages.cu): the same bits, other speed. LONG for the
 // most rows, MID for fewer. On an H200 at 2048 x 8192, 128 x 8 took 99.2 us
-// against 113.5 for 256 x 4 (bench/results/gpu/2026-11-28-h200.md).
+// against 113.5 for 256 x 4 (bench/results/gpu/2026-11-28-h200.md), and 64 x
+// 15 93.5 against 99.1 for 128 x 8 (2026-11-28-h200-session14.md).
 #ifndef RK_GAE_LONG_THREADS
-#define RK_GAE_LONG_THREADS 128
+#define RK_GAE_LONG_THREADS 64
 #endif
 #ifndef RK_GAE_LONG_MIN_BLOCKS
-#define RK_GAE_LONG_MIN_BLOCKS 8
+#define RK_GAE_LONG_MIN_BLOCKS 15
 #endif
 #ifndef RK_GAE_MID_THREADS
 #define RK_GAE_MID_THREADS 256
@@ -71,7 +72,10 @@
 // sm_86 and sm_89, 8 to 16 on sm_120 (32 at 0), ptxas -v: timed on sm_90
 // only); 2, as 1, and the block's first tile before phase 1, in flight
 // across the count and the grid barrier. Only the loads move: the
-// arithmetic, and so the bits, are the same.
+// arithmetic, and so the bits, are the same. (Copying the next tile into
+// shared memory with cp.async while this one is computed took 0.87x on an
+// H200, 0.79x at 5 blocks per SM: the kernel is bound by instruction
+// issue, not memory; 2026-11-28-h200-session14.md.)
 #ifndef RK_PPO_LOADS
 #define RK_PPO_LOADS 1
 #endif
@@ -103,12 +107,20 @@
 #endif
 
 // Preference loss (kernels/preference.cu): threads per block and pairs per
-// thread.
+// thread. On an H200 at 16 K pairs, 128 x 1 with the warp combine below took
+// 5.0 / 4.9 us (pairwise / DPO) against 5.3 / 5.4 for 256 x 2 with the block
+// combine (2026-11-28-h200-session14.md).
 #ifndef RK_PREF_THREADS
-#define RK_PREF_THREADS 256
+#define RK_PREF_THREADS 128
 #endif
 #ifndef RK_PREF_PAIRS_PER_THREAD
-#define RK_PREF_PAIRS_PER_THREAD 2
+#define RK_PREF_PAIRS_PER_THREAD 1
+#endif
+// 1: the last block combines up to 128 blocks' partials in its first warp
+// alone (no barrier); 0, in all its threads and then across warps (also
+// what 1 does past 128 blocks).
+#ifndef RK_PREF_WARP_COMBINE
+#define RK_PREF_WARP_COMBINE 1
 #endif
 
 // How blocks publish partials to the last block and pass a grid barrier

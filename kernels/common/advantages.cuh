@@ -92,17 +92,21 @@ RK_HD GaeMap gaeStepMap(float reward, float value, float truncValue, uint32_t fl
 }
 
 // earlier ∘ later: `later` covers the steps after `earlier` and applies first.
+// Resets = false: neither map is a Reset (no dones, no truncation), which
+// leaves out that case's code and changes no result.
+template <bool Resets = true>
 RK_HD GaeMap gaeCompose(GaeMap earlier, GaeMap later) {
-  if (earlier.kind == kGaeReset || later.kind == kGaeIdentity) return earlier;
+  if ((Resets && earlier.kind == kGaeReset) || later.kind == kGaeIdentity) return earlier;
   if (earlier.kind == kGaeIdentity) return later;
   // earlier is Open; later is Open or Reset (q = s = 0 for Reset).
   return GaeMap{later.kind, earlier.s * later.q, earlier.s * later.s, earlier.u,
                 earlier.q * later.u + earlier.s * later.w + earlier.w};
 }
 
+template <bool Resets = true>
 RK_HD GaeCarry gaeApply(GaeMap m, GaeCarry c) {
   if (m.kind == kGaeIdentity) return c;
-  if (m.kind == kGaeReset) return GaeCarry{m.u, m.w};
+  if (Resets && m.kind == kGaeReset) return GaeCarry{m.u, m.w};
   return GaeCarry{m.u, m.q * c.value + m.s * c.adv + m.w};
 }
 

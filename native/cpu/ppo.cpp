@@ -278,7 +278,7 @@ template <bool HasMask, int Kl, bool HasEntropy>
   return overBlock(w, p.steps, lo, hi, [&](auto full, Acc& acc, int64_t i, int count, float weight) {
     constexpr bool Full = decltype(full)::value;
     VecI valid = validLanes<Full>(HasMask ? p.mask + i : nullptr, count);
-    ppo::PolicyToken<VecLanes> t = ppo::policyToken<Kl, VecLanes>(
+    ppo::PolicyToken<VecLanes> t = ppo::policyToken<Kl, HasEntropy, VecLanes>(
         load<Full>(p.logprobs + i, count), load<Full>(p.oldLogprobs + i, count),
         advantagesAt<Full>(p, i, count), Kl >= 0 ? load<Full>(p.refLogprobs + i, count) : VecF{},
         HasEntropy ? load<Full>(p.entropy + i, count) : VecF{}, c, p.sequenceRatio,

@@ -25,7 +25,7 @@ function hashWith(sms: number): string {
 
 describe('results on GPUs of different sizes', { skip }, () => {
   // GAE's 67 rows of 4500 steps take its three block shapes (kernels/
-  // advantages.cu): 128 threads at 1 and 3 SMs (rows >= 8 per SM), 256 at 16
+  // advantages.cu): 64 threads at 1 and 3 SMs (rows >= 15 per SM), 256 at 16
   // (>= 4 per SM), 512 at 32.
   it('are the same bits with 1, 3, 16 and 32 multiprocessors, for every op family', () => {
     const sms = [1, 3, 16, 32];

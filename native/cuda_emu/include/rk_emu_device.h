@@ -135,6 +135,20 @@ inline unsigned __ballot_sync(unsigned mask, int predicate) {
   }
   return out;
 }
+// sm_80's warp reduction of 32-bit integers (the sum wraps, as on the GPU).
+inline unsigned __reduce_add_sync(unsigned mask, unsigned value) {
+  const unsigned char* lanes = rk_emu::exchange(mask, &value, sizeof value);
+  unsigned out = 0;
+  for (unsigned l = 0; l < 32; ++l) {
+    unsigned q;
+    std::memcpy(&q, lanes + 16 * l, sizeof q);
+    if (mask >> l & 1u) out += q;
+  }
+  return out;
+}
+inline int __reduce_add_sync(unsigned mask, int value) {
+  return static_cast<int>(__reduce_add_sync(mask, static_cast<unsigned>(value)));
+}
 inline int __any_sync(unsigned mask, int p) { return __ballot_sync(mask, p) != 0; }
 inline int __all_sync(unsigned mask, int p) { return __ballot_sync(mask, p) == mask; }
 template <class T>
