@@ -26,7 +26,8 @@
 # build, into gpu-tests.txt;
 # RK_GPU_VARIANT_TESTS=auto runs the family's tests of each variant worth
 # adopting (ncu_cases.ts winners: the best per family, >= 1.03x, no case
-# slower), so one call both times the variants and checks the winners.
+# slower), so one call both times the variants and checks the winners;
+# "auto" among NAME:FILE items runs those too.
 # Every step runs under its own timeout inside a total budget
 # (RK_GPU_BUDGET seconds, default 420, +70 with a base build, +15 per
 # variant) and tolerates the failure of the
@@ -153,10 +154,11 @@ if [ -n "$NODE" ]; then
       done 3< .gpu/variants/list.txt
       VARIANT_ARGS=(--variants .gpu/variants/list.txt /tmp/rk-variants)
       TESTS=${RK_GPU_VARIANT_TESTS:-}
-      if [ "$TESTS" = auto ]; then
-        TESTS=$(timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js --winners .gpu/variants/list.txt /tmp/rk-variants \
+      if [[ " $TESTS " == *" auto "* ]]; then
+        WINNERS=$(timeout 30 "$NODE" dist/bench/gpu/ncu_cases.js --winners .gpu/variants/list.txt /tmp/rk-variants \
           /tmp/rk-device-time-this.log /tmp/rk-ncu-this.csv)
-        echo "winners: ${TESTS:-none}" | tr '\n' ' '; echo
+        echo "winners: ${WINNERS:-none}" | tr '\n' ' '; echo
+        TESTS=$(echo " $TESTS " | sed "s| auto | $(echo $WINNERS) |")
       fi
       # NAME:FILE,FILE...: the files side by side, in one node --test.
       for test in $TESTS; do
@@ -165,7 +167,7 @@ if [ -n "$NODE" ]; then
         files=("${names[@]/#/dist/tests/gpu/}")
         { echo "==== variant ${test%%:*}: ${test#*:}"
           RLHF_KERNELS_BINARY="/tmp/rk-bin/variants/${test%%:*}.node" \
-            timeout -k 5 "$(allot 100 20)" "$NODE" --test "${files[@]}" 2>&1; } >> "$OUT/gpu-tests.txt"
+            timeout -k 5 "$(allot 120 20)" "$NODE" --test "${files[@]}" 2>&1; } >> "$OUT/gpu-tests.txt"
         echo "exit $?; $(grep -E '^# (pass|fail)' "$OUT/gpu-tests.txt" | tail -2 | tr '\n' ' ')"
       done
     fi
