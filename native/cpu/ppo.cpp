@@ -92,6 +92,7 @@ VecF advantagesAt(const PpoPolicyLossParams& p, int64_t i, int count) {
 typedef float F8 __attribute__((vector_size(32)));
 typedef double D8 __attribute__((vector_size(64)));
 typedef int32_t I8 __attribute__((vector_size(32)));
+typedef int64_t L8 __attribute__((vector_size(64)));
 typedef uint8_t B8 __attribute__((vector_size(8)));
 
 // GSPO's first pass: each row's masked mean of logprobs - oldLogprobs (each
@@ -108,7 +109,7 @@ void sequenceLogRatios(const PpoPolicyLossParams& p) {
       // Step t into double lane t % 8 (GCC vector extensions: 8 independent
       // chains, the same on every ISA), the lanes combined pairwise.
       D8 acc{};
-      I8 counts{};
+      L8 counts{};  // 64-bit lanes: no row is too long to count
       int64_t t = 0;
       for (; t + 8 <= p.steps; t += 8) {
         F8 a, o;
@@ -122,7 +123,7 @@ void sequenceLogRatios(const PpoPolicyLossParams& p) {
         }
         const F8 d = a - o;
         acc += __builtin_convertvector(valid ? d : F8{}, D8);  // a select: a NaN at a masked step stays out
-        counts -= valid;
+        counts -= __builtin_convertvector(valid, L8);
       }
       for (int j = 0; t < p.steps; ++t, ++j) {
         const bool valid = !m || m[t] != 0;

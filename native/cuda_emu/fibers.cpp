@@ -28,6 +28,10 @@ constexpr size_t kSlotBytes = 16;
 constexpr int kLaunchFailure = 719;        // cudaErrorLaunchFailure
 constexpr int kInvalidConfiguration = 9;   // cudaErrorInvalidConfiguration
 constexpr int kCooperativeTooLarge = 720;  // cudaErrorCooperativeLaunchTooLarge
+constexpr int kInvalidValue = 1;           // cudaErrorInvalidValue
+// Dynamic shared memory a launch gets without opting in (cudaFuncSetAttribute,
+// which no kernel here calls); a GPU refuses more with cudaErrorInvalidValue.
+constexpr size_t kDefaultDynamicShared = 48u << 10;
 
 // Every __shared__ variable is a thread_local of this module, laid out at a
 // fixed offset from this one in every thread's TLS block: that offset maps an
@@ -356,7 +360,8 @@ int blocksPerMultiprocessor(int threads, size_t dynamicShared) {
 int run(const Grid& g) {
   const unsigned threads = g.block.x * g.block.y * g.block.z;
   const uint64_t total = uint64_t{g.grid.x} * g.grid.y * g.grid.z;
-  if (threads == 0 || threads > 1024 || total == 0 || g.dynamicShared > (227u << 10)) return kInvalidConfiguration;
+  if (threads == 0 || threads > 1024 || total == 0) return kInvalidConfiguration;
+  if (g.dynamicShared > kDefaultDynamicShared) return kInvalidValue;
   const uint64_t resident =
       uint64_t(blocksPerMultiprocessor(static_cast<int>(threads), g.dynamicShared)) * multiprocessors();
   if (g.mode == Grid::Mode::Cooperative && total > resident) return kCooperativeTooLarge;
