@@ -161,7 +161,10 @@ __device__ __forceinline__ GaeSteps loadSteps(const GaeParams& p, int64_t i0, in
 
 // One block: kWarps / warpsPerRow rows, warpsPerRow warps per row.
 // Episodes false (no dones, no truncated: RLHF's usual call): no Reset map
-// can arise, and the code for one is left out; the same results.
+// can arise, and the code for one is left out (on an H200, 1.23x at 2048 x
+// 8192). The same operations; the compiler may fuse multiply-adds
+// differently, so results can differ from a call with all-zero flags in the
+// last bits (each is deterministic).
 template <class Shape, bool kVec, bool Episodes>
 __global__ void __launch_bounds__(Shape::kThreads, Shape::kMinBlocks) gaeKernel(GaeParams p, int warpsPerRow) {
   constexpr int kGaeWarps = Shape::kWarps;

@@ -93,7 +93,7 @@ RK_HD GaeMap gaeStepMap(float reward, float value, float truncValue, uint32_t fl
 
 // earlier ∘ later: `later` covers the steps after `earlier` and applies first.
 // Resets = false: neither map is a Reset (no dones, no truncation), which
-// leaves out that case's code and changes no result.
+// leaves out that case's code; the arithmetic is the same.
 template <bool Resets = true>
 RK_HD GaeMap gaeCompose(GaeMap earlier, GaeMap later) {
   if ((Resets && earlier.kind == kGaeReset) || later.kind == kGaeIdentity) return earlier;

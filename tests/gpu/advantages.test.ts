@@ -119,6 +119,27 @@ describe('gae on cuda', { skip }, () => {
     for (const t of outs) assert.ok((t.toArray()).every(Number.isFinite), 'an output was left unwritten');
   });
 
+  // Without dones and truncated the kernel is built without the code for a
+  // reset (kernels/advantages.cu, Episodes = false); all-zero flags take the
+  // kernel with it. The two do the same operations, but the compiler may
+  // fuse their multiply-adds differently (under the emulator they differ by
+  // up to 2 ulps of the largest value), so they must agree within 4 ulps
+  // (8 unit roundoffs) of it, on every block shape: short rows, the 512-thread tile, rows longer
+  // than one (many rows take the smaller blocks), and T % 4 != 0 (the
+  // unvectorized path).
+  test('agrees to rounding with all-zero dones and truncated and without them', () => {
+    for (const [B, T] of [[17, 300], [3, 4096], [257, 8192], [5, 5001]] as const) {
+      const x = randomTrajectories(rng, B, T, KINDS.masked!);
+      const zeros: GaeInputs = {
+        ...x, dones: new Uint8Array(B * T), truncated: new Uint8Array(B * T),
+        truncatedValues: Float32Array.from({ length: B * T }, () => rng.normal()),
+      };
+      const without = runGae(x, 'cuda'), withZeros = runGae(zeros, 'cuda');
+      for (const k of ['advantages', 'returns'] as const)
+        expectClose(withZeros[k], without[k], 8 * EPS.float32 * maxAbs(without[k]), `B=${B} T=${T} ${k}`);
+    }
+  });
+
   test('is deterministic', () => {
     const x = randomTrajectories(rng, 100, 3000, KINDS.episodes!);
     const a = runGae(x, 'cuda'), b = runGae(x, 'cuda');
