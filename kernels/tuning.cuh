@@ -68,9 +68,9 @@
 // store may alias the next token's inputs as far as the compiler knows, so
 // the PTX orders them); 1, all of the tile's first (one round trip per
 // tile, 4 tokens' loads in flight per thread; 58 to 64 registers, no spill
-// on sm_75, sm_80, sm_90 and sm_100; with KL and entropy 40 to 44 bytes on
-// sm_86 and sm_89, 8 to 16 on sm_120 (32 at 0), ptxas -v: timed on sm_90
-// only); 2, as 1, and the block's first tile before phase 1, in flight
+// on sm_75, sm_80, sm_90 and sm_100; with a mask, KL and entropy 48 bytes
+// on sm_86 and sm_89, 8 to 16 on sm_120 with KL or entropy (ptxas -v):
+// timed on sm_90 only); 2, as 1, and the block's first tile before phase 1, in flight
 // across the count and the grid barrier. Only the loads move: the
 // arithmetic, and so the bits, are the same. (Copying the next tile into
 // shared memory with cp.async while this one is computed took 0.87x on an
