@@ -9,8 +9,8 @@
 // row of up to one tile (8 steps per thread of the block: 4096 at 512
 // threads) is one block's (a block holds several short rows); longer rows
 // loop over tiles from the end, carrying the state. One block per row group,
-// of 512 threads, or 256 or 64 for many rows longer than a 512-thread tile (gae()
-// below). On an H100, a persistent grid with L2 prefetch and a
+// of 512 threads, or 256 or 64 for many rows longer than a 512-thread tile
+// (gae() below). On an H100, a persistent grid with L2 prefetch and a
 // single thread walking the maps for the whole block were each slower
 // (bench/results/gpu/2026-11-27-h100.md). Every sum has a fixed shape:
 // results are reproducible bit for bit. They differ from the sequential CPU
@@ -428,9 +428,9 @@ int gae(const GaeParams& p, const CudaLaunch& launch) {
   // Rows longer than one tile, enough of them to fill every SM with the
   // smaller blocks: they keep more rows in flight per SM (at 2048 x 8192,
   // 146.3 us with 512 threads, 118.6 with 256 on an H100; 113.5 with 256,
-  // 99.2 with 128, 93.5 with 64 on an H200). Fewer rows keep larger blocks, more threads
-  // per row. Whatever the shape, a row's warps cover the same 256-step spans
-  // and walk the same maps in the same order: the same bits.
+  // 99.2 with 128, 93.5 with 64 on an H200). Fewer rows keep larger blocks,
+  // more threads per row. Whatever the shape, a row's warps cover the same
+  // 256-step spans and walk the same maps in the same order: the same bits.
   const bool longRows = p.steps > int64_t{GaeShort::kThreads} * kItems;
   const int64_t sms = launch.multiprocessors > 0 ? launch.multiprocessors : 1;
   if (longRows && p.rows >= GaeLong::kMinBlocks * sms) return launchGae<GaeLong>(p, stream);

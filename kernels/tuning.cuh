@@ -70,9 +70,9 @@
 // tile, 4 tokens' loads in flight per thread; 58 to 64 registers, no spill
 // on sm_75, sm_80, sm_90 and sm_100; with a mask, KL and entropy 48 bytes
 // on sm_86 and sm_89, 8 to 16 on sm_120 with KL or entropy (ptxas -v):
-// timed on sm_90 only); 2, as 1, and the block's first tile before phase 1, in flight
-// across the count and the grid barrier. Only the loads move: the
-// arithmetic, and so the bits, are the same. (Copying the next tile into
+// timed on sm_90 only); 2, as 1, and the block's first tile before phase
+// 1, in flight across the count and the grid barrier. Only the loads move:
+// the arithmetic, and so the bits, are the same. (Copying the next tile into
 // shared memory with cp.async while this one is computed took 0.87x on an
 // H200, 0.79x at 5 blocks per SM: the kernel is bound by instruction
 // issue, not memory; 2026-11-28-h200-session14.md.)
