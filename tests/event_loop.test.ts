@@ -30,27 +30,40 @@ describe('the event loop', () => {
     const y = tensor(new Rng().ints(N, 0, V), [N]);
     work(x, y, 1).toArray(); // warm-up: pool threads, pages
 
-    let ticks = 0;
-    const timer = setInterval(() => ticks++, 1);
+    // Each tick counts and records the longest silence since the last one.
+    let ticks = 0, last = 0, longestGap = 0;
+    const timer = setInterval(() => {
+      const now = performance.now();
+      longestGap = Math.max(longestGap, now - last);
+      last = now;
+      ticks++;
+    }, 1);
     const measure = async (wait: () => Promise<unknown> | unknown) => {
       await new Promise((r) => setTimeout(r, 5));
-      ticks = 0;
       const t0 = performance.now();
+      ticks = 0; last = t0; longestGap = 0;
       await wait();
-      return { ticks, ms: performance.now() - t0 };
+      const end = performance.now();
+      return { ticks, ms: end - t0, longestGap: Math.max(longestGap, end - last) };
     };
     const rounds = 8;
     const awaited = await measure(() => work(x, y, rounds).read());
     const blocked = await measure(() => work(x, y, rounds).toArray());
     clearInterval(timer);
-    console.log(`awaited ${awaited.ms.toFixed(0)} ms: ${awaited.ticks} ticks; blocked ${blocked.ms.toFixed(0)} ms: ${blocked.ticks} ticks`);
+    const show = (m: typeof awaited) => `${m.ms.toFixed(0)} ms: ${m.ticks} ticks, longest gap ${m.longestGap.toFixed(0)} ms`;
+    console.log(`awaited ${show(awaited)}; blocked ${show(blocked)}`);
 
-    // Awaiting: the 1 ms timer fires for most of the wait (>= a quarter of its
-    // milliseconds, allowing for a loaded machine). Blocking: at most once.
+    // Awaiting: the 1 ms timer keeps firing through the wait. How often depends
+    // on the machine's load (two pool threads on two cores leave the JS thread
+    // a share of a core: CI has seen 41 ticks in 186 ms), so the rule is
+    // structural, not a rate: no silence as long as half the wait, and several
+    // ticks. Blocking: the timer is starved for the whole call, at most one tick.
     expect(awaited.ms).toBeGreaterThan(20);
-    expect(awaited.ticks).toBeGreaterThanOrEqual(Math.floor(awaited.ms / 4));
+    expect(awaited.ticks).toBeGreaterThanOrEqual(4);
+    expect(awaited.longestGap).toBeLessThan(awaited.ms / 2);
     expect(blocked.ms).toBeGreaterThan(20);
     expect(blocked.ticks).toBeLessThanOrEqual(1);
+    expect(blocked.longestGap).toBeGreaterThan(blocked.ms / 2);
   });
 
   it('lets fs use libuv\'s pool while many reads and synchronize() calls wait for the cpu stream', async () => {
