@@ -36,6 +36,19 @@
 // SM, and a tile held in registers across phase 1 at 2 blocks per SM
 // (bench/results/gpu/2026-11-27-h100.md).
 //
+// The kernel is bound by instruction issue, not memory (Nsight Compute,
+// 2026-11-28: 184 instructions per token, issue slots 47 % busy, DRAM 18 %),
+// so the per-token work is kept to the math: a thread's pointers are moved
+// to its first token once per tile and reach its other tokens at
+// compile-time offsets; a tile of kTile tokens (every tile of the long rows
+// RLHF has) takes an instantiation with no bounds checks; ops without
+// per-row inputs (GRPO's [B] advantages, GSPO) never compute a token's row;
+// rows and segments come from a multiply-high (Divider); phase 1 counts a
+// whole aligned tile's mask 4 bytes a word. On sm_90 (scripts/sass.js; the
+// policy loss with a mask, token-mean, rows of 4096) a thread's full tile
+// (4 tokens) went from about 600 SASS instructions to 435, phase 1's batch
+// of 4 tiles from 471 to 299: about 180 a token to 128.
+//
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
 // or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in
 // a fixed order, and partials are combined in tile order: bit-identical
@@ -43,6 +56,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "../native/cuda/device.h"
 #include "common/ppo.cuh"
@@ -52,17 +66,6 @@
 
 namespace rk::cudaops {
 namespace {
-
-// A warp's sum of a count: one instruction from sm_80 on (integers: any
-// order gives the same sum), a shuffle tree before.
-__device__ __forceinline__ int32_t warpCount(int32_t v) {
-#if __CUDA_ARCH__ >= 800
-  return __reduce_add_sync(0xffffffffu, v);
-#else
-  for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
-  return v;
-#endif
-}
 
 // The block's sums, in thread 0: each float field down a fixed warp tree,
 // then the warps in order. Fields the op never sets (Op::kStats) stay 0 and
@@ -138,10 +141,11 @@ __device__ long long tallyBarrier(unsigned long long* tally, long long count) {
   return total;
 }
 
-// The three phases; Op loads a token's inputs, computes the token (writes
-// its gradients, accumulates) and writes the final statistics. (At least
-// RK_PPO_MIN_BLOCKS blocks per SM, 4 as shipped: at most 64 registers, no
-// spill; left to itself, ptxas chose 62 to 76.)
+// The three phases; Op points a thread into a tile (cursor), loads a
+// token's inputs, computes the token (writes its gradients, accumulates) and
+// writes the final statistics. (At least RK_PPO_MIN_BLOCKS blocks per SM, 4
+// as shipped: at most 64 registers, no spill on sm_75 to sm_90 (kernels/
+// tuning.cuh); left to itself, ptxas chose 62 to 76.)
 template <class Op>
 __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const Op op, const Layout l, const Scratch s) {
   extern __shared__ int32_t rowShared[];  // [rowsPerTile]: counts, then weights (packed + mask + seq-mean)
@@ -149,16 +153,19 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
   const uint8_t* mask = op.mask();
 
   // RK_PPO_LOADS (kernels/tuning.cuh) 1 and 2: a tile's inputs, loaded
-  // before any of its tokens is computed.
+  // before any of its tokens is computed. Full: the tile has kTile tokens,
+  // so no token needs a bounds check (known at compile time in the
+  // instantiation for full tiles); past the end of a partial tile a token
+  // loads nothing and comes out invalid.
   typename Op::Inputs x[kLoads > 0 ? kPerThread : 1];
-  const auto loadTile = [&](const Tile& tile) {
+  const auto loadTile = [&](const typename Op::Cursor& c, const Tile& tile, auto full) {
 #pragma unroll
-    for (int k = 0; k < (kLoads > 0 ? kPerThread : 0); ++k) {
-      const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-      x[k] = i < tile.end ? op.load(i, l, tile) : typename Op::Inputs{};
-    }
+    for (int k = 0; k < (kLoads > 0 ? kPerThread : 0); ++k) x[k] = op.load(c, k, full || inTile(k) < tile.count, l);
   };
-  if (kLoads == 2 && blockIdx.x < l.tiles) loadTile(tileAt(l, blockIdx.x));  // in flight across phase 1
+  if (kLoads == 2 && blockIdx.x < l.tiles) {  // in flight across phase 1
+    const Tile first = tileAt(l, blockIdx.x);
+    loadTile(op.cursor(l, first), first, std::false_type{});
+  }
 
   Totals n{l.rows * l.steps, l.steps > 0 ? l.rows : 0};  // without a mask
   if (l.counts) {
@@ -175,19 +182,20 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
 
   const double denominator = denominatorOf(l, n);
   const bool perRowWeight = l.aggregation == Aggregation::SeqMeanTokenMean;
+  // Every token's weight, unless it depends on the row's count (a double
+  // reciprocal: once, not per tile).
+  const float uniformWeight = inverse(perRowWeight && !mask ? static_cast<double>(l.steps) * denominator : denominator);
 
-  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
-    const Tile tile = tileAt(l, t);
-    if (kLoads == 1 || (kLoads == 2 && t != blockIdx.x)) loadTile(tile);
-    float weight = inverse(denominator);
+  const auto runTile = [&](const Tile& tile, int64_t t, auto full) {
+    const typename Op::Cursor c = op.cursor(l, tile);
+    if (kLoads == 1 || (kLoads == 2 && t != blockIdx.x)) loadTile(c, tile, full);
+    float weight = uniformWeight;
     bool sharedWeights = false;
-    if (perRowWeight && !mask) {
-      weight = inverse(static_cast<double>(l.steps) * denominator);
-    } else if (perRowWeight && !l.packed) {
+    if (perRowWeight && mask && !l.packed) {
       long long row = 0;
       for (int64_t g = threadIdx.x; g < l.segments; g += kThreads) row += __ldcg(s.tileValid + tile.row * l.segments + g);
       weight = inverse(static_cast<double>(blockSum(row)) * denominator);
-    } else if (perRowWeight) {
+    } else if (perRowWeight && mask) {
       countRows(mask, l, tile, rowShared);
       for (int r = threadIdx.x; r < tile.rows; r += kThreads)
         rowWeight[r] = inverse(static_cast<double>(rowShared[r]) * denominator);
@@ -195,17 +203,26 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
       sharedWeights = true;
     }
     Partial a{};
+    // Every thread runs all its tokens' math: one past the tile's end has
+    // zeros for inputs, is invalid (adds nothing) and stores nothing. No
+    // branch per token, so the compiler can interleave the tokens.
 #pragma unroll
     for (int k = 0; k < kPerThread; ++k) {
-      const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-      if (i < tile.end) {
-        const float w = sharedWeights ? rowWeight[static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)] : weight;
-        op.token(i, w, kLoads > 0 ? x[k] : op.load(i, l, tile), a);
-      }
+      const bool in = full || inTile(k) < tile.count;
+      const float w = !sharedWeights ? weight : in ? rowWeight[l.bySteps.quotient(inTile(k))] : 0.0f;
+      op.token(c, k, w, kLoads > 0 ? x[k] : op.load(c, k, in, l), in, a);
     }
     const Partial block = blockPartial<Op::kStats>(a);
     if (threadIdx.x == 0) s.partials[t] = block;
     __syncthreads();  // rowShared and blockPartial's shared sums are rewritten by the next tile
+  };
+  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
+    const Tile tile = tileAt(l, t);
+    if (Op::kFullTiles && tile.count == kTile) {
+      runTile(tile, t, std::true_type{});
+    } else {
+      runTile(tile, t, std::false_type{});
+    }
   }
 
   // Arrivals so far: gridDim.x at the barrier (when phase 1 ran without the
@@ -272,46 +289,78 @@ __global__ void __launch_bounds__(kRatioThreads) sequenceLogRatioKernel(PpoPolic
   }
 }
 
-template <bool HasMask, int Kl, bool HasEntropy>
+// RowInputs: whether the op reads per-row inputs (GRPO's [B] advantages,
+// GSPO's sequence log-ratio); without, a token's row is never computed.
+template <bool HasMask, int Kl, bool HasEntropy, bool RowInputs>
 struct PolicyOp {
   PpoPolicyLossParams p;
   ppo::PolicyConsts c;
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
   static constexpr unsigned kStats = kApproxKlStat | kClippedLowerStat | (Kl >= 0 ? kKlStat : 0u);
+  static constexpr bool kFullTiles = !RowInputs;  // a separate full-tile path (ppoKernel) for the common ops only
 
   struct Inputs {
     float logprob, old, advantage, ref, entropy, sequenceLogRatio;
     bool valid;
   };
 
-  __device__ Inputs load(int64_t i, const Layout& l, const Tile& tile) const {
-    // Per-row inputs (GRPO's advantages, GSPO's log-ratio): the token's row, a
-    // 32-bit division in a tile of whole rows, done only when one is read.
-    const bool perRow = p.advantagePerRow || p.sequenceRatio;
-    const int64_t row = !perRow    ? 0
-                        : l.packed ? tile.row + static_cast<int>(i - tile.begin) / static_cast<int>(l.steps)
-                                   : tile.row;
-    return Inputs{__ldg(p.logprobs + i), __ldg(p.oldLogprobs + i), __ldg(p.advantages + (p.advantagePerRow ? row : i)),
-                  Kl >= 0 ? __ldg(p.refLogprobs + i) : 0.0f, HasEntropy ? __ldg(p.entropy + i) : 0.0f,
-                  p.sequenceRatio ? __ldcg(p.sequenceLogRatio + row) : 0.0f,  // written by the launch before
-                  !HasMask || __ldg(p.mask + i) != 0};
+  // A thread's pointers into a tile, at its first token (inTile).
+  struct Cursor {
+    const float *logprob, *old, *advantage, *ref, *entropy;
+    const uint8_t* mask;
+    float *grad, *gradEntropy;
+    int64_t row;  // the tile's first row (RowInputs)
+  };
+
+  __device__ Cursor cursor(const Layout&, const Tile& tile) const {
+    const int64_t i = tile.begin + threadIdx.x;
+    return Cursor{p.logprobs + i,
+                  p.oldLogprobs + i,
+                  p.advantages + i,
+                  Kl >= 0 ? p.refLogprobs + i : nullptr,
+                  HasEntropy ? p.entropy + i : nullptr,
+                  HasMask ? p.mask + i : nullptr,
+                  p.gradLogprobs + i,
+                  HasEntropy ? p.gradEntropy + i : nullptr,
+                  tile.row};
   }
 
-  __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
+  // Token k of the thread; `in`: inside the tile (else all zeros, invalid).
+  __device__ Inputs load(const Cursor& t, int k, bool in, const Layout& l) const {
+    const int o = k * kThreads;
+    Inputs x{};
+    x.logprob = in ? __ldg(t.logprob + o) : 0.0f;
+    x.old = in ? __ldg(t.old + o) : 0.0f;
+    if (Kl >= 0) x.ref = in ? __ldg(t.ref + o) : 0.0f;
+    if (HasEntropy) x.entropy = in ? __ldg(t.entropy + o) : 0.0f;
+    x.valid = in && (!HasMask || __ldg(t.mask + o) != 0);
+    if (!RowInputs) {
+      x.advantage = in ? __ldg(t.advantage + o) : 0.0f;
+      return x;
+    }
+    // The token's row: in a tile of whole rows, its index in the tile / steps.
+    const int64_t row = l.packed ? t.row + l.bySteps.quotient(inTile(k)) : t.row;
+    x.advantage = !in ? 0.0f : p.advantagePerRow ? __ldg(p.advantages + row) : __ldg(t.advantage + o);
+    x.sequenceLogRatio = in && p.sequenceRatio ? __ldcg(p.sequenceLogRatio + row) : 0.0f;  // written by the launch before
+    return x;
+  }
+
+  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a) const {
+    const int o = k * kThreads;
     const bool valid = x.valid;
-    const ppo::PolicyToken<ppo::ScalarLanes> t = ppo::policyToken<Kl, HasEntropy, ppo::ScalarLanes>(
-        x.logprob, x.old, x.advantage, x.ref, x.entropy, c, p.sequenceRatio, x.sequenceLogRatio);
-    p.gradLogprobs[i] = valid ? w * t.grad : 0.0f;
-    if (HasEntropy) p.gradEntropy[i] = valid ? -c.entropyCoef * w : 0.0f;
+    const ppo::PolicyToken<ppo::ScalarLanes> r = ppo::policyToken<Kl, HasEntropy, ppo::ScalarLanes>(
+        x.logprob, x.old, x.advantage, x.ref, x.entropy, c, RowInputs && p.sequenceRatio, x.sequenceLogRatio);
+    if (in) t.grad[o] = valid ? w * r.grad : 0.0f;
+    if (HasEntropy && in) t.gradEntropy[o] = valid ? -c.entropyCoef * w : 0.0f;
     // Selects, not a branch: a masked token adds +0 (a sum from +0 is never
     // -0, so the bits are those of skipping it) and its NaNs stay out.
-    a.loss += valid ? w * t.loss : 0.0f;
-    a.approxKl += valid ? t.approxKl : 0.0f;
-    if (Kl >= 0) a.kl += valid ? t.kl : 0.0f;
+    a.loss += valid ? w * r.loss : 0.0f;
+    a.approxKl += valid ? r.approxKl : 0.0f;
+    if (Kl >= 0) a.kl += valid ? r.kl : 0.0f;
     a.valid += valid;
-    a.clipped += valid && t.clipped;
-    a.clippedLower += valid && t.clippedLower;
+    a.clipped += valid && r.clipped;
+    a.clippedLower += valid && r.clippedLower;
   }
 
   __device__ void finish(float loss, float clipFraction, float clipFractionLower, float approxKl, float kl) const {
@@ -329,24 +378,37 @@ struct ValueOp {
 
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
   static constexpr unsigned kStats = 0;  // loss, valid and clipped alone
+  static constexpr bool kFullTiles = true;
 
   struct Inputs {
     float value, old, ret;
     bool valid;
   };
 
-  __device__ Inputs load(int64_t i, const Layout&, const Tile&) const {
-    return Inputs{__ldg(p.values + i), __ldg(p.oldValues + i), __ldg(p.returns + i),
-                  !HasMask || __ldg(p.mask + i) != 0};
+  struct Cursor {  // as PolicyOp's
+    const float *value, *old, *ret;
+    const uint8_t* mask;
+    float* grad;
+  };
+
+  __device__ Cursor cursor(const Layout&, const Tile& tile) const {
+    const int64_t i = tile.begin + threadIdx.x;
+    return Cursor{p.values + i, p.oldValues + i, p.returns + i, HasMask ? p.mask + i : nullptr, p.gradValues + i};
   }
 
-  __device__ void token(int64_t i, float w, const Inputs& x, Partial& a) const {
+  __device__ Inputs load(const Cursor& t, int k, bool in, const Layout&) const {
+    const int o = k * kThreads;
+    return Inputs{in ? __ldg(t.value + o) : 0.0f, in ? __ldg(t.old + o) : 0.0f, in ? __ldg(t.ret + o) : 0.0f,
+                  in && (!HasMask || __ldg(t.mask + o) != 0)};
+  }
+
+  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a) const {
     const bool valid = x.valid;
-    const ppo::ValueToken<ppo::ScalarLanes> t = ppo::valueToken<Clip, ppo::ScalarLanes>(x.value, x.old, x.ret, p.clip);
-    p.gradValues[i] = valid ? w * t.grad : 0.0f;
-    a.loss += valid ? w * t.loss : 0.0f;  // as PolicyOp's
+    const ppo::ValueToken<ppo::ScalarLanes> r = ppo::valueToken<Clip, ppo::ScalarLanes>(x.value, x.old, x.ret, p.clip);
+    if (in) t.grad[k * kThreads] = valid ? w * r.grad : 0.0f;
+    a.loss += valid ? w * r.loss : 0.0f;  // as PolicyOp's
     a.valid += valid;
-    a.clipped += valid && t.clipped;
+    a.clipped += valid && r.clipped;
   }
 
   __device__ void finish(float loss, float clipFraction, float, float, float) const {
@@ -364,6 +426,7 @@ int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& lau
   const size_t smem = perRowShared ? sizeof(int32_t) * static_cast<size_t>(l.rowsPerTile) : 0;
   // Queried with the most shared memory any layout uses, so it holds for all.
   static ResidentCache cache;
+  if (l.tiles >= (int64_t{1} << 31)) return cudaErrorInvalidValue;  // tile indices are 32-bit (Divider)
   cudaError_t e = cudaSuccess;
   const int64_t capacity = residentBlocks(ppoKernel<Op>, kThreads, sizeof(int32_t) * kTile, launch, cache, &e);
   if (e != cudaSuccess) return e;
@@ -394,16 +457,24 @@ int launchPpo(const Op& op, bool hasMask, const Layout& l, const CudaLaunch& lau
                                      smem, static_cast<cudaStream_t>(launch.stream));
 }
 
-template <bool HasMask, bool HasEntropy>
+template <bool HasMask, bool HasEntropy, bool RowInputs>
 int policyWith(const PpoPolicyLossParams& p, const Layout& l, const CudaLaunch& launch) {
   const ppo::PolicyConsts c{1.0f - p.clipLow, 1.0f + p.clipHigh, p.dualClip, p.klCoef, p.entropyCoef};
-  if (!p.refLogprobs) return launchPpo(PolicyOp<HasMask, -1, HasEntropy>{p, c}, HasMask, l, launch);
+  if (!p.refLogprobs) return launchPpo(PolicyOp<HasMask, -1, HasEntropy, RowInputs>{p, c}, HasMask, l, launch);
   switch (p.klEstimator) {
-    case KlEstimator::K1: return launchPpo(PolicyOp<HasMask, 0, HasEntropy>{p, c}, HasMask, l, launch);
-    case KlEstimator::K2: return launchPpo(PolicyOp<HasMask, 1, HasEntropy>{p, c}, HasMask, l, launch);
+    case KlEstimator::K1: return launchPpo(PolicyOp<HasMask, 0, HasEntropy, RowInputs>{p, c}, HasMask, l, launch);
+    case KlEstimator::K2: return launchPpo(PolicyOp<HasMask, 1, HasEntropy, RowInputs>{p, c}, HasMask, l, launch);
     case KlEstimator::K3: break;
   }
-  return launchPpo(PolicyOp<HasMask, 2, HasEntropy>{p, c}, HasMask, l, launch);
+  return launchPpo(PolicyOp<HasMask, 2, HasEntropy, RowInputs>{p, c}, HasMask, l, launch);
+}
+
+template <bool RowInputs>
+int policyWithRows(const PpoPolicyLossParams& p, const Layout& l, const CudaLaunch& launch) {
+  if (p.mask)
+    return p.entropy ? policyWith<true, true, RowInputs>(p, l, launch) : policyWith<true, false, RowInputs>(p, l, launch);
+  return p.entropy ? policyWith<false, true, RowInputs>(p, l, launch)
+                   : policyWith<false, false, RowInputs>(p, l, launch);
 }
 
 }  // namespace
@@ -415,8 +486,7 @@ int ppoPolicyLoss(const PpoPolicyLossParams& p, const CudaLaunch& launch) {
     if (const cudaError_t e = cudaGetLastError(); e != cudaSuccess) return e;
   }
   const Layout l = layoutFor(p.rows, p.steps, p.mask != nullptr, p.aggregation, p.normalizer);
-  if (p.mask) return p.entropy ? policyWith<true, true>(p, l, launch) : policyWith<true, false>(p, l, launch);
-  return p.entropy ? policyWith<false, true>(p, l, launch) : policyWith<false, false>(p, l, launch);
+  return p.advantagePerRow || p.sequenceRatio ? policyWithRows<true>(p, l, launch) : policyWithRows<false>(p, l, launch);
 }
 
 int ppoValueLoss(const PpoValueLossParams& p, const CudaLaunch& launch) {

@@ -23,12 +23,31 @@ constexpr int kLoads = RK_PPO_LOADS;      // when a tile's inputs are loaded
 static_assert(kLoads >= 0 && kLoads <= 2, "RK_PPO_LOADS: 0, 1 or 2");
 static_assert(kThreads % 32 == 0 && kThreads <= 1024 && kTile % kThreads == 0, "PPO: whole warps, and tiles of whole threads");
 
+// n / d for 0 <= n < 2^31 by a multiply-high and a shift (Granlund and
+// Montgomery's method, as CUTLASS's FastDivmod): with l = ceil(log2 d),
+// m = ceil(2^(31 + l) / d) fits in 32 bits and floor(n m / 2^(31 + l)) =
+// floor(n / d) for every such n. Two instructions where a 32-bit division
+// takes about twenty (a 64-bit one, a call).
+struct Divider {
+  uint32_t d, m, shift;  // d = 1: m = 0, the quotient is n
+
+  static Divider of(uint32_t d) {
+    uint32_t l = 0;
+    while ((uint64_t{1} << l) < d) ++l;
+    if (d == 1) return Divider{1, 0, 0};
+    return Divider{d, static_cast<uint32_t>(((uint64_t{1} << (31 + l)) + d - 1) / d), l - 1};
+  }
+  __device__ uint32_t quotient(uint32_t n) const { return d == 1 ? n : __umulhi(n, m) >> shift; }
+};
+
 // How tokens are cut into tiles: whole rows when a row fits in a tile
 // (packed), else row segments of kTile tokens.
 struct Layout {
   int64_t rows, steps;
   int64_t tiles;
   int64_t segments;     // tiles per row (1 when packed)
+  Divider bySegments;   // t / segments (segmented; tiles < 2^31: launchPpo checks)
+  Divider bySteps;      // a token's row in a packed tile: its index in the tile / steps
   int32_t rowsPerTile;  // whole rows per tile (1 when segmented)
   bool packed;
   bool counts;          // phase 1 runs (a mask, and an aggregation that needs a count)
@@ -41,7 +60,14 @@ struct Tile {
   int64_t begin, end;  // flat token range
   int64_t row;         // first row
   int32_t rows;        // rows in the tile (packed), or 1
+  int32_t count;       // end - begin (at most kTile)
 };
+
+// Token k of a thread in a tile: the thread's tokens are kThreads apart
+// (coalesced), at [begin + threadIdx.x + k kThreads]. Pointers moved to
+// begin + threadIdx.x once per tile reach them at compile-time offsets
+// k kThreads, with no 64-bit index arithmetic per token.
+__device__ __forceinline__ int inTile(int k) { return static_cast<int>(threadIdx.x) + k * kThreads; }
 
 __device__ Tile tileAt(const Layout& l, int64_t t) {
   Tile r;
@@ -52,12 +78,13 @@ __device__ Tile tileAt(const Layout& l, int64_t t) {
     r.begin = r.row * l.steps;
     r.end = last * l.steps;
   } else {
-    r.row = t / l.segments;
-    const int64_t offset = (t % l.segments) * kTile;
+    r.row = l.bySegments.quotient(static_cast<uint32_t>(t));
+    const int64_t offset = (t - r.row * l.segments) * kTile;
     r.rows = 1;
     r.begin = r.row * l.steps + offset;
     r.end = r.row * l.steps + (offset + kTile < l.steps ? offset + kTile : l.steps);
   }
+  r.count = static_cast<int32_t>(r.end - r.begin);
   return r;
 }
 
@@ -92,17 +119,26 @@ __device__ void countRows(const uint8_t* mask, const Layout& l, const Tile& tile
   for (int r = threadIdx.x; r < tile.rows; r += kThreads) counts[r] = 0;
   __syncthreads();
   const int lane = threadIdx.x % 32;
+  const uint8_t* m = mask + tile.begin + threadIdx.x;
 #pragma unroll
   for (int k = 0; k < kPerThread; ++k) {
-    const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-    const bool in = i < tile.end;
-    const int r = in ? static_cast<int>(i - tile.begin) / static_cast<int>(l.steps) : -1;  // packed: < kTile
-    const bool valid = in && mask[i] != 0;
+    const bool in = inTile(k) < tile.count;
+    const int r = in ? static_cast<int>(l.bySteps.quotient(inTile(k))) : -1;
+    const bool valid = in && m[k * kThreads] != 0;
     const unsigned peers = __match_any_sync(0xffffffffu, r);
     const unsigned votes = __ballot_sync(0xffffffffu, valid);
     if (in && lane == __ffs(peers) - 1 && (peers & votes)) atomicAdd(&counts[r], __popc(peers & votes));
   }
   __syncthreads();
+}
+
+// The nonzero bytes of a word. In y a byte's top bit is set iff the byte is
+// 0: (b & 0x7f) + 0x7f reaches 0x80 iff the low 7 bits are not all 0 (and
+// at most 0xfe: no carry into the next byte), b itself has the top bit when
+// b >= 0x80, and the complement of their OR keeps the top bit alone.
+__device__ __forceinline__ int nonzeroBytes(uint32_t w) {
+  const uint32_t y = ~(((w & 0x7f7f7f7fu) + 0x7f7f7f7fu) | w | 0x7f7f7f7fu);
+  return 4 - __popc(y);
 }
 
 struct Totals {
@@ -146,11 +182,17 @@ __device__ Totals countTiles(const uint8_t* mask, const Layout& l, const Scratch
       valid[b] = 0;
       if (t >= l.tiles) continue;
       const Tile tile = tileAt(l, t);
+      const uint8_t* m = mask + tile.begin;
+      if (kPerThread % 4 == 0 && tile.count == kTile && reinterpret_cast<uintptr_t>(m) % 4 == 0) {
+        // A whole aligned tile: 4 mask bytes a word (the order of the
+        // tokens within a count does not matter).
+        const uint32_t* words = reinterpret_cast<const uint32_t*>(m);
 #pragma unroll
-      for (int k = 0; k < kPerThread; ++k) {
-        const int64_t i = tile.begin + threadIdx.x + k * kThreads;
-        valid[b] += i < tile.end && mask[i] != 0;
+        for (int k = 0; k < kPerThread / 4; ++k) valid[b] += nonzeroBytes(words[threadIdx.x + k * kThreads]);
+        continue;
       }
+#pragma unroll
+      for (int k = 0; k < kPerThread; ++k) valid[b] += inTile(k) < tile.count && m[inTile(k)] != 0;
     }
     blockSums<kThreads>(valid);
 #pragma unroll
@@ -218,12 +260,15 @@ Layout layoutFor(int64_t rows, int64_t steps, bool hasMask, Aggregation aggregat
   }
   if (l.packed) {
     l.rowsPerTile = static_cast<int32_t>(kTile / steps);
+    l.bySteps = Divider::of(static_cast<uint32_t>(steps));
     l.segments = 1;
     l.tiles = (rows + l.rowsPerTile - 1) / l.rowsPerTile;
   } else {
     l.rowsPerTile = 1;
     l.segments = (steps + kTile - 1) / kTile;
     l.tiles = rows * l.segments;
+    // 2^31 segments hold more than 2^40 tokens: more than any device holds.
+    if (l.tiles < (int64_t{1} << 31)) l.bySegments = Divider::of(static_cast<uint32_t>(l.segments));
   }
   return l;
 }

@@ -67,10 +67,11 @@
 // (one memory round trip per token and thread, in a row: the gradient's
 // store may alias the next token's inputs as far as the compiler knows, so
 // the PTX orders them); 1, all of the tile's first (one round trip per
-// tile, 4 tokens' loads in flight per thread; 58 to 64 registers, no spill
-// on sm_75, sm_80, sm_90 and sm_100; with a mask, KL and entropy 48 bytes
-// on sm_86 and sm_89, 8 to 16 on sm_120 with KL or entropy (ptxas -v):
-// timed on sm_90 only); 2, as 1, and the block's first tile before phase
+// tile, 4 tokens' loads in flight per thread; at most 64 registers, no
+// spill on sm_75 to sm_90; 8 to 16 bytes in seven policy instantiations
+// without a mask on sm_100 (five with per-row inputs), 4 to 16 in four on
+// sm_120 and 44 in its unclipped value loss with a mask (ptxas
+// -warn-spills, 2026-11-28): timed on sm_90 only); 2, as 1, and the block's first tile before phase
 // 1, in flight across the count and the grid barrier. Only the loads move:
 // the arithmetic, and so the bits, are the same. (Copying the next tile into
 // shared memory with cp.async while this one is computed took 0.87x on an

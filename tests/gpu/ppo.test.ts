@@ -13,7 +13,7 @@ import { Rng } from '../helpers/random.js';
 import { type PolicyInputs, ppoPolicyLossReference } from '../reference/ppo.js';
 import { AGGREGATIONS, MASKS, policyOptionGrid, randomPolicyInputs, randomValueInputs } from '../reference/ppo_inputs.js';
 import { skip } from './common.js';
-import { GPU, GRID_SHAPES, LARGE_SHAPES, checkPolicy, checkValue, runPoisoned, runPolicy, sameBits } from './ppo_common.js';
+import { GPU, GRID_SHAPES, LARGE_SHAPES, checkPolicy, checkValue, runPoisoned, runPolicy, sameBits, sameUpToContraction } from './ppo_common.js';
 
 describe('ppoPolicyLoss on cuda', { skip }, () => {
   const rng = new Rng();
@@ -33,14 +33,29 @@ describe('ppoPolicyLoss on cuda', { skip }, () => {
     });
   });
 
-  it('takes one advantage per row ([B]) with the same bits as those advantages written out [B, T]', () => {
+  it('takes one advantage per row ([B]) as it takes those advantages written out [B, T]', () => {
     // Packed tiles of many short rows, one row per tile, and rows cut into segments.
     for (const [B, T] of [[300, 3], [5, 1000], [7, 1024], [3, 4100]] as const)
       for (const aggregation of AGGREGATIONS) {
         const x = randomPolicyInputs(rng, B, T, { mask: 'empty rows', aggregation, klEstimator: 'k3', entropyCoef: 0.01 });
         const perRow = Float32Array.from({ length: B }, (_, b) => x.advantages[b * T]!);
         const spread = { ...x, advantages: Float32Array.from({ length: B * T }, (_, i) => perRow[Math.floor(i / T)]!) };
-        sameBits(runPolicy(spread, GPU, tensor(perRow, [B], { device: GPU })), runPolicy(spread, GPU), `${B}x${T} ${aggregation} per row`);
+        sameUpToContraction(runPolicy(spread, GPU, tensor(perRow, [B], { device: GPU })), runPolicy(spread, GPU),
+          ppoPolicyLossReference(spread), `${B}x${T} ${aggregation} per row`);
+      }
+  });
+
+  it('counts a mask on the device as the host does, whatever the byte alignment of its full tiles', () => {
+    // Whole tiles whose mask starts 4-byte aligned are counted a word at a
+    // time, the rest a byte at a time: rows of 1025, 2049 and 3075 tokens
+    // put full tiles at every alignment. Host-counted (the normalizer passed
+    // in) against counted by the kernel: the same bits.
+    for (const [B, T] of [[9, 1025], [5, 2049], [3, 3075]] as const)
+      for (const aggregation of ['token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean'] as const) {
+        const x = randomPolicyInputs(rng, B, T, { mask: 'random', aggregation });
+        // Any nonzero byte is a valid token: some of them 0x80, 0xff, 2.
+        x.mask = Uint8Array.from(x.mask!, (v, i) => (v ? [1, 0x80, 0xff, 2][i % 4]! : 0));
+        sameBits(runPolicy(x, GPU, undefined, false), runPolicy(x, GPU), `${B}x${T} ${aggregation}`);
       }
   });
 
