@@ -47,7 +47,16 @@
 // whole aligned tile's mask 4 bytes a word. On sm_90 (scripts/sass.js; the
 // policy loss with a mask, token-mean, rows of 4096) a thread's full tile
 // (4 tokens) went from about 600 SASS instructions to 435, phase 1's batch
-// of 4 tiles from 471 to 299: about 180 a token to 128.
+// of 4 tiles from 471 to 299: about 180 a token to 128. Then: full tiles
+// have a copy of the token math with the dual clip and one without (chosen
+// once per tile; PPO's usual call has none); clamps are two NaN-keeping
+// min/max (sm_80+) and "inside the clamp" one comparison with the clamped
+// value; a tile of rows that are whole multiples of kTile starts at t kTile
+// (no 64-bit products); and no barrier follows a tile's block sum (its
+// warp sums alternate between two buffers). A full tile, with the mask
+// counted at its upload (no phase 1): 445 -> 347 instructions without a
+// dual clip, 390 with one, 615 -> 508 with k3 and entropy; the value loss
+// 292 -> 239.
 //
 // Determinism: tiles are fixed by the shape alone (kTile tokens, whole rows
 // or row segments: kernels/ppo_tiles.cuh), each tile's partial is reduced in
@@ -67,12 +76,22 @@
 namespace rk::cudaops {
 namespace {
 
+// The dual-clip mode of a copy of the token math, as a type (ppo::DualClip).
+template <ppo::DualClip D>
+using DualIs = std::integral_constant<ppo::DualClip, D>;
+
 // The block's sums, in thread 0: each float field down a fixed warp tree,
 // then the warps in order. Fields the op never sets (Op::kStats) stay 0 and
-// are not reduced. One barrier; the caller syncs before the next call.
+// are not reduced. One barrier. The warps' sums go to one of two buffers,
+// alternating from call to call (`call`: the block's count of calls): the
+// next call writes the other one, and the call after it passes its barrier
+// only once thread 0 has arrived there, done reading this one. So no
+// barrier is needed after a call: the other warps go on to their next tile
+// while thread 0 adds.
 template <unsigned Stats>
-__device__ Partial blockPartial(Partial a) {
-  __shared__ Partial warps[kWarps];
+__device__ Partial blockPartial(Partial a, unsigned call) {
+  alignas(16) __shared__ Partial buffers[2][kWarps];
+  Partial* warps = buffers[call % 2];
   for (int o = 16; o > 0; o >>= 1) {
     a.loss += __shfl_down_sync(0xffffffffu, a.loss, o);
     if (Stats & kApproxKlStat) a.approxKl += __shfl_down_sync(0xffffffffu, a.approxKl, o);
@@ -87,11 +106,11 @@ __device__ Partial blockPartial(Partial a) {
   if (threadIdx.x == 0)
     for (int w = 0; w < kWarps; ++w) {
       total.loss += warps[w].loss;
-      total.approxKl += warps[w].approxKl;
-      total.kl += warps[w].kl;
+      if (Stats & kApproxKlStat) total.approxKl += warps[w].approxKl;
+      if (Stats & kKlStat) total.kl += warps[w].kl;
       total.valid += warps[w].valid;
       total.clipped += warps[w].clipped;
-      total.clippedLower += warps[w].clippedLower;
+      if (Stats & kClippedLowerStat) total.clippedLower += warps[w].clippedLower;
     }
   return total;
 }
@@ -186,7 +205,7 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
   // reciprocal: once, not per tile).
   const float uniformWeight = inverse(perRowWeight && !mask ? static_cast<double>(l.steps) * denominator : denominator);
 
-  const auto runTile = [&](const Tile& tile, int64_t t, auto full) {
+  const auto runTile = [&](const Tile& tile, int64_t t, unsigned call, auto full, auto dual) {
     const typename Op::Cursor c = op.cursor(l, tile);
     if (kLoads == 1 || (kLoads == 2 && t != blockIdx.x)) loadTile(c, tile, full);
     float weight = uniformWeight;
@@ -210,18 +229,29 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
     for (int k = 0; k < kPerThread; ++k) {
       const bool in = full || inTile(k) < tile.count;
       const float w = !sharedWeights ? weight : in ? rowWeight[l.bySteps.quotient(inTile(k))] : 0.0f;
-      op.token(c, k, w, kLoads > 0 ? x[k] : op.load(c, k, in, l), in, a);
+      op.token(c, k, w, kLoads > 0 ? x[k] : op.load(c, k, in, l), in, a, dual);
     }
-    const Partial block = blockPartial<Op::kStats>(a);
+    const Partial block = blockPartial<Op::kStats>(a, call);
     if (threadIdx.x == 0) s.partials[t] = block;
-    __syncthreads();  // rowShared and blockPartial's shared sums are rewritten by the next tile
+    if (sharedWeights) __syncthreads();  // rowShared is rewritten by the next tile
   };
-  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x) {
+  unsigned call = 0;
+  for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x, ++call) {
     const Tile tile = tileAt(l, t);
     if (Op::kFullTiles && tile.count == kTile) {
-      runTile(tile, t, std::true_type{});
+      // The policy's dual clip, tested once here: each full-tile copy of
+      // the token math has it or not at compile time.
+      if constexpr (Op::kDualClip) {
+        if (op.dualClip()) {
+          runTile(tile, t, call, std::true_type{}, DualIs<ppo::DualClip::On>{});
+        } else {
+          runTile(tile, t, call, std::true_type{}, DualIs<ppo::DualClip::Off>{});
+        }
+      } else {
+        runTile(tile, t, call, std::true_type{}, DualIs<ppo::DualClip::Auto>{});
+      }
     } else {
-      runTile(tile, t, std::false_type{});
+      runTile(tile, t, call, std::false_type{}, DualIs<ppo::DualClip::Auto>{});
     }
   }
 
@@ -299,6 +329,8 @@ struct PolicyOp {
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
   static constexpr unsigned kStats = kApproxKlStat | kClippedLowerStat | (Kl >= 0 ? kKlStat : 0u);
   static constexpr bool kFullTiles = !RowInputs;  // a separate full-tile path (ppoKernel) for the common ops only
+  static constexpr bool kDualClip = true;         // and there, one copy with the dual clip and one without
+  __device__ bool dualClip() const { return c.dualClip < ppo::kNoDualClip; }
 
   struct Inputs {
     float logprob, old, advantage, ref, entropy, sequenceLogRatio;
@@ -346,10 +378,11 @@ struct PolicyOp {
     return x;
   }
 
-  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a) const {
+  template <ppo::DualClip D>
+  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a, DualIs<D>) const {
     const int o = k * kThreads;
     const bool valid = x.valid;
-    const ppo::PolicyToken<ppo::ScalarLanes> r = ppo::policyToken<Kl, HasEntropy, ppo::ScalarLanes>(
+    const ppo::PolicyToken<ppo::ScalarLanes> r = ppo::policyToken<Kl, HasEntropy, ppo::ScalarLanes, D>(
         x.logprob, x.old, x.advantage, x.ref, x.entropy, c, RowInputs && p.sequenceRatio, x.sequenceLogRatio);
     if (in) t.grad[o] = valid ? w * r.grad : 0.0f;
     if (HasEntropy && in) t.gradEntropy[o] = valid ? -c.entropyCoef * w : 0.0f;
@@ -379,6 +412,7 @@ struct ValueOp {
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
   static constexpr unsigned kStats = 0;  // loss, valid and clipped alone
   static constexpr bool kFullTiles = true;
+  static constexpr bool kDualClip = false;
 
   struct Inputs {
     float value, old, ret;
@@ -402,7 +436,8 @@ struct ValueOp {
                   in && (!HasMask || __ldg(t.mask + o) != 0)};
   }
 
-  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a) const {
+  template <class Dual>
+  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a, Dual) const {
     const bool valid = x.valid;
     const ppo::ValueToken<ppo::ScalarLanes> r = ppo::valueToken<Clip, ppo::ScalarLanes>(x.value, x.old, x.ret, p.clip);
     if (in) t.grad[k * kThreads] = valid ? w * r.grad : 0.0f;

@@ -50,6 +50,7 @@ struct Layout {
   Divider bySteps;      // a token's row in a packed tile: its index in the tile / steps
   int32_t rowsPerTile;  // whole rows per tile (1 when segmented)
   bool packed;
+  bool wholeSegments;   // segmented, and steps a multiple of kTile: tile t is tokens [t kTile, (t + 1) kTile)
   bool counts;          // phase 1 runs (a mask, and an aggregation that needs a count)
   bool tally;           // phase 1's count goes through Scratch::tally (RK_PPO_TALLY; set at launch)
   Aggregation aggregation;
@@ -77,6 +78,11 @@ __device__ Tile tileAt(const Layout& l, int64_t t) {
     r.rows = static_cast<int32_t>(last - r.row);
     r.begin = r.row * l.steps;
     r.end = last * l.steps;
+  } else if (l.wholeSegments) {  // (row steps + offset is then t kTile: no 64-bit products)
+    r.row = l.bySegments.quotient(static_cast<uint32_t>(t));
+    r.rows = 1;
+    r.begin = t * kTile;
+    r.end = r.begin + kTile;
   } else {
     r.row = l.bySegments.quotient(static_cast<uint32_t>(t));
     const int64_t offset = (t - r.row * l.segments) * kTile;
@@ -267,6 +273,7 @@ Layout layoutFor(int64_t rows, int64_t steps, bool hasMask, Aggregation aggregat
     l.rowsPerTile = 1;
     l.segments = (steps + kTile - 1) / kTile;
     l.tiles = rows * l.segments;
+    l.wholeSegments = steps % kTile == 0;
     // 2^31 segments hold more than 2^40 tokens: more than any device holds.
     if (l.tiles < (int64_t{1} << 31)) l.bySegments = Divider::of(static_cast<uint32_t>(l.segments));
   }

@@ -67,11 +67,13 @@
 // (one memory round trip per token and thread, in a row: the gradient's
 // store may alias the next token's inputs as far as the compiler knows, so
 // the PTX orders them); 1, all of the tile's first (one round trip per
-// tile, 4 tokens' loads in flight per thread; at most 64 registers, no
-// spill on sm_75 to sm_90; 8 to 16 bytes in seven policy instantiations
-// without a mask on sm_100 (five with per-row inputs), 4 to 16 in four on
-// sm_120 and 44 in its unclipped value loss with a mask (ptxas
-// -warn-spills, 2026-11-28): timed on sm_90 only); 2, as 1, and the block's first tile before phase
+// tile, 4 tokens' loads in flight per thread; at most 64 registers. ptxas
+// -warn-spills, 2026-11-28: none on sm_90, the one timed; on sm_75 to
+// sm_89 one 4-byte value in one to four masked policy instantiations,
+// stored once before the tile loop and reloaded only where a packed tile
+// weighs its rows; 4 to 12 bytes in four policy instantiations without a
+// mask on sm_100; 4 to 16 in twelve on sm_120, 12 stored and 28 loaded in
+// the masked plain one); 2, as 1, and the block's first tile before phase
 // 1, in flight across the count and the grid barrier. Only the loads move:
 // the arithmetic, and so the bits, are the same. (Copying the next tile into
 // shared memory with cp.async while this one is computed took 0.87x on an

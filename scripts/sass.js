@@ -7,12 +7,14 @@
 // without passing the header): instructions, global loads and stores, FMAs.
 //
 //   node scripts/sass.js kernels/ppo.cu [--arch 90] [--kernel REGEX]
-//        [--replace 'FROM=>TO' ...] [-D NAME=VALUE ...] [--list]
+//        [--replace 'FROM=>TO' ...] [-D NAME=VALUE ...] [--list] [--all]
 //
 //   --replace   edits a copy of kernels/ first (literal text, in every file
 //               that has it; each must match somewhere): e.g. forcing a
 //               runtime choice to count the instructions of one path
 //   --list      prints the loops' instructions too
+//   --all       prints the kernel's whole listing, with its branch labels
+//               (for straight-line code: a kernel without a hot loop)
 //
 // nvdisasm is not in the CUDA runtime this machine has. Debian's non-free
 // nvidia-cuda-toolkit (11.8) carries one: `apt-get download
@@ -31,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function parseArgs(argv) {
-  const o = { arch: '90', kernel: '', replace: [], defines: [], list: false, file: '' };
+  const o = { arch: '90', kernel: '', replace: [], defines: [], list: false, all: false, file: '' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const next = () => {
@@ -43,10 +45,11 @@ function parseArgs(argv) {
     else if (a === '--replace') o.replace.push(next());
     else if (a === '-D') o.defines.push(next());
     else if (a === '--list') o.list = true;
+    else if (a === '--all') o.all = true;
     else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
     else o.file = a;
   }
-  if (!o.file) throw new Error('usage: node scripts/sass.js FILE.cu [--arch 90] [--kernel REGEX] [--replace FROM=>TO] [-D N=V] [--list]');
+  if (!o.file) throw new Error('usage: node scripts/sass.js FILE.cu [--arch 90] [--kernel REGEX] [--replace FROM=>TO] [-D N=V] [--list] [--all]');
   return o;
 }
 
@@ -150,6 +153,10 @@ function main() {
       const name = execFileSync('c++filt', [k.mangled], { encoding: 'utf8' }).trim().replace(/rk::cudaops::\(anonymous namespace\)::/g, '');
       if (!pattern.test(name)) continue;
       console.log(`${k.ins.length} instructions: ${name}`);
+      if (o.all) {
+        const at = new Map([...k.labels].map(([label, j]) => [j, label]));
+        k.ins.forEach((line, j) => console.log(`${at.has(j) ? `${at.get(j)}:`.padEnd(12) : ' '.repeat(12)}${String(j).padStart(5)}  ${line}`));
+      }
       for (const l of loops(k)) {
         console.log(`  loop at ${l.header}: ${l.size} instructions in ${l.blocks} blocks (LDG ${l.ldg}, STG ${l.stg}, FFMA ${l.ffma})`);
         if (o.list) for (const line of l.lines) console.log(`      ${line}`);

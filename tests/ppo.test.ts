@@ -102,6 +102,7 @@ const SHAPES: [number, number, string][] = [
   [300, 3, 'many short rows: CUDA packs hundreds of rows per tile'],
   [5, 1000, 'CUDA: one row per tile'],
   [9, 2000, 'CPU reduction blocks (16384 tokens) end inside a row; CUDA: two row segments'],
+  [2, 2048, 'CUDA: whole row segments, every tile full'],
   [3, 4100, 'rows longer than a CUDA tile: row segments'],
 ];
 
@@ -118,6 +119,28 @@ describe.each(DEVICES)('ppoPolicyLoss on %s', (device) => {
       const out = checkPolicy(x, device, `clip-higher ${aggregation}`);
       expect(out.clipFraction).toBeGreaterThan(0);
       expect(out.clipFractionLower).toBeGreaterThan(0);
+    }
+  });
+
+  it('applies no dual clip without one, not even to a loss that overflows to +inf', () => {
+    // A = -3e38 at a ratio of e^0.5: both surrogate terms overflow float32 to
+    // +inf, a tie, whose gradient torch splits (half of -A r). A dual clip
+    // ties with its own infinite bound there and halves it again; without
+    // one nothing may. Rows of 1024 tokens: CUDA's full tiles.
+    const x = randomPolicyInputs(rng, 2, 1024);
+    const lp = x.logprobs as Float32Array, old = x.oldLogprobs as Float32Array, adv = x.advantages as Float32Array;
+    const tokens = [0, 1500];
+    for (const i of tokens) {
+      old[i] = lp[i]! - 0.5;
+      adv[i] = -3e38;
+    }
+    const off = runPolicy(x, device);
+    const on = runPolicy({ ...x, dualClip: 3 }, device);
+    expect([off.loss, on.loss]).toEqual([Infinity, Infinity]);
+    for (const i of tokens) {
+      const half = (0.5 * 3e38 * Math.exp(Math.fround(lp[i]! - old[i]!))) / lp.length;  // -A r / 2, token-mean
+      expect(off.gradLogprobs[i]! / half, `token ${i} without a dual clip`).toBeCloseTo(1, 5);
+      expect(on.gradLogprobs[i]! / (half / 2), `token ${i} with one`).toBeCloseTo(1, 5);
     }
   });
 

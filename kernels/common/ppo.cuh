@@ -18,6 +18,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "../../native/ops/ppo.h"
 #include "hd.cuh"
@@ -26,6 +27,8 @@ namespace rk::ppo {
 
 // |log ratio| and |logprob - refLogprob| are clamped to this before exp (verl).
 constexpr float kLogRatioBound = 20.0f;
+// PolicyConsts::dualClip when there is no dual clip: +inf.
+constexpr float kNoDualClip = __builtin_huge_valf();
 
 struct ScalarLanes {
   using V = float;
@@ -38,9 +41,21 @@ struct ScalarLanes {
   RK_HD float fromBits(uint32_t u) { return bitsFloat(u); }
 };
 
-// clamp(x, lo, hi) that keeps NaN (fminf/fmaxf would drop it).
+// clamp(x, lo, hi) for lo <= hi that keeps NaN (fminf/fmaxf would drop
+// it), and is x itself wherever lo <= x <= hi: so `clamp == x` tests that,
+// ends included, false for NaN, in one comparison. On sm_80 and newer two
+// NaN-propagating min/max instructions where the selects take three or
+// four; the same values, but for the sign of a zero x at a zero bound.
 template <class L, class V = typename L::V>
 RK_HD V clampKeepNan(V x, V lo, V hi) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && !defined(RK_CUDA_EMU)
+  if constexpr (std::is_same_v<V, float>) {
+    float r;
+    asm("max.NaN.f32 %0, %1, %2;" : "=f"(r) : "f"(x), "f"(lo));
+    asm("min.NaN.f32 %0, %0, %1;" : "+f"(r) : "f"(hi));
+    return r;
+  }
+#endif
   return L::select(x < lo, lo, L::select(x > hi, hi, x));
 }
 
@@ -106,9 +121,14 @@ RK_HD V oneMinusExpNeg(const ExpSplit<L>& e) {
   return e.sInv * (e.r - p) + (1.0f - e.sInv);
 }
 
+// Whether policyToken applies the dual clip: as PolicyConsts::dualClip says
+// (Auto: a branch on a value the same for every token), or known to be on
+// or off where the caller has tested it once (the CUDA kernel's full tiles).
+enum class DualClip { Auto, On, Off };
+
 struct PolicyConsts {
   float lo, hi;       // the ratio's clip range [1 - clipLow, 1 + clipHigh]
-  float dualClip;     // > 1, or +inf when off
+  float dualClip;     // > 1, or kNoDualClip (+inf) when off
   float klCoef;       // 0 without a KL term
   float entropyCoef;  // 0 without an entropy term
 };
@@ -131,16 +151,18 @@ struct PolicyToken {
 // sequence: the ratio is exp(seqLr), the row's mean log-ratio (GSPO), with
 // d ratio / d lp = ratio as for a token's own (verl's log_prob -
 // log_prob.detach() + mean); approxKl stays the token's own.
-template <int Kl, bool Entropy, class L, class V = typename L::V>
+template <int Kl, bool Entropy, class L, DualClip D = DualClip::Auto, class V = typename L::V>
 RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const PolicyConsts& c, bool sequence = false,
                                  V seqLr = V{}) {
   const V zero = L::splat(0.0f), bound = L::splat(kLogRatioBound);
   PolicyToken<L> t;
   const V tokenLr = lp - old;
-  const ExpSplit<L> eToken = expSplit<L>(clampKeepNan<L>(tokenLr, -bound, bound));
+  const V tokenLrClamped = clampKeepNan<L>(tokenLr, -bound, bound);
+  const ExpSplit<L> eToken = expSplit<L>(tokenLrClamped);
   V lr = sequence ? seqLr : tokenLr;
-  auto lrInside = (lr >= -bound) & (lr <= bound);
-  const ExpSplit<L> e = sequence ? expSplit<L>(clampKeepNan<L>(seqLr, -bound, bound)) : eToken;
+  V lrClamped = sequence ? clampKeepNan<L>(seqLr, -bound, bound) : tokenLrClamped;
+  auto lrInside = lrClamped == lr;
+  const ExpSplit<L> e = sequence ? expSplit<L>(lrClamped) : eToken;
   V ratio = expOf<L>(e);
   V dRatio = L::select(lrInside, ratio, zero);  // d ratio / d lp through the clamp
 
@@ -148,21 +170,27 @@ RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const Pol
   // counts (r inside the clip range, both terms equal then, or strictly
   // larger), 0 where the clipped term wins, and half at a tie with r outside.
   V unclipped = -adv * ratio;
-  V clipped = -adv * clampKeepNan<L>(ratio, L::splat(c.lo), L::splat(c.hi));
-  auto ratioInside = (ratio >= c.lo) & (ratio <= c.hi);
+  V ratioClipped = clampKeepNan<L>(ratio, L::splat(c.lo), L::splat(c.hi));
+  V clipped = -adv * ratioClipped;
+  auto ratioInside = ratioClipped == ratio;
   auto unclippedLarger = unclipped > clipped;
   V loss = L::select(unclippedLarger, unclipped, clipped);
   V g = L::select(ratioInside | unclippedLarger, -adv, L::select(unclipped == clipped, -0.5f * adv, zero));
   t.clipped = clipped > unclipped;
 
   // Dual clip for A < 0: min(loss, -A c); the bound does not depend on lp.
-  V dual = -adv * c.dualClip;
-  auto negative = adv < zero;
-  auto belowDual = loss < dual, aboveDual = loss > dual;
-  t.clippedLower = negative & aboveDual;
-  V gDual = L::select(belowDual, g, L::select(aboveDual, zero, 0.5f * g));
-  loss = L::select(negative, L::select(aboveDual, dual, loss), loss);
-  g = L::select(negative, gDual, g);
+  // Off (c = +inf) it is skipped, not applied with an infinite bound (which
+  // would halve the gradient of an infinite loss, a tie).
+  t.clippedLower = L::none();
+  if (D == DualClip::On || (D == DualClip::Auto && c.dualClip < kNoDualClip)) {
+    V dual = -adv * c.dualClip;
+    auto negative = adv < zero;
+    auto belowDual = loss < dual, aboveDual = loss > dual;
+    t.clippedLower = negative & aboveDual;
+    V gDual = L::select(belowDual, g, L::select(aboveDual, zero, 0.5f * g));
+    loss = L::select(negative, L::select(aboveDual, dual, loss), loss);
+    g = L::select(negative, gDual, g);
+  }
 
   t.approxKl = expNegMinus1PlusY<L>(eToken);  // the token's own in either mode
 
@@ -177,8 +205,9 @@ RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const Pol
   } else if (Kl == static_cast<int>(KlEstimator::K3)) {
     // exp(-d) + d - 1 with d clamped like the log-ratio (verl's low_var_kl;
     // verl also clamps the result to [-10, 10], which is not done here).
-    auto dInside = (d >= -bound) & (d <= bound);
-    ExpSplit<L> ed = expSplit<L>(clampKeepNan<L>(d, -bound, bound));
+    V dClamped = clampKeepNan<L>(d, -bound, bound);
+    auto dInside = dClamped == d;
+    ExpSplit<L> ed = expSplit<L>(dClamped);
     kl = expNegMinus1PlusY<L>(ed);
     gKl = L::select(dInside, oneMinusExpNeg<L>(ed), zero);
   }
@@ -218,7 +247,7 @@ RK_HD ValueToken<L> valueToken(V v, V oldV, V ret, float clip) {
   V lo = oldV - clip, hi = oldV + clip;
   V vc = clampKeepNan<L>(v, lo, hi);
   vc = L::select(lo == lo, vc, lo);  // a NaN old value poisons the token as a NaN value does
-  auto inside = (v >= lo) & (v <= hi);
+  auto inside = vc == v;  // lo <= v <= hi (false for a NaN v, lo or hi)
   V dc = vc - ret;
   V l2 = dc * dc;
   auto firstLarger = l1 > l2;

@@ -168,7 +168,9 @@ export function sameBits(a: Outputs, b: Outputs, what: string): void {
 }
 
 // Shapes and why: tails and tiny grids; packed tiles of many rows; one row
-// per tile; row segments (T > 1024, the tile); the bench shape; more tiles
-// than co-resident blocks (blocks loop over tiles, reusing shared memory).
-export const GRID_SHAPES: [number, number][] = [[1, 1], [3, 7], [4, 33], [300, 3], [5, 1000], [9, 2000], [3, 4100]];
+// per tile; row segments (T > 1024, the tile), whole (T a multiple of the
+// tile: tile t is tokens [1024 t, 1024 (t + 1)), and every tile full) or
+// not; the bench shape; more tiles than co-resident blocks (blocks loop
+// over tiles, reusing shared memory).
+export const GRID_SHAPES: [number, number][] = [[1, 1], [3, 7], [4, 33], [300, 3], [5, 1000], [9, 2000], [2, 2048], [3, 4100]];
 export const LARGE_SHAPES: [number, number][] = [[512, 4096], [8000, 300], [1, 300000]];

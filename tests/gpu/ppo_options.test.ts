@@ -139,4 +139,37 @@ describe('ppoPolicyLoss on cuda: sequence ratios, normalizers, mask counts', { s
     assert.ok(Math.abs(out.gradLogprobs[0]!) === 0 && Math.abs(out.gradLogprobs[1]!) === 0);
     assert.ok(out.gradLogprobs[2]! > 0 && out.gradLogprobs[3]! < 0);
   });
+
+  it('handles extreme values alike in full tiles (their copies with the dual clip on or off, min/max clamps)', () => {
+    for (const dualClip of [undefined, 3]) {
+      // Rows of 1024 tokens: every tile full. The clamped log-ratios above,
+      // infinite log-probs, and A = -3e38 at a ratio of e^0.5, where both
+      // surrogate terms overflow to +inf: a tie, half of -A r as gradient,
+      // halved again by a dual clip (its bound is +inf too), by nothing else.
+      const x = randomPolicyInputs(rng, 2, 1024, { dualClip });
+      const lp = x.logprobs as Float32Array, old = x.oldLogprobs as Float32Array, adv = x.advantages as Float32Array;
+      old.set([-30, -30, -30, -30, -30, -30], 100);
+      lp.set([0, -60, -10, -50, Infinity, -Infinity], 100);
+      adv.set([-1, 1, -1, 1, 1, -1], 100);
+      const gpu = runPolicy(x, GPU);
+      for (const i of [100, 101, 104, 105]) assert.equal(Math.abs(gpu.gradLogprobs[i]!), 0, `dual ${dualClip}: token ${i}`);
+      // On the bounds: at +20 (A < 0) a dual clip binds, and takes the gradient.
+      assert.ok((dualClip ? gpu.gradLogprobs[102] === 0 : gpu.gradLogprobs[102]! > 0) && gpu.gradLogprobs[103]! < 0,
+        `dual ${dualClip}: on the bounds ${gpu.gradLogprobs[102]} ${gpu.gradLogprobs[103]}`);
+      old[1500] = lp[1500]! - 0.5;
+      adv[1500] = -3e38;
+      const overflow = runPolicy(x, GPU);
+      assert.equal(overflow.loss, Infinity);
+      const half = (0.5 * 3e38 * Math.exp(Math.fround(lp[1500]! - old[1500]!))) / lp.length;
+      const expected = dualClip ? half / 2 : half;
+      assert.ok(Math.abs(overflow.gradLogprobs[1500]! / expected - 1) < 1e-5, `dual ${dualClip}: ${overflow.gradLogprobs[1500]} vs ${expected}`);
+      // A NaN log-prob in a valid token: the loss is NaN; its gradient 0
+      // (torch's clamp passes none to a NaN), and no other token's moves.
+      lp[7] = NaN;
+      const nan = runPolicy(x, GPU);
+      assert.ok(Number.isNaN(nan.loss) && Math.abs(nan.gradLogprobs[7]!) === 0, `dual ${dualClip}: NaN token ${nan.gradLogprobs[7]}`);
+      nan.gradLogprobs[7] = overflow.gradLogprobs[7]!;
+      assert.ok(Buffer.from(nan.gradLogprobs.buffer).equals(Buffer.from(overflow.gradLogprobs.buffer)), `dual ${dualClip}: NaN moved other gradients`);
+    }
+  });
 });
