@@ -44,7 +44,7 @@ Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   // 0 = off: +inf makes the dual-clip bound -A * c never the smaller for A < 0.
   const float dual = args.finite("dualClip");
   if (dual != 0 && !(dual > 1)) args.refuse("dualClip expected 0 (off) or > 1, got " + std::to_string(dual));
-  p.dualClip = dual == 0 ? std::numeric_limits<float>::infinity() : dual;
+  p.dualClip = dual == 0 ? std::numeric_limits<float>::quiet_NaN() : dual;  // off: ppo::kNoDualClip
   p.klCoef = p.refLogprobs ? args.finite("klCoef") : 0.0f;
   p.entropyCoef = p.entropy ? args.finite("entropyCoef") : 0.0f;
   p.aggregation = aggregation(args);

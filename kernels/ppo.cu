@@ -330,7 +330,7 @@ struct PolicyOp {
   static constexpr unsigned kStats = kApproxKlStat | kClippedLowerStat | (Kl >= 0 ? kKlStat : 0u);
   static constexpr bool kFullTiles = !RowInputs;  // a separate full-tile path (ppoKernel) for the common ops only
   static constexpr bool kDualClip = true;         // and there, one copy with the dual clip and one without
-  __device__ bool dualClip() const { return c.dualClip < ppo::kNoDualClip; }
+  __device__ bool dualClip() const { return c.dualClip == c.dualClip; }  // not kNoDualClip (NaN)
 
   struct Inputs {
     float logprob, old, advantage, ref, entropy, sequenceLogRatio;

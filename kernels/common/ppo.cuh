@@ -27,8 +27,9 @@ namespace rk::ppo {
 
 // |log ratio| and |logprob - refLogprob| are clamped to this before exp (verl).
 constexpr float kLogRatioBound = 20.0f;
-// PolicyConsts::dualClip when there is no dual clip: +inf.
-constexpr float kNoDualClip = __builtin_huge_valf();
+// PolicyConsts::dualClip when there is no dual clip: NaN, so that the bound
+// -A c is NaN and every comparison with it false (policyToken).
+constexpr float kNoDualClip = __builtin_nanf("");
 
 struct ScalarLanes {
   using V = float;
@@ -122,13 +123,14 @@ RK_HD V oneMinusExpNeg(const ExpSplit<L>& e) {
 }
 
 // Whether policyToken applies the dual clip: as PolicyConsts::dualClip says
-// (Auto: a branch on a value the same for every token), or known to be on
-// or off where the caller has tested it once (the CUDA kernel's full tiles).
+// (Auto: branch-free, kNoDualClip changing nothing), or known to be on or
+// off where the caller has tested it once (the CUDA kernel's full tiles:
+// Off leaves the dual clip's instructions out).
 enum class DualClip { Auto, On, Off };
 
 struct PolicyConsts {
   float lo, hi;       // the ratio's clip range [1 - clipLow, 1 + clipHigh]
-  float dualClip;     // > 1, or kNoDualClip (+inf) when off
+  float dualClip;     // > 1, or kNoDualClip (NaN) when off
   float klCoef;       // 0 without a KL term
   float entropyCoef;  // 0 without an entropy term
 };
@@ -159,10 +161,13 @@ RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const Pol
   const V tokenLr = lp - old;
   const V tokenLrClamped = clampKeepNan<L>(tokenLr, -bound, bound);
   const ExpSplit<L> eToken = expSplit<L>(tokenLrClamped);
-  V lr = sequence ? seqLr : tokenLr;
-  V lrClamped = sequence ? clampKeepNan<L>(seqLr, -bound, bound) : tokenLrClamped;
-  auto lrInside = lrClamped == lr;
-  const ExpSplit<L> e = sequence ? expSplit<L>(lrClamped) : eToken;
+  auto lrInside = tokenLrClamped == tokenLr;
+  ExpSplit<L> e = eToken;
+  if (sequence) {
+    const V seqLrClamped = clampKeepNan<L>(seqLr, -bound, bound);
+    lrInside = seqLrClamped == seqLr;
+    e = expSplit<L>(seqLrClamped);
+  }
   V ratio = expOf<L>(e);
   V dRatio = L::select(lrInside, ratio, zero);  // d ratio / d lp through the clamp
 
@@ -179,16 +184,17 @@ RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const Pol
   t.clipped = clipped > unclipped;
 
   // Dual clip for A < 0: min(loss, -A c); the bound does not depend on lp.
-  // Off (c = +inf) it is skipped, not applied with an infinite bound (which
-  // would halve the gradient of an infinite loss, a tie).
+  // The gradient stays where loss < bound (or either is NaN: no dual clip,
+  // c = kNoDualClip, leaves every token as it is, an infinite loss
+  // included), is 0 above it and half at a tie.
   t.clippedLower = L::none();
-  if (D == DualClip::On || (D == DualClip::Auto && c.dualClip < kNoDualClip)) {
+  if (D != DualClip::Off) {
     V dual = -adv * c.dualClip;
     auto negative = adv < zero;
-    auto belowDual = loss < dual, aboveDual = loss > dual;
+    auto aboveDual = loss > dual, notBelowDual = loss >= dual;
     t.clippedLower = negative & aboveDual;
-    V gDual = L::select(belowDual, g, L::select(aboveDual, zero, 0.5f * g));
-    loss = L::select(negative, L::select(aboveDual, dual, loss), loss);
+    V gDual = L::select(notBelowDual, L::select(aboveDual, zero, 0.5f * g), g);
+    loss = L::select(negative & aboveDual, dual, loss);
     g = L::select(negative, gDual, g);
   }
 
