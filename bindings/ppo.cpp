@@ -41,10 +41,10 @@ Napi::Value ppoPolicyLoss(const Napi::CallbackInfo& info) {
   p.clipLow = args.finite("clipLow");
   p.clipHigh = args.finite("clipHigh");
   if (p.clipLow < 0 || p.clipHigh < 0) args.refuse("clipLow and clipHigh expected >= 0");
-  // 0 = off: +inf makes the dual-clip bound -A * c never the smaller for A < 0.
+  // 0 = off: NaN, against which the bound -A * c compares false everywhere (kernels/common/ppo.cuh).
   const float dual = args.finite("dualClip");
   if (dual != 0 && !(dual > 1)) args.refuse("dualClip expected 0 (off) or > 1, got " + std::to_string(dual));
-  p.dualClip = dual == 0 ? std::numeric_limits<float>::quiet_NaN() : dual;  // off: ppo::kNoDualClip
+  p.dualClip = dual == 0 ? std::numeric_limits<float>::quiet_NaN() : dual;
   p.klCoef = p.refLogprobs ? args.finite("klCoef") : 0.0f;
   p.entropyCoef = p.entropy ? args.finite("entropyCoef") : 0.0f;
   p.aggregation = aggregation(args);

@@ -76,10 +76,6 @@
 namespace rk::cudaops {
 namespace {
 
-// The dual-clip mode of a copy of the token math, as a type (ppo::DualClip).
-template <ppo::DualClip D>
-using DualIs = std::integral_constant<ppo::DualClip, D>;
-
 // The block's sums, in thread 0: each float field down a fixed warp tree,
 // then the warps in order. Fields the op never sets (Op::kStats) stay 0 and
 // are not reduced. One barrier. The warps' sums go to one of two buffers,
@@ -239,19 +235,15 @@ __global__ void __launch_bounds__(kThreads, RK_PPO_MIN_BLOCKS) ppoKernel(const O
   for (int64_t t = blockIdx.x; t < l.tiles; t += gridDim.x, ++call) {
     const Tile tile = tileAt(l, t);
     if (Op::kFullTiles && tile.count == kTile) {
-      // The policy's dual clip, tested once here: each full-tile copy of
-      // the token math has it or not at compile time.
-      if constexpr (Op::kDualClip) {
-        if (op.dualClip()) {
-          runTile(tile, t, call, std::true_type{}, DualIs<ppo::DualClip::On>{});
-        } else {
-          runTile(tile, t, call, std::true_type{}, DualIs<ppo::DualClip::Off>{});
-        }
+      // The policy's dual clip, tested once here: the full-tile copy of the
+      // token math without one leaves its instructions out.
+      if (op.dualClip()) {
+        runTile(tile, t, call, std::true_type{}, std::true_type{});
       } else {
-        runTile(tile, t, call, std::true_type{}, DualIs<ppo::DualClip::Auto>{});
+        runTile(tile, t, call, std::true_type{}, std::false_type{});
       }
     } else {
-      runTile(tile, t, call, std::false_type{}, DualIs<ppo::DualClip::Auto>{});
+      runTile(tile, t, call, std::false_type{}, std::true_type{});
     }
   }
 
@@ -329,8 +321,7 @@ struct PolicyOp {
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
   static constexpr unsigned kStats = kApproxKlStat | kClippedLowerStat | (Kl >= 0 ? kKlStat : 0u);
   static constexpr bool kFullTiles = !RowInputs;  // a separate full-tile path (ppoKernel) for the common ops only
-  static constexpr bool kDualClip = true;         // and there, one copy with the dual clip and one without
-  __device__ bool dualClip() const { return c.dualClip == c.dualClip; }  // not kNoDualClip (NaN)
+  __device__ bool dualClip() const { return c.dualClip == c.dualClip; }  // not NaN (off)
 
   struct Inputs {
     float logprob, old, advantage, ref, entropy, sequenceLogRatio;
@@ -378,11 +369,12 @@ struct PolicyOp {
     return x;
   }
 
-  template <ppo::DualClip D>
-  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a, DualIs<D>) const {
+  template <bool MayDualClip>
+  __device__ void token(const Cursor& t, int k, float w, const Inputs& x, bool in, Partial& a,
+                        std::bool_constant<MayDualClip>) const {
     const int o = k * kThreads;
     const bool valid = x.valid;
-    const ppo::PolicyToken<ppo::ScalarLanes> r = ppo::policyToken<Kl, HasEntropy, ppo::ScalarLanes, D>(
+    const ppo::PolicyToken<ppo::ScalarLanes> r = ppo::policyToken<Kl, HasEntropy, ppo::ScalarLanes, MayDualClip>(
         x.logprob, x.old, x.advantage, x.ref, x.entropy, c, RowInputs && p.sequenceRatio, x.sequenceLogRatio);
     if (in) t.grad[o] = valid ? w * r.grad : 0.0f;
     if (HasEntropy && in) t.gradEntropy[o] = valid ? -c.entropyCoef * w : 0.0f;
@@ -412,7 +404,7 @@ struct ValueOp {
   __device__ const uint8_t* mask() const { return HasMask ? p.mask : nullptr; }
   static constexpr unsigned kStats = 0;  // loss, valid and clipped alone
   static constexpr bool kFullTiles = true;
-  static constexpr bool kDualClip = false;
+  static constexpr bool dualClip() { return false; }  // (one full-tile copy)
 
   struct Inputs {
     float value, old, ret;

@@ -78,17 +78,17 @@ __device__ Tile tileAt(const Layout& l, int64_t t) {
     r.rows = static_cast<int32_t>(last - r.row);
     r.begin = r.row * l.steps;
     r.end = last * l.steps;
-  } else if (l.wholeSegments) {  // (row steps + offset is then t kTile: no 64-bit products)
-    r.row = l.bySegments.quotient(static_cast<uint32_t>(t));
-    r.rows = 1;
-    r.begin = t * kTile;
-    r.end = r.begin + kTile;
   } else {
     r.row = l.bySegments.quotient(static_cast<uint32_t>(t));
-    const int64_t offset = (t - r.row * l.segments) * kTile;
     r.rows = 1;
-    r.begin = r.row * l.steps + offset;
-    r.end = r.row * l.steps + (offset + kTile < l.steps ? offset + kTile : l.steps);
+    if (l.wholeSegments) {  // row steps + offset is then t kTile: no 64-bit products
+      r.begin = t * kTile;
+      r.end = r.begin + kTile;
+    } else {
+      const int64_t offset = (t - r.row * l.segments) * kTile;
+      r.begin = r.row * l.steps + offset;
+      r.end = r.row * l.steps + (offset + kTile < l.steps ? offset + kTile : l.steps);
+    }
   }
   r.count = static_cast<int32_t>(r.end - r.begin);
   return r;

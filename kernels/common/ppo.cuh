@@ -27,9 +27,6 @@ namespace rk::ppo {
 
 // |log ratio| and |logprob - refLogprob| are clamped to this before exp (verl).
 constexpr float kLogRatioBound = 20.0f;
-// PolicyConsts::dualClip when there is no dual clip: NaN, so that the bound
-// -A c is NaN and every comparison with it false (policyToken).
-constexpr float kNoDualClip = __builtin_nanf("");
 
 struct ScalarLanes {
   using V = float;
@@ -122,15 +119,9 @@ RK_HD V oneMinusExpNeg(const ExpSplit<L>& e) {
   return e.sInv * (e.r - p) + (1.0f - e.sInv);
 }
 
-// Whether policyToken applies the dual clip: as PolicyConsts::dualClip says
-// (Auto: branch-free, kNoDualClip changing nothing), or known to be on or
-// off where the caller has tested it once (the CUDA kernel's full tiles:
-// Off leaves the dual clip's instructions out).
-enum class DualClip { Auto, On, Off };
-
 struct PolicyConsts {
   float lo, hi;       // the ratio's clip range [1 - clipLow, 1 + clipHigh]
-  float dualClip;     // > 1, or kNoDualClip (NaN) when off
+  float dualClip;     // > 1, or NaN when off: the bound -A c is NaN, every comparison with it false
   float klCoef;       // 0 without a KL term
   float entropyCoef;  // 0 without an entropy term
 };
@@ -153,7 +144,9 @@ struct PolicyToken {
 // sequence: the ratio is exp(seqLr), the row's mean log-ratio (GSPO), with
 // d ratio / d lp = ratio as for a token's own (verl's log_prob -
 // log_prob.detach() + mean); approxKl stays the token's own.
-template <int Kl, bool Entropy, class L, DualClip D = DualClip::Auto, class V = typename L::V>
+// MayDualClip false: the caller knows c has no dual clip (the CUDA kernel's
+// full tiles test it once), and its instructions are left out.
+template <int Kl, bool Entropy, class L, bool MayDualClip = true, class V = typename L::V>
 RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const PolicyConsts& c, bool sequence = false,
                                  V seqLr = V{}) {
   const V zero = L::splat(0.0f), bound = L::splat(kLogRatioBound);
@@ -185,10 +178,10 @@ RK_HD PolicyToken<L> policyToken(V lp, V old, V adv, V ref, V entropy, const Pol
 
   // Dual clip for A < 0: min(loss, -A c); the bound does not depend on lp.
   // The gradient stays where loss < bound (or either is NaN: no dual clip,
-  // c = kNoDualClip, leaves every token as it is, an infinite loss
+  // c = NaN, leaves every token as it is, an infinite loss
   // included), is 0 above it and half at a tie.
   t.clippedLower = L::none();
-  if (D != DualClip::Off) {
+  if (MayDualClip) {
     V dual = -adv * c.dualClip;
     auto negative = adv < zero;
     auto aboveDual = loss > dual, notBelowDual = loss >= dual;

@@ -40,7 +40,7 @@ struct PpoPolicyLossParams {
   int64_t steps;
   float clipLow;             // ratio clipped to [1 - clipLow, 1 + clipHigh]
   float clipHigh;
-  float dualClip;            // > 1, or NaN when off (ppo::kNoDualClip): loss <= -A * dualClip for A < 0
+  float dualClip;            // > 1, or NaN when off: loss <= -A * dualClip for A < 0
   float klCoef;              // >= 0; 0 when refLogprobs is null
   float entropyCoef;         // 0 when entropy is null
   Aggregation aggregation;
